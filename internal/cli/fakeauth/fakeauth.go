@@ -75,14 +75,14 @@ type Server struct {
 	// the first request.
 	AccessTTL time.Duration
 
-	mu       sync.Mutex
-	access   map[string]time.Time // live access token -> expiry
-	refresh  string               // the one live refresh token
-	used     map[string]bool      // refresh tokens already spent
-	cookieA  string               // live auth cookies
-	cookieR  string
-	counts   Counts
-	now      func() time.Time
+	mu      sync.Mutex
+	access  map[string]time.Time // live access token -> expiry
+	refresh string               // the one live refresh token
+	used    map[string]bool      // refresh tokens already spent
+	cookieA string               // live auth cookies
+	cookieR string
+	counts  Counts
+	now     func() time.Time
 }
 
 // Counts are the requests the server has seen, by outcome.
