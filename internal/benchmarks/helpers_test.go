@@ -1,0 +1,175 @@
+package benchmarks
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestSessionJSONSizes(t *testing.T) {
+	sizes := []int{MinSessionSize, 100, 512, 1000, 1024, 1200, RealisticSize, 2049, 3000, 4096, 64 << 10, 1 << 20}
+	for _, size := range sizes {
+		b := SessionJSON(size)
+		if len(b) != size {
+			t.Fatalf("SessionJSON(%d): %d bytes", size, len(b))
+		}
+		var v map[string]json.RawMessage
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("SessionJSON(%d) is not a JSON object: %v\n%s", size, err, describe(b))
+		}
+		_, full := v["tokens"]
+		_, tokensOnly := v["access_token"]
+		if full == tokensOnly {
+			t.Fatalf("SessionJSON(%d): neither the full nor the tokens-only shape: %s", size, describe(b))
+		}
+		if !bytes.Equal(b, SessionJSON(size)) {
+			t.Fatalf("SessionJSON(%d) differs between calls", size)
+		}
+	}
+	// The realistic session has the full shape, both auth cookies and a
+	// Turnkey session: what a bot stores after login.
+	var s sessionJSON
+	if err := json.Unmarshal(SessionJSON(RealisticSize), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Cookies.AuthAccessToken == nil || s.Cookies.AuthRefreshToken == nil || s.TurnkeySession == nil {
+		t.Fatalf("realistic session lacks cookies or Turnkey session")
+	}
+	if n := len(s.Tokens.AccessToken); n < 500 || n > maxTokenLen {
+		t.Fatalf("realistic access token is %d characters; want a JWT-sized 500..%d", n, maxTokenLen)
+	}
+}
+
+func TestSessionJSONPanicsBelowMinimum(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	SessionJSON(MinSessionSize - 1)
+}
+
+func TestRawDirWriteDurable(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenRawDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i, want := range [][]byte{SessionJSON(512), SessionJSON(RealisticSize), {}} {
+		if err := d.WriteDurable("s", want); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		got, err := d.ReadFile("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("write %d: read back %d bytes, want %d", i, len(got), len(want))
+		}
+	}
+	if runtime.GOOS != "windows" {
+		fi, err := os.Stat(filepath.Join(dir, "s"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+		}
+	}
+	// No temp file stays behind.
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "s" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("folder holds %v, want only s", names)
+	}
+}
+
+func TestRawDirWriteDurableFailureLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenRawDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.WriteDurable("s", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	// A folder where the file should go makes the rename fail.
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "d", "x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteDurable("d", []byte("new")); err == nil {
+		t.Fatal("rename over a non-empty folder succeeded")
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Fatalf("folder holds %d entries after a failed write, want 2 (s, d)", len(ents))
+	}
+}
+
+func TestOpenRawDirRefusesFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := OpenRawDir(p); err == nil {
+		d.Close()
+		t.Fatal("OpenRawDir accepted a regular file")
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h Histogram
+	if h.Quantile(0.5) != 0 {
+		t.Fatal("empty histogram has a median")
+	}
+	// 1..100000 ns: every quantile within 1/16 of the exact value.
+	var all []time.Duration
+	for v := time.Duration(1); v <= 100000; v++ {
+		h.Record(v)
+		all = append(all, v)
+	}
+	slices.Sort(all)
+	for _, q := range []float64{0, 0.01, 0.5, 0.9, 0.99, 0.999, 1} {
+		exact := all[min(int(q*float64(len(all))), len(all)-1)]
+		got := h.Quantile(q)
+		if got < exact || float64(got-exact) > float64(exact)/16+1 {
+			t.Errorf("q%.3f = %v, exact %v", q, got, exact)
+		}
+	}
+	if h.Max() != 100000 || h.Count() != 100000 {
+		t.Fatalf("max %v count %d", h.Max(), h.Count())
+	}
+	var m Histogram
+	m.Record(time.Hour)
+	m.Merge(&h)
+	if m.Count() != 100001 || m.Max() != time.Hour || m.Quantile(1) != time.Hour {
+		t.Fatalf("merge: count %d max %v", m.Count(), m.Max())
+	}
+	// Buckets are contiguous and each value lands in the bucket whose
+	// upper bound is the first one at or above it.
+	for v := uint64(0); v < 1<<16; v++ {
+		i := bucket(v)
+		if upper(i) < v || (i > 0 && upper(i-1) >= v) {
+			t.Fatalf("value %d in bucket %d [%d, %d]", v, i, upper(i-1)+1, upper(i))
+		}
+	}
+	if bucket(1<<63) >= len(h.counts) {
+		t.Fatal("largest duration overflows the buckets")
+	}
+}
