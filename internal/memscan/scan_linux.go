@@ -1,0 +1,197 @@
+//go:build linux
+
+package memscan
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// chunkSize is how much of a mapping is read at once: large enough that
+// the syscalls are few, small enough to stay out of the way of the heap.
+const chunkSize = 4 << 20
+
+// region is one mapping from /proc/self/smaps.
+type region struct {
+	start, end uintptr
+	perms      string
+	path       string
+	rssKB      int64
+	swapKB     int64
+}
+
+func (r region) String() string {
+	p := r.path
+	if p == "" {
+		p = "[anon]"
+	}
+	return r.perms + " " + p
+}
+
+// readSmaps parses /proc/self/smaps.
+func readSmaps() ([]region, error) {
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return nil, fmt.Errorf("memscan: %w", err)
+	}
+	var regs []region
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if r, ok := parseHeader(fields); ok {
+			regs = append(regs, r)
+			continue
+		}
+		if len(regs) == 0 {
+			continue
+		}
+		cur := &regs[len(regs)-1]
+		switch fields[0] {
+		case "Rss:":
+			cur.rssKB, _ = strconv.ParseInt(fields[1], 10, 64)
+		case "Swap:":
+			cur.swapKB, _ = strconv.ParseInt(fields[1], 10, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("memscan: /proc/self/smaps: %w", err)
+	}
+	return regs, nil
+}
+
+// parseHeader parses "start-end perms offset dev inode [path]".
+func parseHeader(f []string) (region, bool) {
+	if len(f) < 5 || strings.HasSuffix(f[0], ":") {
+		return region{}, false
+	}
+	s, e, ok := strings.Cut(f[0], "-")
+	if !ok {
+		return region{}, false
+	}
+	start, err1 := strconv.ParseUint(s, 16, 64)
+	end, err2 := strconv.ParseUint(e, 16, 64)
+	if err1 != nil || err2 != nil || len(f[1]) != 4 {
+		return region{}, false
+	}
+	r := region{start: uintptr(start), end: uintptr(end), perms: f[1]}
+	if len(f) > 5 {
+		r.path = strings.Join(f[5:], " ")
+	}
+	return r, true
+}
+
+func scan(m *Marker) (Result, error) {
+	maxPat := 0
+	for _, p := range m.patterns {
+		maxPat = max(maxPat, len(p.masked))
+	}
+	// The read buffer lives outside the Go heap, so that the garbage
+	// collector never copies it, and the scan skips its own pages.
+	buf, err := unix.Mmap(-1, 0, chunkSize+maxPat, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err != nil {
+		return Result{}, fmt.Errorf("memscan: mmap: %w", err)
+	}
+	defer unix.Munmap(buf)
+	bufStart := uintptr(unsafe.Pointer(&buf[0]))
+	bufEnd := bufStart + uintptr(len(buf))
+
+	regs, err := readSmaps()
+	if err != nil {
+		return Result{}, err
+	}
+	mem, err := os.Open("/proc/self/mem")
+	if err != nil {
+		return Result{}, fmt.Errorf("memscan: %w", err)
+	}
+	defer mem.Close()
+
+	var res Result
+	for _, r := range regs {
+		if r.perms[0] != 'r' || r.rssKB+r.swapKB == 0 || strings.HasPrefix(r.path, "[vvar") || r.path == "[vsyscall]" {
+			res.Skipped++
+			continue
+		}
+		if r.start < bufEnd && bufStart < r.end {
+			// The mapping holding our own read buffer: scan around it.
+			if r.start < bufStart {
+				scanRange(mem, m, r, r.start, bufStart, buf, &res)
+			}
+			if bufEnd < r.end {
+				scanRange(mem, m, r, bufEnd, r.end, buf, &res)
+			}
+			res.Regions++
+			continue
+		}
+		scanRange(mem, m, r, r.start, r.end, buf, &res)
+		res.Regions++
+	}
+	return res, nil
+}
+
+// scanRange reads [from, to) of r in chunks that overlap by the longest
+// pattern minus one byte, so that no copy straddling two chunks is missed
+// and none is counted twice.
+func scanRange(mem *os.File, m *Marker, r region, from, to uintptr, buf []byte, res *Result) {
+	overlap := uintptr(len(buf) - chunkSize)
+	for off := from; off < to; {
+		end := min(off+uintptr(chunkSize)+overlap, to)
+		chunk := buf[:end-off]
+		n, err := unix.Pread(int(mem.Fd()), chunk, int64(off))
+		if err != nil || n <= 0 {
+			// An unreadable page (a guard page inside a mapping): skip it.
+			off = (off + 4096) &^ 4095
+			continue
+		}
+		// After a full read that does not reach the end, a copy starting in
+		// the overlap is left to the next chunk; otherwise every copy in
+		// what was read belongs to this one.
+		limit, next := n, off+uintptr(n)
+		if n == len(chunk) && end < to {
+			limit, next = chunkSize, off+uintptr(chunkSize)
+		}
+		chunk = chunk[:n]
+		res.Scanned += int64(next - off)
+		for _, p := range m.patterns {
+			for i := 0; ; {
+				j := p.index(chunk[i:])
+				if j < 0 || i+j >= limit {
+					break
+				}
+				at := i + j
+				res.Hits = append(res.Hits, Hit{Encoding: p.enc, Addr: off + uintptr(at), Region: r.String()})
+				i = at + len(p.masked)
+			}
+		}
+		wipe(chunk)
+		off = next
+	}
+}
+
+// index returns the offset of the first match of p in b, or -1.
+func (p *pattern) index(b []byte) int {
+	first := p.masked[0] ^ p.pad[0]
+	for i := 0; i+len(p.masked) <= len(b); {
+		j := indexByte(b[i:len(b)-len(p.masked)+1], first)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if p.matchAt(b[i:]) {
+			return i
+		}
+		i++
+	}
+	return -1
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package memscan
+
+func scan(m *Marker) (Result, error) { return Result{}, ErrUnsupported }
