@@ -1,0 +1,116 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Error categories; match them with errors.Is. The names of the first four
+// are the seed's AuthError variants that apply to a session manager (the
+// others belong to its login client).
+var (
+	// ErrNotAuthenticated: there is no session in memory (the seed's
+	// NotAuthenticated), or the registry has no session by that id.
+	ErrNotAuthenticated = errors.New("session: not authenticated")
+	// ErrTokenExpired: the tokens are past their expiry (less its
+	// five-minute buffer) and could not be refreshed.
+	ErrTokenExpired = errors.New("session: token expired")
+	// ErrTokenNotFound: the session has no (or an empty) token where one
+	// is needed, such as a refresh without a refresh token.
+	ErrTokenNotFound = errors.New("session: token not found")
+	// ErrUnauthorized: the server rejected the credentials. A RefreshFunc
+	// returns an error wrapping it when the refresh token itself was
+	// refused (an OAuth invalid_grant), so that the Manager stops using it.
+	ErrUnauthorized = errors.New("session: unauthorized")
+
+	// ErrNoSession: the store holds no session under the name.
+	ErrNoSession = errors.New("session: no stored session")
+	// ErrInvalidSession: bytes are not a session in the axiomtrade-rs JSON
+	// shape (a *DecodeError says where), or a session cannot be encoded.
+	ErrInvalidSession = errors.New("session: invalid session data")
+	// ErrInsecureURL: credentials would be sent over a connection that is
+	// neither https/wss nor (when allowed) to a loopback address.
+	ErrInsecureURL = errors.New("session: refusing to send credentials over an insecure connection")
+	// ErrNotSaved: an update is in effect in memory but the store did not
+	// take it; the next write retries it. The error also wraps the store's
+	// error.
+	ErrNotSaved = errors.New("session: update not saved")
+	// ErrNoRefresher: a refresh was needed but no RefreshFunc was given
+	// (WithRefresher).
+	ErrNoRefresher = errors.New("session: no refresh function configured")
+	// ErrClosed: the Manager was closed.
+	ErrClosed = errors.New("session: manager closed")
+	// ErrSessionExists: a Registry already has a session by that id.
+	ErrSessionExists = errors.New("session: session id already registered")
+)
+
+// StoreError reports a failed store operation on a named session. It
+// wraps the store's error, so errors.Is(err, backends.ErrConflict) or a
+// vault's wrong-key error still match.
+type StoreError struct {
+	Op   string // "open", "seal", "delete", "lock"
+	Name string // the session name
+	Err  error
+}
+
+func (e *StoreError) Error() string {
+	return "session: " + e.Op + " " + strconv.Quote(e.Name) + ": " + e.Err.Error()
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// NotSavedError reports an update that took effect in memory (the new
+// tokens are usable) but could not be written. It matches ErrNotSaved and
+// the underlying error.
+type NotSavedError struct {
+	Op  string // the update: "update tokens", "refresh", ...
+	Err error
+}
+
+func (e *NotSavedError) Error() string {
+	return "session: " + e.Op + ": in effect in memory but not saved: " + e.Err.Error()
+}
+
+func (e *NotSavedError) Unwrap() []error { return []error{ErrNotSaved, e.Err} }
+
+// DecodeError reports where session JSON is malformed. It never quotes the
+// input: the bytes around an error may be a token.
+type DecodeError struct {
+	Offset int    // byte offset in the input
+	Field  string // the JSON path being read, such as "tokens.expires_at"
+	Reason string
+}
+
+func (e *DecodeError) Error() string {
+	msg := "session: invalid session data at byte " + strconv.Itoa(e.Offset)
+	if e.Field != "" {
+		msg += " (" + e.Field + ")"
+	}
+	return msg + ": " + e.Reason
+}
+
+func (e *DecodeError) Unwrap() error { return ErrInvalidSession }
+
+// UnknownSessionError is returned by a Registry for an id it does not
+// hold. It matches ErrNotAuthenticated, as the seed's switch_session does.
+type UnknownSessionError struct{ ID string }
+
+func (e *UnknownSessionError) Error() string {
+	return fmt.Sprintf("session: no session %q in the registry", e.ID)
+}
+
+func (e *UnknownSessionError) Unwrap() error { return ErrNotAuthenticated }
+
+// URLError reports a URL to which credentials are not sent. The URL is
+// given without query or user information (either may hold a secret).
+type URLError struct {
+	URL    string
+	Reason string
+}
+
+func (e *URLError) Error() string {
+	return "session: refusing to send credentials to " + e.URL + ": " + e.Reason
+}
+
+func (e *URLError) Unwrap() error { return ErrInsecureURL }

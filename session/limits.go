@@ -1,0 +1,65 @@
+package session
+
+import "time"
+
+// Validity windows of the seed (axiomtrade-rs), kept exactly.
+const (
+	// ExpiryBuffer: tokens count as expired this long before their
+	// expires_at, so that a request started now does not arrive with a
+	// token that lapses in flight.
+	ExpiryBuffer = 5 * time.Minute
+	// RefreshBuffer: tokens need a refresh this long before expires_at,
+	// leaving ten minutes between "should refresh" and "expired" for a
+	// refresh to succeed, even after a retry.
+	RefreshBuffer = 15 * time.Minute
+	// TurnkeyRefreshBuffer: a Turnkey session needs a refresh this long
+	// before its expires_at (the seed's one hour).
+	TurnkeyRefreshBuffer = time.Hour
+	// TurnkeyLifetime is the lifetime the seed gives a Turnkey session it
+	// creates from login credentials.
+	TurnkeyLifetime = 30 * 24 * time.Hour
+)
+
+// Defaults of the Manager's options.
+const (
+	// DefaultMetadataFlushInterval bounds metadata writes (MarkAPICall) to
+	// one per five seconds: last_api_call_at is usage information, and a
+	// durable write costs about a millisecond of disk time.
+	DefaultMetadataFlushInterval = 5 * time.Second
+
+	// DefaultUserAgent is the user agent of sessions created without
+	// WithUserAgent. The seed picks a random desktop browser string; we
+	// use a fixed one so that a session's user agent is reproducible.
+	DefaultUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+	// defaultGState is the g_state cookie value of a new session, as the
+	// seed's AuthCookies::default writes it.
+	defaultGState = `{"i_l":0}`
+
+	// turnkeyUsernamePrefixLen is how many characters of the Turnkey user
+	// id the seed puts in the username it derives ("user_" + 8 chars).
+	turnkeyUsernamePrefixLen = 8
+)
+
+// Bounds on the JSON of a session. Stored bytes are hostile input: these
+// limits keep a crafted file from allocating much or nesting deeply.
+const (
+	// maxSessionJSON is the largest session JSON accepted (1 MiB). A real
+	// session is 1-4 KiB; the vault caps a sealed blob well below this.
+	maxSessionJSON = 1 << 20
+	// maxStringLen bounds any one JSON string after unescaping (64 KiB): a
+	// JWT is 1-2 KiB and browsers cap a cookie at 4 KiB.
+	maxStringLen = 64 << 10
+	// maxCookies bounds additional_cookies (browsers keep about 180
+	// cookies per domain).
+	maxCookies = 256
+	// maxAPIKeys bounds a Turnkey session's api_keys list.
+	maxAPIKeys = 256
+	// maxConflictRetries bounds how often one write re-reads and retries
+	// after a version conflict. Each retry happens under the store's lock,
+	// where only writers that skip the lock can still interleave.
+	maxConflictRetries = 8
+)
+
+// redacted is what a Secret prints instead of its bytes.
+const redacted = "[REDACTED]"

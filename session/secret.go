@@ -1,0 +1,124 @@
+package session
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+)
+
+// Secret is a token, a cookie value or a client secret: a byte buffer that
+// never shows its bytes by accident and that Destroy overwrites with zeros.
+//
+// A Secret redacts itself in every fmt verb (%v %s %q %x %X %d %#v ...), in
+// log/slog, in encoding/json (MarshalJSON writes "[REDACTED]") and so in
+// error strings built from it. Only the session's own sealing encoder
+// writes the real bytes.
+//
+// The zero Secret is empty. Copying a Secret value copies a reference to
+// the same buffer, like a slice; use Clone for an independent copy.
+type Secret struct {
+	b []byte
+}
+
+// NewSecret returns a Secret holding a copy of b. The caller still owns b
+// and should wipe it when done.
+func NewSecret(b []byte) Secret {
+	if b == nil {
+		return Secret{}
+	}
+	c := make([]byte, len(b))
+	copy(c, b)
+	return Secret{b: c}
+}
+
+// Bytes returns the Secret's buffer itself, not a copy, so that it can be
+// written to a socket or a hash without leaving a copy behind. The caller
+// must not modify it, must not keep it after Destroy, and must not turn it
+// into a string (a Go string cannot be wiped).
+func (s Secret) Bytes() []byte { return s.b }
+
+// Len returns the length of the secret in bytes.
+func (s Secret) Len() int { return len(s.b) }
+
+// IsEmpty reports whether the Secret holds no bytes (zero or destroyed).
+func (s Secret) IsEmpty() bool { return len(s.b) == 0 }
+
+// Equal reports whether s and t hold the same bytes, in time that depends
+// only on their lengths.
+func (s Secret) Equal(t Secret) bool {
+	return subtle.ConstantTimeCompare(s.b, t.b) == 1
+}
+
+// Clone returns an independent copy of s; destroy it separately.
+func (s Secret) Clone() Secret { return NewSecret(s.b) }
+
+// Destroy overwrites the buffer with zeros and empties s. Every copy of
+// the Secret value shares the buffer and therefore sees the zeros. It is
+// safe on a nil pointer and on an already destroyed Secret.
+func (s *Secret) Destroy() {
+	if s == nil {
+		return
+	}
+	wipe(s.b)
+	s.b = nil
+}
+
+// String returns "[REDACTED]".
+func (s Secret) String() string { return redacted }
+
+// GoString returns a redacted Go-syntax form, for %#v.
+func (s Secret) GoString() string { return "session.Secret(" + redacted + ")" }
+
+// Format implements fmt.Formatter so that every verb, including %x, %q,
+// %d and %#v, prints "[REDACTED]" and never the bytes.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, s.GoString())
+		return
+	}
+	io.WriteString(f, redacted)
+}
+
+// LogValue implements slog.LogValuer: a Secret logs as "[REDACTED]".
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON writes "[REDACTED]": encoding/json never sees the bytes.
+// Sessions are serialized for storage by the sealing path of this package
+// (see ParseSession and AuthSession.MarshalPlaintext), not by encoding/json.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// errSecretUnmarshal is returned by Secret.UnmarshalJSON.
+var errSecretUnmarshal = errors.New("session: a Secret cannot be decoded with encoding/json (it would leave string copies); use session.ParseSession")
+
+// UnmarshalJSON refuses: encoding/json would leave unwipeable copies of
+// the value, and a session round-tripped through MarshalJSON would come
+// back with "[REDACTED]" as its tokens. Use ParseSession.
+func (s *Secret) UnmarshalJSON([]byte) error { return errSecretUnmarshal }
+
+// wipe overwrites b with zeros. KeepAlive keeps the compiler from treating
+// the stores as dead.
+func wipe(b []byte) {
+	clear(b)
+	runtime.KeepAlive(b)
+}
+
+// optSecret returns a new *Secret holding a copy of b, or nil for nil b.
+func optSecret(b []byte) *Secret {
+	if b == nil {
+		return nil
+	}
+	s := NewSecret(b)
+	return &s
+}
+
+// cloneOpt deep-copies an optional secret.
+func cloneOpt(s *Secret) *Secret {
+	if s == nil {
+		return nil
+	}
+	c := s.Clone()
+	return &c
+}
