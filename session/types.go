@@ -36,9 +36,9 @@ type AuthTokens struct {
 
 // AuthCookies are the HTTP cookies of a session.
 type AuthCookies struct {
-	AuthAccessToken  *Secret          // "auth_access_token", null when nil
-	AuthRefreshToken *Secret          // "auth_refresh_token", null when nil
-	GState           *string          // "g_state", null when nil
+	AuthAccessToken  *Secret           // "auth_access_token", null when nil
+	AuthRefreshToken *Secret           // "auth_refresh_token", null when nil
+	GState           *string           // "g_state", null when nil
 	Additional       map[string]Secret // "additional_cookies", {} when empty
 
 	// Deleted names cookies that a server expired (Max-Age <= 0 or an
