@@ -1,0 +1,415 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync/atomic"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sessionvault/sessionvault/backends"
+)
+
+// Backend stores blobs in Redis. It implements backends.Backend,
+// backends.Locker and backends.Recoverer, and is safe for concurrent use.
+type Backend struct {
+	client goredis.UniversalClient
+	own    bool // Close closes client
+	cfg    config
+
+	blobPrefix  string // "{prefix}:b:"
+	leasePrefix string // "{prefix}:lock:"
+	indexKey    string // "{prefix}:names"
+	seqKey      string // "{prefix}:seq"
+
+	closed atomic.Bool
+}
+
+var (
+	_ backends.Backend   = (*Backend)(nil)
+	_ backends.Locker    = (*Backend)(nil)
+	_ backends.Recoverer = (*Backend)(nil)
+)
+
+// New returns a Backend that uses client, which may be a single-node,
+// Sentinel (failover) or Cluster client. The caller keeps ownership:
+// Close does not close client. Configure TLS, credentials and timeouts on
+// the client; for methods to end at their context's deadline while
+// waiting on the network, set ContextTimeoutEnabled in its options.
+//
+// New does no I/O. Connection options (WithTLSConfig, WithCredentials,
+// WithDialTimeout) are refused: they belong to NewFromURL.
+func New(client goredis.UniversalClient, opts ...Option) (*Backend, error) {
+	if client == nil {
+		return nil, errors.New("redis: nil client")
+	}
+	cfg, err := buildConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.connOption {
+		return nil, errors.New("redis: TLS, credential and dial options apply to NewFromURL; configure them on the client given to New")
+	}
+	return newBackend(client, false, cfg), nil
+}
+
+// NewFromURL connects to the Redis server at rawURL
+// ("redis://[user:password@]host:port/db", "rediss://..." for TLS, or
+// "unix:///path/to/socket"), checks the connection and the credentials
+// with a PING bounded by ctx, and returns a Backend that owns the client:
+// Close closes it. Methods end at their context's deadline even while
+// waiting on the network.
+//
+// Prefer WithCredentials to a password in the URL, which would sit in a
+// command line or a configuration file. The URL query parameter
+// skip_verify (which turns off TLS certificate checks) is refused. Errors
+// never contain the URL's password.
+//
+// A server that refuses the credentials is an error matching
+// backends.ErrPermission; one that cannot be reached matches
+// backends.ErrUnavailable.
+func NewFromURL(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
+	cfg, err := buildConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(cfg.password)
+	opt, err := parseURL(rawURL)
+	if err != nil {
+		return nil, opErr("connect", "", nil, err)
+	}
+	if cfg.tlsConfig != nil {
+		t := cfg.tlsConfig.Clone()
+		if t.ServerName == "" {
+			if u, err := url.Parse(rawURL); err == nil {
+				t.ServerName = u.Hostname()
+			}
+		}
+		opt.TLSConfig = t
+	}
+	if cfg.hasCreds {
+		opt.Username = cfg.username
+		opt.Password = string(cfg.password) // go-redis needs a string; see SECURITY.md
+	}
+	if cfg.dialTimeout > 0 {
+		opt.DialTimeout = cfg.dialTimeout
+	}
+	opt.ContextTimeoutEnabled = true
+	client := goredis.NewClient(opt)
+	b := newBackend(client, true, cfg)
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, wrap(ctx, "connect", "", err)
+	}
+	return b, nil
+}
+
+// parseURL parses a Redis URL without ever putting the URL itself (and so
+// its password) into an error.
+func parseURL(rawURL string) (*goredis.Options, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("invalid URL: %v", ue.Err)
+		}
+		return nil, errors.New("invalid URL")
+	}
+	if u.Query().Has("skip_verify") {
+		return nil, errors.New("invalid URL: skip_verify is not allowed (it turns off TLS certificate checks)")
+	}
+	opt, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		// go-redis's messages name the scheme, path or a query
+		// parameter, never the user information.
+		return nil, fmt.Errorf("invalid URL: %v", err)
+	}
+	return opt, nil
+}
+
+func buildConfig(opts []Option) (config, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			clear(cfg.password)
+			return config{}, err
+		}
+	}
+	return cfg, nil
+}
+
+func newBackend(client goredis.UniversalClient, own bool, cfg config) *Backend {
+	tag := "{" + cfg.prefix + "}:"
+	return &Backend{
+		client:      client,
+		own:         own,
+		cfg:         cfg,
+		blobPrefix:  tag + "b:",
+		leasePrefix: tag + "lock:",
+		indexKey:    tag + "names",
+		seqKey:      tag + "seq",
+	}
+}
+
+// Close releases the client if the Backend owns it (NewFromURL). Methods
+// called after Close fail with an error matching backends.ErrUnavailable.
+// Leases still held expire on the server after their TTL.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) || !b.own {
+		return nil
+	}
+	if err := b.client.Close(); err != nil && !errors.Is(err, goredis.ErrClosed) {
+		return opErr("close", "", nil, err)
+	}
+	return nil
+}
+
+// start checks what every method checks before any I/O: the name, a
+// closed backend and an ended context.
+func (b *Backend) start(ctx context.Context, op, name string, checkName bool) error {
+	if checkName {
+		if err := backends.ValidateName(name); err != nil {
+			return opErr(op, name, nil, err)
+		}
+	}
+	if b.closed.Load() {
+		return opErr(op, name, backends.ErrUnavailable, errClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return opErr(op, name, nil, err)
+	}
+	return nil
+}
+
+// Get returns the blob stored under name and its version.
+func (b *Backend) Get(ctx context.Context, name string) ([]byte, backends.Version, error) {
+	return b.get(ctx, "get", name, "")
+}
+
+// Previous returns the blob that name held before its latest Put or
+// Restore, and the version it had then (backends.Recoverer). A name
+// written once, deleted or missing has none: ErrNotFound.
+func (b *Backend) Previous(ctx context.Context, name string) ([]byte, backends.Version, error) {
+	return b.get(ctx, "previous", name, "p")
+}
+
+func (b *Backend) get(ctx context.Context, op, name, fields string) ([]byte, backends.Version, error) {
+	if err := b.start(ctx, op, name, true); err != nil {
+		return nil, "", err
+	}
+	r, err := getScript.Run(ctx, b.client, []string{b.blobPrefix + name}, b.cfg.maxBlobSize, fields).Slice()
+	if err != nil {
+		return nil, "", wrap(ctx, op, name, err)
+	}
+	rest, err := reply(op, name, r)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(rest) != 2 {
+		return nil, "", opErr(op, name, nil, errors.New("unexpected reply from the get script"))
+	}
+	v, ok1 := rest[0].(string)
+	d, ok2 := rest[1].(string)
+	if !ok1 || !ok2 || !validVersion(v) {
+		return nil, "", opErr(op, name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: malformed version"))
+	}
+	return []byte(d), backends.Version(v), nil
+}
+
+// Put stores blob under name if the stored version is ifVersion, in one
+// atomic script run, and returns the new version.
+//
+// If Put fails with backends.ErrUnavailable or a context error after the
+// request left, the server may or may not have applied it (the reply was
+// lost): the stored blob is then the old or the new one, whole. A retry
+// with the same ifVersion fails with ErrConflict in the second case, so
+// re-read before deciding. go-redis's own retries of a lost reply are
+// recognised by the script (the version carries the writer's nonce) and
+// reported as the success they were.
+func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (backends.Version, error) {
+	if err := b.start(ctx, "put", name, true); err != nil {
+		return "", err
+	}
+	if len(blob) > b.cfg.maxBlobSize {
+		return "", opErr("put", name, backends.ErrTooLarge,
+			fmt.Errorf("blob of %d bytes exceeds the limit of %d", len(blob), b.cfg.maxBlobSize))
+	}
+	if ifVersion != backends.Absent && ifVersion != backends.Any && !validVersion(string(ifVersion)) {
+		// No stored version can equal it.
+		return "", opErr("put", name, backends.ErrConflict, nil)
+	}
+	nonce, err := newNonce()
+	if err != nil {
+		return "", opErr("put", name, nil, err)
+	}
+	keep := "0"
+	if b.cfg.keepPrevious {
+		keep = "1"
+	}
+	if blob == nil {
+		blob = []byte{}
+	}
+	r, err := putScript.Run(ctx, b.client,
+		[]string{b.blobPrefix + name, b.indexKey, b.seqKey},
+		string(ifVersion), blob, nonce, b.indexName(name), keep, b.cfg.maxBlobSize).Slice()
+	if err != nil {
+		return "", wrap(ctx, "put", name, err)
+	}
+	return b.versionReply("put", name, r)
+}
+
+// Restore makes the previous generation of name current again if the
+// current version is ifVersion (backends.Recoverer). The replaced blob
+// becomes the previous generation; with backends.Any an unreadable
+// current blob is dropped instead.
+func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.Version) (backends.Version, error) {
+	if err := b.start(ctx, "restore", name, true); err != nil {
+		return "", err
+	}
+	if ifVersion != backends.Any && !validVersion(string(ifVersion)) {
+		return "", opErr("restore", name, backends.ErrConflict, nil)
+	}
+	nonce, err := newNonce()
+	if err != nil {
+		return "", opErr("restore", name, nil, err)
+	}
+	r, err := restoreScript.Run(ctx, b.client, []string{b.blobPrefix + name, b.seqKey},
+		string(ifVersion), nonce, b.cfg.maxBlobSize).Slice()
+	if err != nil {
+		return "", wrap(ctx, "restore", name, err)
+	}
+	return b.versionReply("restore", name, r)
+}
+
+func (b *Backend) versionReply(op, name string, r []any) (backends.Version, error) {
+	rest, err := reply(op, name, r)
+	if err != nil {
+		return "", err
+	}
+	if len(rest) != 1 {
+		return "", opErr(op, name, nil, errors.New("unexpected reply from the script"))
+	}
+	v, ok := rest[0].(string)
+	if !ok || !validVersion(v) {
+		return "", opErr(op, name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: malformed version"))
+	}
+	return backends.Version(v), nil
+}
+
+// Delete removes name, and its previous generation, if its version is
+// ifVersion (backends.Any: whatever is stored, even a value that is not a
+// blob).
+func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Version) error {
+	if err := b.start(ctx, "delete", name, true); err != nil {
+		return err
+	}
+	if ifVersion != backends.Any && !validVersion(string(ifVersion)) {
+		// Absent, or a version this backend never made: it matches no
+		// stored blob (conflict), and a missing one is still notfound.
+		ifVersion = "-"
+	}
+	r, err := deleteScript.Run(ctx, b.client, []string{b.blobPrefix + name, b.indexKey},
+		string(ifVersion), b.indexName(name)).Slice()
+	if err != nil {
+		return wrap(ctx, "delete", name, err)
+	}
+	_, err = reply("delete", name, r)
+	return err
+}
+
+// List returns the names of all stored blobs except backends.HeaderName,
+// sorted. It reads the vault's name index (a SET maintained by the same
+// scripts that write blobs), not the keyspace: one round trip and one
+// Cluster slot, whatever else the server holds. Index entries whose blob
+// key was removed behind the backend's back are left out.
+func (b *Backend) List(ctx context.Context) ([]string, error) {
+	if err := b.start(ctx, "list", "", false); err != nil {
+		return nil, err
+	}
+	names, err := listScript.Run(ctx, b.client, []string{b.indexKey}, b.blobPrefix).StringSlice()
+	if err != nil {
+		return nil, wrap(ctx, "list", "", err)
+	}
+	out := names[:0]
+	for _, n := range names {
+		if n != backends.HeaderName && backends.ValidateName(n) == nil {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// indexName is the name a write adds to the index: none for the header,
+// which List never returns.
+func (b *Backend) indexName(name string) string {
+	if name == backends.HeaderName {
+		return ""
+	}
+	return name
+}
+
+// reply decodes a script's status word into an error, or returns the rest
+// of the reply on "ok".
+func reply(op, name string, r []any) ([]any, error) {
+	if len(r) == 0 {
+		return nil, opErr(op, name, nil, errors.New("empty reply from the script"))
+	}
+	status, _ := r[0].(string)
+	switch status {
+	case "ok":
+		return r[1:], nil
+	case "notfound":
+		return nil, opErr(op, name, backends.ErrNotFound, nil)
+	case "conflict":
+		return nil, opErr(op, name, backends.ErrConflict, nil)
+	case "corrupt":
+		detail := "unknown shape"
+		if len(r) > 1 {
+			if s, ok := r[1].(string); ok && len(s) < 100 {
+				detail = s
+			}
+		}
+		return nil, opErr(op, name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: "+detail))
+	}
+	return nil, opErr(op, name, nil, errors.New("unexpected reply from the script"))
+}
+
+// newNonce returns the random part of a new version, 2*nonceBytes hex
+// digits.
+func newNonce() (string, error) {
+	var n [nonceBytes]byte
+	if _, err := rand.Read(n[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(n[:]), nil
+}
+
+// validVersion reports whether v has the shape "<counter>-<nonce>".
+func validVersion(v string) bool {
+	if len(v) > maxVersionLen {
+		return false
+	}
+	i := len(v) - 2*nonceBytes - 1
+	if i < 1 || v[i] != '-' {
+		return false
+	}
+	if _, err := strconv.ParseUint(v[:i], 10, 64); err != nil || v[0] == '+' {
+		return false
+	}
+	for _, c := range []byte(v[i+1:]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

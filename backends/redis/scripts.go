@@ -1,0 +1,209 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// The Lua scripts below run atomically inside Redis. They are sent with
+// EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a
+// restart or SCRIPT FLUSH); goredis.Script does that.
+//
+// A blob is a HASH with these fields:
+//
+//	v   version, "<counter>-<nonce>" (counter: INCR of the vault's
+//	    sequence key; nonce: 16 hex digits chosen by the writer)
+//	d   the blob bytes
+//	pv  previous version (kept by Put for Previous/recovery)
+//	pd  previous blob bytes
+//
+// Replies are arrays whose first element is a status word, so that no
+// Redis error string has to be parsed to tell a conflict from a missing
+// blob: "ok", "notfound", "conflict", "corrupt", "toolarge".
+
+// getScript reads a blob.
+//
+//	KEYS[1] blob hash
+//	ARGV[1] largest acceptable length of d
+//	ARGV[2] field prefix: "" for the current blob, "p" for the previous one
+var getScript = goredis.NewScript(`
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return {'notfound'} end
+if t ~= 'hash' then return {'corrupt', 'key holds a ' .. t} end
+local vf, df = ARGV[2] .. 'v', ARGV[2] .. 'd'
+if redis.call('HSTRLEN', KEYS[1], df) > tonumber(ARGV[1]) then
+  return {'corrupt', 'stored blob exceeds the size limit'}
+end
+local r = redis.call('HMGET', KEYS[1], vf, df)
+if not r[1] and not r[2] and ARGV[2] == 'p' then
+  if redis.call('HEXISTS', KEYS[1], 'v') == 1 then return {'notfound'} end
+end
+if not r[1] or not r[2] then return {'corrupt', 'hash lacks the version or data field'} end
+return {'ok', r[1], r[2]}
+`)
+
+// putScript stores a blob if its version is as expected.
+//
+//	KEYS[1] blob hash
+//	KEYS[2] name index set
+//	KEYS[3] version counter
+//	ARGV[1] ifVersion: "" absent, "*" any, else the exact version
+//	ARGV[2] blob bytes
+//	ARGV[3] nonce
+//	ARGV[4] name to add to the index ("" adds none: the header)
+//	ARGV[5] "1" to keep the replaced blob as the previous one
+//	ARGV[6] largest acceptable blob length (a larger stored one is garbage)
+//
+// A key that does not hold a well-formed blob fails a conditional Put
+// with "corrupt"; Put with "*" replaces it, and garbage never becomes a
+// previous generation.
+//
+// A Put that go-redis retries after a lost reply finds its own nonce in the
+// stored version and reports success instead of a false conflict.
+var putScript = goredis.NewScript(putScriptSrc)
+
+// putScriptSrc is putScript's source; 37 in it is maxVersionLen.
+const putScriptSrc = `
+local t = redis.call('TYPE', KEYS[1])['ok']
+local cur, d = false, false
+if t == 'hash' then
+  local r = redis.call('HMGET', KEYS[1], 'v', 'd')
+  cur, d = r[1], r[2]
+end
+if cur and string.sub(cur, -(#ARGV[3] + 1)) == '-' .. ARGV[3] then
+  return {'ok', cur}
+end
+local good = cur and d and #cur <= 37 and string.match(cur, '^[0-9]+%-[0-9a-f]+$') ~= nil
+  and #d <= tonumber(ARGV[6])
+if ARGV[1] ~= '*' then
+  if t ~= 'none' and not good then return {'corrupt', 'key holds a ' .. t .. ' that is not a blob'} end
+  if ARGV[1] == '' then
+    if cur then return {'conflict'} end
+  elseif cur ~= ARGV[1] then
+    return {'conflict'}
+  end
+end
+local v = tostring(redis.call('INCR', KEYS[3])) .. '-' .. ARGV[3]
+redis.call('DEL', KEYS[1])
+if good and ARGV[5] == '1' then
+  redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2], 'pv', cur, 'pd', d)
+else
+  redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2])
+end
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[2], ARGV[4]) end
+return {'ok', v}
+`
+
+// deleteScript removes a blob if its version is as expected.
+//
+//	KEYS[1] blob hash
+//	KEYS[2] name index set
+//	ARGV[1] ifVersion: "*" any, else the exact version
+//	ARGV[2] name to remove from the index ("" for the header)
+var deleteScript = goredis.NewScript(`
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then
+  if ARGV[2] ~= '' then redis.call('SREM', KEYS[2], ARGV[2]) end
+  return {'notfound'}
+end
+if ARGV[1] ~= '*' then
+  local cur = false
+  if t == 'hash' then cur = redis.call('HGET', KEYS[1], 'v') end
+  if not cur then return {'corrupt', 'key holds a ' .. t .. ' that is not a blob'} end
+  if cur ~= ARGV[1] then return {'conflict'} end
+end
+redis.call('DEL', KEYS[1])
+if ARGV[2] ~= '' then redis.call('SREM', KEYS[2], ARGV[2]) end
+return {'ok'}
+`)
+
+// listScript returns the indexed names whose blob key exists.
+//
+//	KEYS[1] name index set
+//	ARGV[1] blob key prefix ("{prefix}:b:")
+//
+// The blob keys are built inside the script rather than passed in KEYS:
+// they share the index's hash tag, so they live in the same Cluster slot
+// and the script stays single-slot.
+var listScript = goredis.NewScript(`
+local names = redis.call('SMEMBERS', KEYS[1])
+local out = {}
+for _, n in ipairs(names) do
+  if redis.call('EXISTS', ARGV[1] .. n) == 1 then out[#out + 1] = n end
+end
+return out
+`)
+
+// releaseScript deletes a lease key if it still holds the caller's token.
+//
+//	KEYS[1] lease key
+//	ARGV[1] owner token
+var releaseScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// extendScript resets a lease's TTL if it still holds the caller's token.
+//
+//	KEYS[1] lease key
+//	ARGV[1] owner token
+//	ARGV[2] TTL in milliseconds
+var extendScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+
+// restoreScript makes the previous generation current again, keeping the
+// replaced one as the new previous generation.
+//
+//	KEYS[1] blob hash
+//	KEYS[2] version counter
+//	ARGV[1] ifVersion: "*" any, else the exact version
+//	ARGV[2] nonce
+//	ARGV[3] largest acceptable length of pd
+//
+// With "*" the current generation may be unreadable (that is why one
+// restores): it is then dropped instead of kept.
+var restoreScript = goredis.NewScript(`
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return {'notfound'} end
+if t ~= 'hash' then return {'corrupt', 'key holds a ' .. t} end
+local r = redis.call('HMGET', KEYS[1], 'v', 'd', 'pv', 'pd')
+local cur, d, pd = r[1], r[2], r[4]
+if cur and string.sub(cur, -(#ARGV[2] + 1)) == '-' .. ARGV[2] then
+  return {'ok', cur}
+end
+if ARGV[1] ~= '*' then
+  if not cur then return {'corrupt', 'hash lacks the version field'} end
+  if cur ~= ARGV[1] then return {'conflict'} end
+end
+if not pd then return {'notfound'} end
+if #pd > tonumber(ARGV[3]) then return {'corrupt', 'previous blob exceeds the size limit'} end
+local v = tostring(redis.call('INCR', KEYS[2])) .. '-' .. ARGV[2]
+redis.call('DEL', KEYS[1])
+if cur and d then
+  redis.call('HSET', KEYS[1], 'v', v, 'd', pd, 'pv', cur, 'pd', d)
+else
+  redis.call('HSET', KEYS[1], 'v', v, 'd', pd)
+end
+return {'ok', v}
+`)
+
+// acquireScript takes a lease if it is free, or if the caller already
+// holds it (a retry whose first reply was lost), in one round trip.
+//
+//	KEYS[1] lease key
+//	ARGV[1] owner token
+//	ARGV[2] TTL in milliseconds
+//
+// It returns 0 when the caller holds the lease, otherwise the holder's
+// remaining TTL in milliseconds (so that a waiter need not poll sooner), or
+// -1 when the key has no expiry: not a lease this package set.
+var acquireScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 0
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then return -1 end
+if ttl == 0 then return 1 end
+return ttl
+`)
