@@ -188,3 +188,25 @@ func Protect(f func()) (p *Panic) {
 	f()
 	return nil
 }
+
+// EnvLong is the environment variable that asks the harnesses for their
+// full-size runs (SESSIONVAULT_LONG=1): 500 kills instead of 40, N=8 x
+// K=200 writers instead of 4 x 25, and so on. The figures quoted in
+// SECURITY.md come from those runs; the default, bounded runs are what CI
+// executes on every change.
+const EnvLong = "SESSIONVAULT_LONG"
+
+// Long reports whether SESSIONVAULT_LONG=1 asks for the full-size runs.
+func Long() bool { return os.Getenv(EnvLong) == "1" }
+
+// Scale returns full when Long() and bounded otherwise, unless override is
+// positive (a -flag the caller parsed), which wins.
+func Scale(override, bounded, full int) int {
+	switch {
+	case override > 0:
+		return override
+	case Long():
+		return full
+	}
+	return bounded
+}
