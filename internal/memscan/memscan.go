@@ -22,9 +22,11 @@ package memscan
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 )
 
 // ErrUnsupported is returned by Scan where /proc/self/mem is unavailable.
@@ -129,6 +131,29 @@ func (m *Marker) addBase64() {
 		wipe(enc)
 		m.patterns = append(m.patterns, p)
 	}
+}
+
+// Export returns the marker in masked form (its pad and masked bytes, in
+// hex), to hand to a child process that rebuilds it with ParseMarker. The
+// string holds no plain copy of the marker.
+func (m *Marker) Export() string {
+	p := m.patterns[0]
+	return hex.EncodeToString(p.pad) + ":" + hex.EncodeToString(p.masked)
+}
+
+// ParseMarker rebuilds a marker from Export's form. The rebuilt marker is
+// masked with the same pad, so it matches exactly the same bytes.
+func ParseMarker(s string) (*Marker, error) {
+	ps, ms, ok := strings.Cut(s, ":")
+	pad, err1 := hex.DecodeString(ps)
+	masked, err2 := hex.DecodeString(ms)
+	if !ok || err1 != nil || err2 != nil || len(pad) != len(masked) || len(pad) < MinLen {
+		return nil, errors.New("memscan: malformed exported marker")
+	}
+	m := &Marker{n: len(pad)}
+	m.patterns = append(m.patterns, pattern{enc: Plain, masked: masked, pad: pad})
+	m.addBase64()
+	return m, nil
 }
 
 // Len is the marker's length in bytes.

@@ -31,6 +31,28 @@ func TestMarkerShape(t *testing.T) {
 	}
 }
 
+func TestExportParse(t *testing.T) {
+	m := NewMarker(40)
+	s := m.Export()
+	if m.Matches([]byte(s)) {
+		t.Fatal("Export holds the plain marker")
+	}
+	m2, err := ParseMarker(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Plain()
+	defer Wipe(p)
+	if !m2.Matches(p) || m2.Len() != 40 {
+		t.Fatal("parsed marker does not match the original")
+	}
+	for _, bad := range []string{"", "zz:zz", "00:0000", s[:len(s)-2]} {
+		if _, err := ParseMarker(bad); err == nil {
+			t.Errorf("ParseMarker(%q) accepted", bad)
+		}
+	}
+}
+
 func TestMatches(t *testing.T) {
 	m := NewMarker(24)
 	doc := m.AppendPlain([]byte(`{"access_token":"`))

@@ -11,6 +11,8 @@
 //	go test ./internal/tamper
 package tamper
 
+import "strconv"
+
 // Kind names a family of mutations.
 type Kind string
 
@@ -32,29 +34,7 @@ type Mutation struct {
 
 // String describes the mutation, e.g. "bitflip 1234".
 func (m Mutation) String() string {
-	return string(m.Kind) + " " + itoa(m.At)
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
+	return string(m.Kind) + " " + strconv.Itoa(m.At)
 }
 
 // Count is the number of mutations Mutations yields for an input of n
