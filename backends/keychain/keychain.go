@@ -1,0 +1,178 @@
+// Package keychain keeps sessionvault's key-encryption keys, and small
+// blobs such as the vault header, in the operating system's keychain
+// through github.com/zalando/go-keyring: the Secret Service (GNOME
+// Keyring, KWallet's Secret Service bridge, KeePassXC) on Linux and the
+// BSDs, the login keychain on macOS (through /usr/bin/security), the
+// Credential Manager on Windows.
+//
+// Entries live under the service "sessionvault" (Service). A key lives
+// under the account "<vault id>/<key id>"; the blobs of a Backend live
+// under "blobs/NAMESPACE/NAME". Everything is framed and base64-encoded
+// (see package secretstore for the framing); go-keyring stores strings.
+//
+// Every call has a deadline: the caller's context, or DefaultTimeout. A
+// keychain that is missing (no D-Bus session bus, no Secret Service) fails
+// fast with an error matching backends.ErrUnavailable; a locked collection
+// with backends.ErrLocked; an unanswered prompt with a
+// *secretstore.TimeoutError (matching backends.ErrUnavailable and
+// context.DeadlineExceeded) at the deadline, without hanging the caller.
+// Values longer than the platform holds are refused with
+// backends.ErrTooLarge before any keychain call; Backend.MaxBlobLen tells
+// the limit.
+//
+// # Copies that cannot be wiped
+//
+// go-keyring takes and returns Go strings, which cannot be wiped. Each
+// PutKey leaves, until the garbage collector reuses the memory: the base64
+// string we hand to go-keyring and the copies go-keyring and the D-Bus
+// library make of it (a []byte for the message; on macOS, a second base64
+// string and the command line written to security's stdin; on Windows the
+// UTF-8 bytes of the credential). Each GetKey leaves the string go-keyring
+// returns and the D-Bus reply it was made from. The key bytes themselves
+// are decoded into, and returned in, slices that this package or the
+// caller wipes. The Secret Service session is opened with the "plain"
+// algorithm, as go-keyring does: the secret crosses the private D-Bus
+// socket unencrypted, visible to the same user's processes, which can ask
+// the Secret Service for it anyway.
+package keychain
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	zk "github.com/zalando/go-keyring"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/internal/secmem"
+)
+
+// Service is the keychain service name of sessionvault's entries.
+const Service = "sessionvault"
+
+// Keychain is a backends.KeyStore in the OS keychain; its Backend method
+// makes backends.Backends for small blobs in the same keychain. It is safe
+// for concurrent use.
+type Keychain struct {
+	*secretstore.Keychain
+}
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	service string
+	timeout time.Duration
+	p       provider
+}
+
+// WithTimeout bounds each call whose context has no earlier deadline
+// (default DefaultTimeout).
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithService stores entries under service instead of Service, e.g. to
+// keep two installations apart: 1 to 64 bytes of A-Z a-z 0-9 - _ . @ +.
+func WithService(service string) Option { return func(c *config) { c.service = service } }
+
+// New returns a Keychain. It makes no keychain call: a missing keychain
+// shows up on the first call (Probe tells in advance).
+func New(opts ...Option) (*Keychain, error) {
+	c := config{service: Service, timeout: DefaultTimeout, p: zalando{}}
+	for _, o := range opts {
+		o(&c)
+	}
+	return newKeychain(c)
+}
+
+func newKeychain(c config) (*Keychain, error) {
+	if err := validateService(c.service); err != nil {
+		return nil, err
+	}
+	s := &store{p: c.p, service: c.service, goos: runtime.GOOS}
+	return &Keychain{secretstore.New(s, secretstore.Options{Name: "keychain", Timeout: c.timeout})}, nil
+}
+
+func validateService(s string) error {
+	if s == "" || len(s) > maxServiceLen {
+		return fmt.Errorf("keychain: service name must be 1 to %d bytes", maxServiceLen)
+	}
+	if err := secretstore.ValidateAccount(s + "/x"); err != nil {
+		return fmt.Errorf("keychain: service name %q: only A-Z a-z 0-9 - _ . @ + are allowed", s)
+	}
+	return nil
+}
+
+// provider is go-keyring's API; tests put a blocking fake here (the only
+// fake: a prompt that never answers cannot be produced on demand).
+type provider interface {
+	Get(service, user string) (string, error)
+	Set(service, user, password string) error
+	Delete(service, user string) error
+}
+
+// zalando calls github.com/zalando/go-keyring.
+type zalando struct{}
+
+func (zalando) Get(service, user string) (string, error) { return zk.Get(service, user) }
+func (zalando) Set(service, user, pw string) error       { return zk.Set(service, user, pw) }
+func (zalando) Delete(service, user string) error        { return zk.Delete(service, user) }
+
+// store is the secretstore.Store over go-keyring.
+type store struct {
+	p       provider
+	service string
+	goos    string
+}
+
+func (s *store) MaxValueLen(account string) int { return maxValueLen(s.goos, s.service, account) }
+
+func (s *store) Get(account string) ([]byte, error) {
+	str, err := s.p.Get(s.service, account)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if len(str) > encodedLen(s.MaxValueLen(account)) {
+		return nil, &secretstore.StoreError{Kind: secretstore.ErrMalformed,
+			Msg: fmt.Sprintf("entry holds %d bytes, more than this keychain stores", len(str))}
+	}
+	src := []byte(str) // a copy we can wipe; str itself cannot be
+	defer secmem.Wipe(src)
+	v := make([]byte, base64.StdEncoding.DecodedLen(len(src)))
+	n, err := base64.StdEncoding.Decode(v, src)
+	if err != nil {
+		secmem.Wipe(v)
+		return nil, &secretstore.StoreError{Kind: secretstore.ErrMalformed, Msg: "entry is not base64"}
+	}
+	return v[:n], nil
+}
+
+func (s *store) Set(account string, value []byte) error {
+	// The encoded string cannot be wiped (see the package documentation).
+	if err := s.p.Set(s.service, account, base64.StdEncoding.EncodeToString(value)); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+func (s *store) Delete(account string) error {
+	if err := s.p.Delete(s.service, account); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// classify maps go-keyring's errors to backends categories.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, zk.ErrNotFound):
+		return &secretstore.StoreError{Kind: backends.ErrNotFound, Err: err}
+	case errors.Is(err, zk.ErrSetDataTooBig):
+		return &secretstore.StoreError{Kind: backends.ErrTooLarge, Err: err}
+	case errors.Is(err, zk.ErrUnsupportedPlatform):
+		return &secretstore.StoreError{Kind: backends.ErrUnavailable, Msg: "no keychain support on " + runtime.GOOS, Err: err}
+	}
+	return classifyPlatform(err)
+}
