@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -37,17 +38,22 @@ func opErr(op, name string, kind, cause error) error {
 }
 
 // wrap classifies err, returned by go-redis for operation op, into a
-// *backends.OpError of the right category. When ctx has ended the error matches
-// ctx.Err(), whatever the transport reported.
+// *backends.OpError of the right category. When ctx has ended the error
+// matches ctx.Err(), whatever the transport reported; when its deadline
+// passed during the call (the server did not answer in time: down,
+// stopped, unreachable) it matches backends.ErrUnavailable too.
 func wrap(ctx context.Context, op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		if errors.Is(err, ctxErr) {
-			return opErr(op, name, nil, err)
+		if !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
-		return opErr(op, name, ctxErr, err)
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			return opErr(op, name, backends.ErrUnavailable, fmt.Errorf("no answer before the deadline: %w", err))
+		}
+		return opErr(op, name, nil, err)
 	}
 	return opErr(op, name, kindOf(err), err)
 }
