@@ -51,6 +51,9 @@ const (
 	// three byte alignments it can have inside a longer encoded value
 	// (as 99designs/keyring's file backend and JWT-like formats store it).
 	Base64
+	// Hex is the marker in lowercase or uppercase hexadecimal (what %x
+	// and %X print for a byte slice).
+	Hex
 )
 
 func (e Encoding) String() string {
@@ -59,6 +62,8 @@ func (e Encoding) String() string {
 		return "plain"
 	case Base64:
 		return "base64"
+	case Hex:
+		return "hex"
 	}
 	return fmt.Sprintf("Encoding(%d)", int(e))
 }
@@ -105,7 +110,25 @@ func NewMarker(n int) *Marker {
 	m := &Marker{n: n}
 	m.patterns = append(m.patterns, pattern{enc: Plain, masked: masked, pad: pad})
 	m.addBase64()
+	m.addHex()
 	return m
+}
+
+// addHex adds the lowercase and uppercase hex patterns.
+func (m *Marker) addHex() {
+	plain := m.Plain()
+	defer wipe(plain)
+	for _, digits := range []string{"0123456789abcdef", "0123456789ABCDEF"} {
+		p := pattern{enc: Hex, masked: make([]byte, 2*m.n), pad: make([]byte, 2*m.n)}
+		if _, err := rand.Read(p.pad); err != nil {
+			panic(err)
+		}
+		for i, c := range plain {
+			p.masked[2*i] = digits[c>>4] ^ p.pad[2*i]
+			p.masked[2*i+1] = digits[c&15] ^ p.pad[2*i+1]
+		}
+		m.patterns = append(m.patterns, p)
+	}
 }
 
 // addBase64 adds the three base64 patterns. Inside a longer value the
@@ -153,6 +176,7 @@ func ParseMarker(s string) (*Marker, error) {
 	m := &Marker{n: len(pad)}
 	m.patterns = append(m.patterns, pattern{enc: Plain, masked: masked, pad: pad})
 	m.addBase64()
+	m.addHex()
 	return m, nil
 }
 
@@ -196,7 +220,7 @@ func (m *Marker) Matches(b []byte) bool {
 
 // MatchesAny reports whether b contains the marker in any Encoding.
 func (m *Marker) MatchesAny(b []byte) bool {
-	return m.count(b, Plain)+m.count(b, Base64) > 0
+	return m.count(b, Plain)+m.count(b, Base64)+m.count(b, Hex) > 0
 }
 
 // count counts the occurrences of the marker in the form enc in b.
@@ -280,8 +304,8 @@ func (r Result) Count(enc Encoding) int {
 
 // String summarizes the result without any marker bytes.
 func (r Result) String() string {
-	s := fmt.Sprintf("plain=%d base64=%d (scanned %d MiB in %d regions, %d skipped)",
-		r.Count(Plain), r.Count(Base64), r.Scanned>>20, r.Regions, r.Skipped)
+	s := fmt.Sprintf("plain=%d base64=%d hex=%d (scanned %d MiB in %d regions, %d skipped)",
+		r.Count(Plain), r.Count(Base64), r.Count(Hex), r.Scanned>>20, r.Regions, r.Skipped)
 	for _, h := range r.Hits {
 		s += fmt.Sprintf("\n  %s at %#x in %s", h.Encoding, h.Addr, h.Region)
 	}

@@ -77,6 +77,21 @@ func TestMatches(t *testing.T) {
 		Wipe(raw)
 		Wipe(enc)
 	}
+	// %x and %X of a byte slice: caught by MatchesAny.
+	p0 := m.Plain()
+	for _, verb := range []string{"%x", "%X", "% x"} {
+		out := []byte(fmt.Sprintf(verb, p0))
+		if verb == "% x" {
+			if m.MatchesAny(out) {
+				t.Fatal("spaced hex is not a form we search; the test is wrong")
+			}
+			continue
+		}
+		if m.Matches(out) || !m.MatchesAny(out) {
+			t.Fatalf("%s form not matched as hex", verb)
+		}
+	}
+	Wipe(p0)
 	// json.Marshal of []byte is base64: caught by MatchesAny.
 	p := m.Plain()
 	j, _ := json.Marshal(struct{ B []byte }{p})
