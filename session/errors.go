@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Error categories; match them with errors.Is. The names of the first four
@@ -51,14 +52,24 @@ var (
 type StoreError struct {
 	Op   string // "open", "seal", "delete", "lock"
 	Name string // the session name
+	Kind error  // a category of this package (ErrNoSession), or nil
 	Err  error
 }
 
 func (e *StoreError) Error() string {
-	return "session: " + e.Op + " " + strconv.Quote(e.Name) + ": " + e.Err.Error()
+	msg := "session: " + e.Op + " " + strconv.Quote(e.Name) + ": "
+	if e.Kind != nil {
+		msg += strings.TrimPrefix(e.Kind.Error(), "session: ") + ": "
+	}
+	return msg + e.Err.Error()
 }
 
-func (e *StoreError) Unwrap() error { return e.Err }
+func (e *StoreError) Unwrap() []error {
+	if e.Kind != nil {
+		return []error{e.Kind, e.Err}
+	}
+	return []error{e.Err}
+}
 
 // NotSavedError reports an update that took effect in memory (the new
 // tokens are usable) but could not be written. It matches ErrNotSaved and

@@ -63,3 +63,22 @@ const (
 
 // redacted is what a Secret prints instead of its bytes.
 const redacted = "[REDACTED]"
+
+// Timeouts and retries of store operations.
+const (
+	// DefaultRefreshTimeout bounds a refresh, including the wait for the
+	// store lock held by another process's refresh.
+	DefaultRefreshTimeout = 30 * time.Second
+	// flushTimeout bounds one write-behind write, which has no caller
+	// whose context could bound it.
+	flushTimeout = 30 * time.Second
+	// unlockTimeout bounds releasing a store lock after the caller's
+	// context has ended (a lease must still be released).
+	unlockTimeout = 5 * time.Second
+	// maxUnavailableRetries and unavailableBackoff: a store that reports
+	// backends.ErrUnavailable (a keychain or Redis briefly away) is tried
+	// again up to three times, 50, 100 and 200 ms apart. Other errors,
+	// corrupt data above all, are never retried.
+	maxUnavailableRetries = 3
+	unavailableBackoff    = 50 * time.Millisecond
+)

@@ -1,0 +1,616 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/sessionvault/sessionvault/backends"
+)
+
+// Manager keeps one authentication session, in memory and sealed in a
+// Store: the Go port of axiomtrade-rs's SessionManager. It is safe for
+// concurrent use.
+//
+// Every write is based on the stored version the Manager last saw. When
+// another writer (another Manager, another process) stored a newer
+// version, the write re-reads it under the store's lock, re-applies this
+// Manager's changes on top (tokens and the Turnkey session replace,
+// cookies merge, last_api_call_at keeps the later), and writes again with
+// the version check. No update is lost.
+//
+// Close the Manager when done: it flushes metadata written behind and
+// wipes every secret it holds.
+type Manager struct {
+	store Store
+	cfg   config
+
+	// mu guards the in-memory state. It is never held during I/O, so
+	// that MarkAPICall and the readers never wait for the disk.
+	mu      sync.Mutex
+	sess    *AuthSession
+	version backends.Version // the stored version sess is based on
+	pend    pending          // changes not yet written
+	tokenGen uint64          // counts changes of the access token
+	closing bool             // Close began: no new changes
+	closed  bool             // Close finished: memory wiped
+
+	// ioMu serializes this Manager's store writes. Lock order: ioMu, then
+	// the store lock, then mu.
+	ioMu sync.Mutex
+
+	// Write-behind of metadata.
+	kick      chan struct{}
+	stop      chan struct{}
+	flushDone chan struct{}
+
+	refreshes singleflight.Group
+}
+
+// pending records which parts of the in-memory session changed since the
+// last write, so that a write that meets a newer stored version can
+// re-apply exactly those changes. Values come from the in-memory session,
+// except the cookie delta, which is merged rather than replaced.
+type pending struct {
+	replace bool         // CreateSession: the whole session is ours
+	tokens  bool         // UpdateTokens or a refresh
+	turnkey bool         // UpdateTurnkeySession
+	api     bool         // MarkAPICall
+	cookies *AuthCookies // merged deltas of UpdateCookies (owned)
+}
+
+func (p *pending) empty() bool {
+	return !p.replace && !p.tokens && !p.turnkey && !p.api && p.cookies == nil
+}
+
+// destroy wipes the cookie delta and empties p.
+func (p *pending) destroy() {
+	p.cookies.Destroy()
+	*p = pending{}
+}
+
+// absorb merges newer changes q into p; q is left empty.
+func (p *pending) absorb(q *pending) {
+	p.replace = p.replace || q.replace
+	p.tokens = p.tokens || q.tokens
+	p.turnkey = p.turnkey || q.turnkey
+	p.api = p.api || q.api
+	if q.cookies != nil {
+		if p.cookies == nil {
+			p.cookies, q.cookies = q.cookies, nil
+		} else {
+			p.cookies.Merge(*q.cookies)
+		}
+	}
+	q.destroy()
+}
+
+// NewManager returns a Manager for the session kept in store, loading it
+// if one is stored. A stored session that cannot be read (a wrong key,
+// corrupt data, a store that is away) is an error: never a silent fresh
+// start, which would overwrite it on the first save. The error wraps the
+// store's, so errors.Is(err, vault.ErrWrongKey) and the like work.
+func NewManager(ctx context.Context, store Store, opts ...Option) (*Manager, error) {
+	if store == nil {
+		panic("session: NewManager with a nil Store")
+	}
+	m := &Manager{store: store, cfg: defaultConfig()}
+	for _, o := range opts {
+		o(&m.cfg)
+	}
+	s, v, err := m.read(ctx)
+	switch {
+	case errors.Is(err, ErrNoSession):
+	case err != nil:
+		return nil, err
+	default:
+		m.sess, m.version = s, v
+	}
+	if m.cfg.autoSave {
+		m.kick = make(chan struct{}, 1)
+		m.stop = make(chan struct{})
+		m.flushDone = make(chan struct{})
+		go m.flushLoop()
+	}
+	return m, nil
+}
+
+// Name returns the session's name in its store.
+func (m *Manager) Name() string { return m.store.Name() }
+
+func (m *Manager) now() time.Time { return m.cfg.clock().UTC() }
+
+// read opens and decodes the stored session. A missing one is ErrNoSession.
+func (m *Manager) read(ctx context.Context) (*AuthSession, backends.Version, error) {
+	var (
+		pt  []byte
+		v   backends.Version
+		err error
+	)
+	err = retryUnavailable(ctx, func() error {
+		pt, v, err = m.store.Open(ctx)
+		return err
+	})
+	if err != nil {
+		wipe(pt)
+		if errors.Is(err, backends.ErrNotFound) {
+			return nil, "", &StoreError{Op: "open", Name: m.store.Name(), Kind: ErrNoSession, Err: err}
+		}
+		return nil, "", &StoreError{Op: "open", Name: m.store.Name(), Err: err}
+	}
+	s, err := decodeSession(pt, m.now(), m.cfg.userAgent)
+	wipe(pt)
+	if err != nil {
+		return nil, "", &StoreError{Op: "open", Name: m.store.Name(), Err: err}
+	}
+	return s, v, nil
+}
+
+// retryUnavailable runs op again, with backoff, while it fails with
+// backends.ErrUnavailable, at most maxUnavailableRetries times.
+func retryUnavailable(ctx context.Context, op func() error) error {
+	delay := unavailableBackoff
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil || !errors.Is(err, backends.ErrUnavailable) || attempt == maxUnavailableRetries {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay *= 2
+	}
+}
+
+// change applies f to the in-memory session under mu. It fails with
+// ErrClosed after Close and ErrNotAuthenticated without a session.
+func (m *Manager) change(f func(s *AuthSession, p *pending) bool) (changed bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return false, ErrClosed
+	}
+	if m.sess == nil {
+		return false, ErrNotAuthenticated
+	}
+	return f(m.sess, &m.pend), nil
+}
+
+// commit writes a change when auto-save is on.
+func (m *Manager) commit(ctx context.Context, op string) error {
+	if !m.cfg.autoSave {
+		return nil
+	}
+	if err := m.write(ctx, false); err != nil {
+		return &NotSavedError{Op: op, Err: err}
+	}
+	return nil
+}
+
+// CreateSession starts a new session from tokens, user information and
+// cookies, replacing any session this Manager holds (the seed's
+// create_session). The Manager keeps copies; the caller still owns its
+// arguments. Nil cookies mean the seed's defaults (no auth cookies,
+// g_state {"i_l":0}). With auto-save the session is durable on return; an
+// error matching ErrNotSaved means it is in memory only.
+func (m *Manager) CreateSession(ctx context.Context, tokens AuthTokens, user *UserInfo, cookies *AuthCookies) error {
+	s := newSession(tokens, user, cookies, m.now(), m.cfg.userAgent)
+	return m.install(ctx, s, "create session")
+}
+
+// CreateSessionFromLoginResult starts a new session from a complete login
+// result. Turnkey credentials, when present, become a Turnkey session that
+// expires in 30 days, named "user_" and the first eight characters of the
+// Turnkey user id (the seed panicked on a shorter id). The caller still
+// owns r.
+func (m *Manager) CreateSessionFromLoginResult(ctx context.Context, r LoginResult, cookies *AuthCookies) error {
+	now := m.now()
+	s := newSession(r.Tokens, r.UserInfo, cookies, now, m.cfg.userAgent)
+	if r.TurnkeyCredentials != nil {
+		s.TurnkeySession = turnkeyFromCredentials(r.TurnkeyCredentials, now)
+	}
+	return m.install(ctx, s, "create session")
+}
+
+func (m *Manager) install(ctx context.Context, s *AuthSession, op string) error {
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		s.Destroy()
+		return ErrClosed
+	}
+	m.sess.Destroy()
+	m.sess = s
+	m.tokenGen++
+	m.pend.destroy()
+	m.pend.replace = true
+	m.mu.Unlock()
+	return m.commit(ctx, op)
+}
+
+// UpdateTokens replaces the tokens and sets last_refreshed_at (the seed's
+// update_tokens). The Manager keeps a copy of tokens. Without a session it
+// fails with ErrNotAuthenticated. With auto-save the tokens are durable on
+// return; an error matching ErrNotSaved means they are in effect in memory
+// but not stored (the next write retries).
+func (m *Manager) UpdateTokens(ctx context.Context, tokens AuthTokens) error {
+	c := tokens.Clone()
+	if _, err := m.change(func(s *AuthSession, p *pending) bool {
+		setTokens(s, c, m.now())
+		m.tokenGen++
+		p.tokens = true
+		return true
+	}); err != nil {
+		c.Destroy()
+		return err
+	}
+	return m.commit(ctx, "update tokens")
+}
+
+// setTokens installs tokens (taking ownership) and stamps the refresh.
+func setTokens(s *AuthSession, t AuthTokens, now time.Time) {
+	s.Tokens.Destroy()
+	s.Tokens = t
+	s.Metadata.LastRefreshedAt = &now
+}
+
+// UpdateCookies merges cookies into the session (see AuthCookies.Merge):
+// a cookie present in cookies replaces the session's, others are kept,
+// deleted ones are removed. A merge that changes nothing writes nothing.
+// The caller still owns cookies.
+func (m *Manager) UpdateCookies(ctx context.Context, cookies AuthCookies) error {
+	changed, err := m.change(func(s *AuthSession, p *pending) bool {
+		if !s.Cookies.Merge(cookies) {
+			return false
+		}
+		if p.cookies == nil {
+			c := AuthCookies{Additional: map[string]Secret{}}
+			p.cookies = &c
+		}
+		p.cookies.Merge(cookies)
+		return true
+	})
+	if err != nil || !changed {
+		return err
+	}
+	return m.commit(ctx, "update cookies")
+}
+
+// UpdateTurnkeySession sets the session's Turnkey session (the seed's
+// update_turnkey_session). The Manager keeps a copy.
+func (m *Manager) UpdateTurnkeySession(ctx context.Context, t TurnkeySession) error {
+	c := t.Clone()
+	if c.APIKeys == nil {
+		c.APIKeys = []TurnkeyAPIKey{}
+	}
+	if _, err := m.change(func(s *AuthSession, p *pending) bool {
+		s.TurnkeySession.Destroy()
+		s.TurnkeySession = c
+		p.turnkey = true
+		return true
+	}); err != nil {
+		c.Destroy()
+		return err
+	}
+	return m.commit(ctx, "update turnkey session")
+}
+
+// MarkAPICall records an API call now, and the server it went to unless
+// server is "" (the seed's mark_api_call). It does no I/O: with auto-save
+// the metadata is written behind, at most once per flush interval, and on
+// Close. Without a session it does nothing.
+func (m *Manager) MarkAPICall(server string) {
+	now := m.now()
+	m.mu.Lock()
+	if m.sess == nil || m.closing {
+		m.mu.Unlock()
+		return
+	}
+	md := &m.sess.Metadata
+	if md.LastAPICallAt == nil {
+		md.LastAPICallAt = new(time.Time)
+	}
+	*md.LastAPICallAt = now
+	if server != "" && (md.CurrentAPIServer == nil || *md.CurrentAPIServer != server) {
+		md.CurrentAPIServer = &server
+	}
+	m.pend.api = true
+	m.mu.Unlock()
+	if m.kick != nil {
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Save writes the in-memory session (the seed's save_session). Without a
+// session it does nothing.
+func (m *Manager) Save(ctx context.Context) error {
+	if err := m.write(ctx, false); err != nil {
+		return &NotSavedError{Op: "save", Err: err}
+	}
+	return nil
+}
+
+// Load reads the stored session into memory (the seed's load_session).
+// Changes not yet written are applied on top of it, so none is lost. A
+// missing stored session is an error matching ErrNoSession and leaves
+// memory as it was.
+func (m *Manager) Load(ctx context.Context) error {
+	m.ioMu.Lock()
+	defer m.ioMu.Unlock()
+	if m.isClosing() {
+		return ErrClosed
+	}
+	s, v, err := m.read(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.adoptLocked(s, v)
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *Manager) isClosing() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closing
+}
+
+// adoptLocked makes theirs (stored at v; owned) the base of the in-memory
+// session, re-applying pending changes. Called with mu held.
+func (m *Manager) adoptLocked(theirs *AuthSession, v backends.Version) {
+	s := replay(theirs, &m.pend, m.sess)
+	if s != m.sess {
+		if m.sess == nil || !m.sess.Tokens.AccessToken.Equal(s.Tokens.AccessToken) {
+			m.tokenGen++
+		}
+		m.sess.Destroy()
+		m.sess = s
+	}
+	m.version = v
+}
+
+// replay re-applies the pending changes p, whose values are in ours, on
+// top of theirs (which it takes over) and returns the result: ours itself
+// when p replaces the session, else theirs, changed. Tokens replace
+// theirs unless theirs were refreshed later; cookies merge;
+// last_api_call_at keeps the later. It leaves ours to the caller.
+func replay(theirs *AuthSession, p *pending, ours *AuthSession) *AuthSession {
+	if ours == nil {
+		return theirs
+	}
+	if p.replace || theirs == nil {
+		theirs.Destroy()
+		return ours
+	}
+	if p.tokens && !later(theirs.Metadata.LastRefreshedAt, ours.Metadata.LastRefreshedAt) {
+		theirs.Tokens.Destroy()
+		theirs.Tokens = ours.Tokens.Clone()
+		theirs.Metadata.LastRefreshedAt = cloneTime(ours.Metadata.LastRefreshedAt)
+	}
+	if p.cookies != nil {
+		theirs.Cookies.Merge(*p.cookies)
+	}
+	if p.turnkey {
+		theirs.TurnkeySession.Destroy()
+		theirs.TurnkeySession = ours.TurnkeySession.Clone()
+	}
+	if p.api && later(ours.Metadata.LastAPICallAt, theirs.Metadata.LastAPICallAt) {
+		theirs.Metadata.LastAPICallAt = cloneTime(ours.Metadata.LastAPICallAt)
+		if ours.Metadata.CurrentAPIServer != nil {
+			theirs.Metadata.CurrentAPIServer = cloneStr(ours.Metadata.CurrentAPIServer)
+		}
+	}
+	return theirs
+}
+
+// later reports whether a is set and strictly after b (or b unset).
+func later(a, b *time.Time) bool {
+	return a != nil && (b == nil || a.After(*b))
+}
+
+var errDeletedElsewhere = fmt.Errorf("%w: deleted by another writer; the in-memory copy was wiped", ErrNoSession)
+
+// write stores the in-memory session with the version check. On a
+// conflict it takes the store lock (unless locked), re-reads, re-applies
+// the pending changes and tries again. It returns nil without a session
+// or without anything to write (the session is stored and unchanged).
+func (m *Manager) write(ctx context.Context, locked bool) (err error) {
+	m.ioMu.Lock()
+	defer m.ioMu.Unlock()
+	return m.writeLocked(ctx, locked)
+}
+
+func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
+	var lk backends.Lock
+	defer func() {
+		if lk != nil {
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+			if uerr := lk.Unlock(uctx); uerr != nil {
+				m.cfg.logger.Warn("session: unlock failed", "session", m.store.Name(), "err", uerr)
+			}
+			cancel()
+		}
+	}()
+	for attempt := 0; ; attempt++ {
+		m.mu.Lock()
+		if m.closed || m.sess == nil || (m.pend.empty() && m.version != backends.Absent) {
+			m.mu.Unlock()
+			return nil
+		}
+		p := m.pend
+		m.pend = pending{}
+		base := m.version
+		pt, err := m.sess.MarshalPlaintext()
+		m.mu.Unlock()
+		if err != nil {
+			m.restorePending(&p)
+			return err
+		}
+		var v backends.Version
+		err = retryUnavailable(ctx, func() error {
+			var err error
+			v, err = m.store.Seal(ctx, pt, base)
+			return err
+		})
+		wipe(pt)
+		if err == nil {
+			m.mu.Lock()
+			m.version = v
+			m.mu.Unlock()
+			p.destroy()
+			return nil
+		}
+		m.restorePending(&p)
+		if !errors.Is(err, backends.ErrConflict) || attempt == maxConflictRetries {
+			return &StoreError{Op: "seal", Name: m.store.Name(), Err: err}
+		}
+		// Someone stored a newer version: re-read it under the lock and
+		// re-apply our changes.
+		if !locked {
+			if lk, err = m.lock(ctx); err != nil {
+				return err
+			}
+			locked = true
+		}
+		theirs, v, err := m.read(ctx)
+		if err != nil && !errors.Is(err, ErrNoSession) {
+			return err
+		}
+		m.mu.Lock()
+		if theirs == nil && !m.pend.replace {
+			m.wipeLocked()
+			m.mu.Unlock()
+			return errDeletedElsewhere
+		}
+		m.adoptLocked(theirs, v)
+		m.mu.Unlock()
+	}
+}
+
+// restorePending puts back changes whose write failed, under newer ones.
+func (m *Manager) restorePending(p *pending) {
+	m.mu.Lock()
+	p.absorb(&m.pend)
+	m.pend = *p
+	m.mu.Unlock()
+}
+
+func (m *Manager) lock(ctx context.Context) (backends.Lock, error) {
+	var lk backends.Lock
+	err := retryUnavailable(ctx, func() error {
+		var err error
+		lk, err = m.store.Lock(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, &StoreError{Op: "lock", Name: m.store.Name(), Err: err}
+	}
+	return lk, nil
+}
+
+// wipeLocked destroys the in-memory session and pending changes.
+func (m *Manager) wipeLocked() {
+	m.sess.Destroy()
+	m.sess = nil
+	m.tokenGen++
+	m.pend.destroy()
+	m.version = backends.Absent
+}
+
+// ClearSession wipes the session from memory and deletes the stored copy
+// (the seed's clear_session; it deleted only with auto-save, but a
+// credential left at rest after a logout is a live credential, so this
+// deletes always). Memory is wiped even when the delete fails.
+func (m *Manager) ClearSession(ctx context.Context) error {
+	m.ioMu.Lock()
+	defer m.ioMu.Unlock()
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	m.wipeLocked()
+	m.mu.Unlock()
+	err := retryUnavailable(ctx, func() error { return m.store.Delete(ctx, backends.Any) })
+	if err != nil && !errors.Is(err, backends.ErrNotFound) {
+		return &StoreError{Op: "delete", Name: m.store.Name(), Err: err}
+	}
+	return nil
+}
+
+// Close flushes metadata written behind (with auto-save), then wipes every
+// secret the Manager holds. Without auto-save, changes not saved are
+// dropped. Later calls return ErrClosed; a second Close returns nil.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closing = true
+	m.mu.Unlock()
+	if m.stop != nil {
+		close(m.stop)
+		<-m.flushDone
+	}
+	var err error
+	if m.cfg.autoSave {
+		if werr := m.write(ctx, false); werr != nil {
+			err = &NotSavedError{Op: "close", Err: werr}
+		}
+	}
+	m.ioMu.Lock()
+	m.mu.Lock()
+	m.wipeLocked()
+	m.closed = true
+	m.mu.Unlock()
+	m.ioMu.Unlock()
+	return err
+}
+
+// flushLoop writes metadata behind: after a MarkAPICall it writes, but
+// never twice within one flush interval.
+func (m *Manager) flushLoop() {
+	defer close(m.flushDone)
+	var last time.Time
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.kick:
+		}
+		if !last.IsZero() {
+			if wait := m.cfg.flushInterval - time.Since(last); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-m.stop:
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+		}
+		select { // calls made while waiting are in this write
+		case <-m.kick:
+		default:
+		}
+		last = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		if err := m.write(ctx, false); err != nil {
+			m.cfg.logger.Error("session: metadata write-behind failed", "session", m.store.Name(), "err", err)
+		}
+		cancel()
+	}
+}

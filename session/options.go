@@ -1,0 +1,114 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Option configures a Manager.
+type Option func(*config)
+
+type config struct {
+	autoSave      bool
+	clock         func() time.Time
+	flushInterval time.Duration
+	logger        *slog.Logger
+	refresher     RefreshFunc
+	userAgent     string
+	refreshWait   time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		autoSave:      true,
+		clock:         time.Now,
+		flushInterval: DefaultMetadataFlushInterval,
+		logger:        slog.New(slog.DiscardHandler),
+		userAgent:     DefaultUserAgent,
+		refreshWait:   DefaultRefreshTimeout,
+	}
+}
+
+// RefreshFunc exchanges a refresh token for new tokens at the auth server.
+// It may also return cookies the server set on the refresh response (nil
+// if none). The Manager takes ownership of what it returns (and destroys
+// it when replaced); refreshToken is valid only during the call and must
+// not be kept.
+//
+// Return an error wrapping ErrUnauthorized when the server refused the
+// refresh token itself (an OAuth invalid_grant, a 401 from the refresh
+// endpoint): the Manager then stops using that session. Any other error
+// is treated as transient.
+//
+// The function runs while the Manager holds its store lock: it must not
+// call methods of the Manager. Requests it makes through a Transport of
+// the same Manager are sent with the session's credentials but neither
+// refresh nor merge cookies (return those instead).
+type RefreshFunc func(ctx context.Context, refreshToken Secret) (AuthTokens, *AuthCookies, error)
+
+// WithAutoSave sets whether every change is saved as it is made (the
+// default, true). With auto-save, CreateSession, UpdateTokens,
+// UpdateCookies and UpdateTurnkeySession are durable when they return,
+// and MarkAPICall is written behind (see WithMetadataFlushInterval).
+// Without it, changes stay in memory until Save; ClearSession and Refresh
+// still write, since a stale credential at rest, or a lost rotated
+// refresh token, is worse than an unexpected write.
+func WithAutoSave(on bool) Option { return func(c *config) { c.autoSave = on } }
+
+// WithClock sets the clock that validity, the summary and timestamps use
+// (default time.Now). Write-behind scheduling uses real time.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.clock = now
+		}
+	}
+}
+
+// WithMetadataFlushInterval sets the least time between two write-behind
+// metadata writes (default DefaultMetadataFlushInterval). MarkAPICall
+// never writes itself; a background goroutine writes at most once per
+// interval and on Close.
+func WithMetadataFlushInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.flushInterval = d
+		}
+	}
+}
+
+// WithLogger sets where the Manager reports what it cannot return, such as
+// a failed write-behind (default: nowhere). It never logs a secret.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithRefresher sets the function that refreshes tokens (Refresh and the
+// HTTP Transport use it).
+func WithRefresher(f RefreshFunc) Option { return func(c *config) { c.refresher = f } }
+
+// WithRefreshTimeout bounds one refresh, lock wait included (default
+// DefaultRefreshTimeout). A refresh runs on behalf of every goroutine that
+// asked for it, so it is not cut short when the first of them gives up.
+func WithRefreshTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.refreshWait = d
+		}
+	}
+}
+
+// WithUserAgent sets the user agent of sessions this Manager creates
+// (default DefaultUserAgent).
+func WithUserAgent(ua string) Option {
+	return func(c *config) {
+		if ua != "" {
+			c.userAgent = ua
+		}
+	}
+}
