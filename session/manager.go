@@ -31,13 +31,13 @@ type Manager struct {
 
 	// mu guards the in-memory state. It is never held during I/O, so
 	// that MarkAPICall and the readers never wait for the disk.
-	mu      sync.Mutex
-	sess    *AuthSession
-	version backends.Version // the stored version sess is based on
-	pend    pending          // changes not yet written
-	tokenGen uint64          // counts changes of the access token
-	closing bool             // Close began: no new changes
-	closed  bool             // Close finished: memory wiped
+	mu       sync.Mutex
+	sess     *AuthSession
+	version  backends.Version // the stored version sess is based on
+	pend     pending          // changes not yet written
+	tokenGen uint64           // counts changes of the access token
+	closing  bool             // Close began: no new changes
+	closed   bool             // Close finished: memory wiped
 
 	// ioMu serializes this Manager's store writes. Lock order: ioMu, then
 	// the store lock, then mu.

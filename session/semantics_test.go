@@ -11,7 +11,7 @@ func TestTokenWindows(t *testing.T) {
 	tok := tokens("a", "r", &exp)
 	defer tok.Destroy()
 	for _, c := range []struct {
-		at              time.Time
+		at               time.Time
 		expired, refresh bool
 	}{
 		{exp.Add(-16 * time.Minute), false, false},
