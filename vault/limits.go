@@ -1,0 +1,96 @@
+package vault
+
+import (
+	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
+)
+
+// Sizes and limits of format v1 and of this implementation, in one place.
+// Each is checked before the bytes it bounds are read, allocated or used.
+const (
+	// MaxPlaintextSize is the largest session a vault seals: 1 MiB. An
+	// axiomtrade-rs session is a few KiB; the cap bounds what a reader
+	// allocates for a hostile blob, with a wide margin for cookies and
+	// metadata.
+	MaxPlaintextSize = 1 << 20
+
+	// MaxSealedSize is the largest sealed session blob: the envelope
+	// header, a MaxPlaintextSize plaintext and the tag. It is below
+	// backends.MaxBlobSize, so every backend stores it.
+	MaxSealedSize = envelopeHeaderSize + MaxPlaintextSize + tagSize
+
+	// maxGenerations bounds the key generations in a header: 1 normally,
+	// 2 while a rotation runs (RotateKey never adds a third). 16 leaves
+	// room for future writers of v1 and bounds a slot's wrapped keys to
+	// 512 bytes.
+	maxGenerations = 16
+
+	// maxSlots bounds the key slots in a header: one or two in practice
+	// (a passphrase and a keychain key), 8 like LUKS1.
+	maxSlots = 8
+
+	// maxPassphraseSlots bounds the passphrase slots in a header. Open
+	// may run argon2id once per passphrase slot (nothing tells which one
+	// a passphrase fits), so this bounds what a hostile header costs: 4
+	// runs at the policy's ceiling.
+	maxPassphraseSlots = 4
+
+	// maxHeaderSize bounds a header blob: 8 KiB, above the largest header
+	// v1 allows (maxGenerations generations wrapped in maxPassphraseSlots
+	// passphrase slots and 4 keychain slots: 4,936 bytes; a test checks
+	// the arithmetic).
+	maxHeaderSize = 8 << 10
+
+	// keyStoreTimeout bounds a key store call (an OS keychain may show a
+	// prompt that nobody answers) when the caller's context has no
+	// deadline of its own.
+	keyStoreTimeout = 30 * time.Second
+
+	// headerRetries bounds how often a header update is retried after a
+	// version conflict with a writer that does not take the lock.
+	headerRetries = 5
+
+	// rotatePasses bounds the re-seal passes of RotateKey: a session that
+	// another writer keeps re-sealing under an old generation (a writer
+	// that bypasses the lock) stops the rotation with an error rather
+	// than looping for ever.
+	rotatePasses = 3
+
+	// putRetries bounds re-reads of one session after a version conflict
+	// during RotateKey.
+	putRetries = 5
+)
+
+// Sizes fixed by format v1 (docs/FORMAT.md).
+const (
+	keySize     = 32 // data keys, key-encryption keys, subkeys
+	idSize      = 16 // vault id, slot id
+	saltSize    = 16 // passphrase slot salt (kdf.SaltSize)
+	checkSize   = 16 // slot check value
+	nonceSize   = 24 // XChaCha20-Poly1305
+	tagSize     = 16 // Poly1305
+	macSize     = 32 // HMAC-SHA256
+	sumSize     = 32 // SHA-256 checksum
+	magicSize   = 8
+	versionSize = 2
+	genSize     = 4 // a generation number
+
+	// envelopeHeaderSize: magic, version, generation, nonce.
+	envelopeHeaderSize = magicSize + versionSize + genSize + nonceSize
+
+	// headerFixedSize: magic, version, vault id.
+	headerFixedSize = magicSize + versionSize + idSize
+
+	// passphraseParamsSize: time, memory, threads, salt.
+	passphraseParamsSize = 4 + 4 + 1 + saltSize
+
+	// minHeaderSize is the shortest header that can parse: fixed part,
+	// generation count and one generation, slot count and one keychain
+	// slot, MAC and checksum.
+	minHeaderSize = headerFixedSize + 1 + genSize + 1 + (1 + idSize + checkSize + nonceSize + keySize + tagSize) + macSize + sumSize
+)
+
+// The name rules are the backends' (backends.ValidateName); repeated here
+// for the envelope's name length byte.
+const _ = uint8(backends.MaxNameLen) // the name length fits the AAD's length byte

@@ -1,0 +1,273 @@
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/internal/secmem"
+)
+
+// RotateKey replaces the vault's data key: it adds a new key generation
+// to the header, re-seals every session under it (each write atomic and
+// compare-and-set on the session's version), opens every session again to
+// verify it is sealed under the new generation, and only then drops the
+// old generation from the header. progress, if not nil, is called after
+// each session of the re-seal pass with the count done and the total.
+//
+// It is safe to stop at any instant (a crash, kill -9, a cancelled ctx):
+// each session is always sealed under a generation the stored header
+// holds, and running RotateKey again finishes the interrupted rotation
+// (it then adds no further generation).
+//
+// Every key slot is re-wrapped, so RotateKey needs the key-encryption key
+// of every slot: the slot that opened this Vault, keychain slots through
+// the Vault's key store, and passphrase slots through the Vault's
+// passphrase (one argon2id run per passphrase slot not already unlocked).
+// A slot it cannot re-wrap stops it before any change, with an error
+// matching ErrWrongKey: open the vault with that slot's passphrase or key
+// store too, or remove the slot.
+//
+// RotateKey holds the vault's header lock throughout, so that writers
+// creating sessions (which take that lock) wait for it; writers updating
+// a session are fenced by its version.
+func (v *Vault) RotateKey(ctx context.Context, progress func(done, total int)) error {
+	l, err := v.locks.lock(ctx, backends.HeaderName)
+	if err != nil {
+		return fmt.Errorf("vault: rotate: lock header: %w", err)
+	}
+	defer l.Unlock(context.WithoutCancel(ctx))
+	if err := v.reload(ctx); err != nil {
+		return err
+	}
+
+	// 1. Add a generation, unless an interrupted rotation left one.
+	v.mu.RLock()
+	rotating := len(v.gens) > 1
+	last := v.current().n
+	v.mu.RUnlock()
+	if !rotating {
+		if last == 1<<32-1 {
+			return errors.New("vault: rotate: generation numbers exhausted")
+		}
+		err := v.rewrapAll(ctx, func(h *header) (map[uint32]*secmem.Buffer, error) {
+			n := h.current() + 1
+			key := secmem.New(keySize)
+			rand.Read(key.Bytes())
+			h.gens = append(h.gens, n)
+			return map[uint32]*secmem.Buffer{n: key}, nil
+		})
+		if err != nil {
+			return fmt.Errorf("vault: rotate: add generation: %w", err)
+		}
+	}
+
+	// 2. Re-seal until a whole pass finds every session under the
+	// current generation: that last pass is the verification.
+	for pass := 0; ; pass++ {
+		if pass == rotatePasses {
+			return fmt.Errorf("vault: rotate: sessions still change generation after %d passes; the rotation stays in progress, run it again", rotatePasses)
+		}
+		var cb func(done, total int)
+		if pass == 0 {
+			cb = progress
+		}
+		changed, err := v.resealAll(ctx, cb)
+		if err != nil {
+			return err
+		}
+		if changed == 0 {
+			break
+		}
+	}
+
+	// 3. Drop every generation but the current one.
+	err = v.rewrapAll(ctx, func(h *header) (map[uint32]*secmem.Buffer, error) {
+		h.gens = h.gens[len(h.gens)-1:]
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("vault: rotate: drop old generations: %w", err)
+	}
+	return nil
+}
+
+// rewrapAll changes the header's generation list with change (which
+// returns the keys of generations it adds) and re-wraps every slot for
+// the new list. The header lock must be held.
+func (v *Vault) rewrapAll(ctx context.Context, change func(h *header) (map[uint32]*secmem.Buffer, error)) error {
+	keks, err := v.allKEKs(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, k := range keks {
+			k.Destroy()
+		}
+	}()
+	return v.updateHeaderLocked(ctx, func(h *header, keys [][]byte) (map[SlotID]*secmem.Buffer, map[uint32]*secmem.Buffer, error) {
+		byGen := make(map[uint32][]byte, len(h.gens))
+		for i, n := range h.gens {
+			byGen[n] = keys[i]
+		}
+		added, err := change(h)
+		if err != nil {
+			return nil, nil, err
+		}
+		newKeys := make([][]byte, len(h.gens))
+		for i, n := range h.gens {
+			if k := added[n]; k != nil {
+				newKeys[i] = k.Bytes()
+			} else {
+				newKeys[i] = byGen[n]
+			}
+		}
+		for i := range h.slots {
+			s := &h.slots[i]
+			kek := keks[s.id]
+			if kek == nil {
+				// The header changed since allKEKs (a slot added by a
+				// writer that bypassed the lock).
+				for _, k := range added {
+					k.Destroy()
+				}
+				return nil, nil, &SlotError{Slot: s.id, Kind: s.kind, Reason: "no key to re-wrap this slot", Err: ErrWrongKey}
+			}
+			wrapSlot(h, s, kek.Bytes(), newKeys)
+		}
+		return nil, added, nil
+	})
+}
+
+// allKEKs returns a copy of the KEK of every slot of the current header,
+// fetching keychain keys from the key store and deriving passphrase slots'
+// keys from the Vault's passphrase as needed (and remembering them). The
+// caller destroys the copies.
+func (v *Vault) allKEKs(ctx context.Context) (map[SlotID]*secmem.Buffer, error) {
+	v.mu.RLock()
+	h := v.hdr.clone()
+	v.mu.RUnlock()
+	out := make(map[SlotID]*secmem.Buffer, len(h.slots))
+	fail := func(err error) (map[SlotID]*secmem.Buffer, error) {
+		for _, k := range out {
+			k.Destroy()
+		}
+		return nil, err
+	}
+	for i := range h.slots {
+		s := &h.slots[i]
+		v.mu.RLock()
+		if k := v.keks[s.id]; k != nil {
+			c := secmem.New(keySize)
+			copy(c.Bytes(), k.Bytes())
+			out[s.id] = c
+		}
+		ks, pass := v.keyStore, v.pass
+		v.mu.RUnlock()
+		if out[s.id] != nil {
+			continue
+		}
+		var (
+			kek *secmem.Buffer
+			err error
+		)
+		switch {
+		case s.kind == KeychainSlot && ks != nil:
+			kek, err = v.fetchKEK(ctx, h, s)
+		case s.kind == PassphraseSlot && pass != nil:
+			kek, err = v.derive(s)
+		default:
+			err = &SlotError{Slot: s.id, Kind: s.kind, Reason: fmt.Sprintf("re-wrapping this slot needs its %s: open the vault with it too, or remove the slot", map[SlotKind]string{PassphraseSlot: "passphrase", KeychainSlot: "key store"}[s.kind]), Err: ErrWrongKey}
+		}
+		if err != nil {
+			return fail(err)
+		}
+		// Prove the key fits before relying on it.
+		keys, err := unwrapSlot(h, s, kek.Bytes())
+		if err != nil {
+			kek.Destroy()
+			return fail(err)
+		}
+		destroyAll(keys)
+		out[s.id] = kek
+		keep := secmem.New(keySize)
+		copy(keep.Bytes(), kek.Bytes())
+		v.mu.Lock()
+		if old := v.keks[s.id]; old != nil {
+			old.Destroy()
+		}
+		v.keks[s.id] = keep
+		v.mu.Unlock()
+	}
+	return out, nil
+}
+
+// resealAll re-seals every session not sealed under the current
+// generation and opens every other one to check it. It returns how many it
+// re-sealed.
+func (v *Vault) resealAll(ctx context.Context, progress func(done, total int)) (int, error) {
+	names, err := v.Sessions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	for i, name := range names {
+		n, err := v.reseal(ctx, name)
+		if err != nil {
+			return changed, err
+		}
+		changed += n
+		if progress != nil {
+			progress(i+1, len(names))
+		}
+	}
+	return changed, nil
+}
+
+// reseal opens one session and, if it is not under the current
+// generation, seals it under it, compare-and-set on its version
+// (re-reading it after a conflict). It returns 1 if it wrote.
+func (v *Vault) reseal(ctx context.Context, name string) (int, error) {
+	for attempt := 0; attempt < putRetries; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		blob, ver, err := v.backend.Get(ctx, name)
+		if errors.Is(err, backends.ErrNotFound) {
+			return 0, nil // deleted meanwhile
+		}
+		if err != nil {
+			return 0, fmt.Errorf("vault: rotate: read session %q: %w", name, err)
+		}
+		env, err := parseEnvelope(name, blob)
+		if err != nil {
+			return 0, fmt.Errorf("vault: rotate: session %q does not open (repair it with Recover or delete it, then run the rotation again; it stays in progress): %w", name, err)
+		}
+		plain, err := v.OpenSession(ctx, name, blob)
+		if err != nil {
+			return 0, fmt.Errorf("vault: rotate: session %q does not open (repair it with Recover or delete it, then run the rotation again; it stays in progress): %w", name, err)
+		}
+		v.mu.RLock()
+		cur := v.current().n
+		v.mu.RUnlock()
+		if env.gen == cur {
+			secmem.Wipe(plain)
+			return 0, nil
+		}
+		sealed, err := v.SealSession(name, plain)
+		secmem.Wipe(plain)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := v.backend.Put(ctx, name, sealed, ver); err != nil {
+			if isConflict(err) {
+				continue
+			}
+			return 0, fmt.Errorf("vault: rotate: write session %q: %w", name, err)
+		}
+		return 1, nil
+	}
+	return 0, fmt.Errorf("vault: rotate: session %q kept changing (%d version conflicts); run the rotation again", name, putRetries)
+}
