@@ -1,0 +1,126 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/sessionvault/sessionvault/backends"
+)
+
+// Step names one step of a write (or read) of the file backend. A failed
+// call reports its step in backends.OpError.Step, and WithStepHook sees
+// each step before it runs.
+type Step string
+
+// The steps of the backend's operations, in the order a Put runs them.
+const (
+	StepCreateTemp Step = "create temp"   // create the temp file (O_EXCL|O_NOFOLLOW, 0600)
+	StepWrite      Step = "write"         // write the blob to the temp file
+	StepFsync      Step = "fsync"         // fsync the temp file
+	StepClose      Step = "close"         // close the temp file
+	StepLock       Step = "lock"          // take the vault's write lock
+	StepRead       Step = "read"          // open (O_NOFOLLOW), check and read a stored file
+	StepLinkPrev   Step = "link previous" // hard-link the current file as the previous generation
+	StepRename     Step = "rename"        // rename the temp file over the target
+	StepRemove     Step = "remove"        // remove a file (Delete)
+	StepFsyncDir   Step = "fsync dir"     // fsync the folder that holds the target
+)
+
+// UnsafeError reports a path that the backend refuses to use because it
+// could let someone else read, change or redirect the vault: a symbolic
+// link, a file or folder that group or others can access, one owned by
+// another user, or the wrong kind of file. It matches
+// backends.ErrPermission, and its message says what to fix.
+type UnsafeError struct {
+	Path    string // the offending path
+	Problem string // what is wrong, e.g. "is a symbolic link"
+	Fix     string // what to do about it, e.g. "chmod 600 /x/vault.hdr"
+}
+
+// Error returns "PATH PROBLEM: FIX".
+func (e *UnsafeError) Error() string {
+	return e.Path + " " + e.Problem + ": " + e.Fix
+}
+
+// Is reports whether target is backends.ErrPermission.
+func (e *UnsafeError) Is(target error) bool { return target == backends.ErrPermission }
+
+// shellQuote quotes a path for a fix command a user can paste into a
+// POSIX shell.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-+@:,=", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// errClosed is the cause of calls made after Close.
+var errClosed = errors.New("backend closed")
+
+// kindOf maps a cause to its backends category.
+func kindOf(err error) error {
+	var u *UnsafeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return nil
+	case errors.As(err, &u):
+		return nil // matches ErrPermission itself
+	case errors.Is(err, fs.ErrNotExist):
+		return backends.ErrNotFound
+	case errors.Is(err, fs.ErrPermission):
+		return backends.ErrPermission
+	}
+	return backends.ErrUnavailable
+}
+
+// tooLargeError reports a stored file over the size limit: refused before
+// anything is allocated for it.
+type tooLargeError struct {
+	path  string
+	size  int64
+	limit int
+}
+
+func (e *tooLargeError) Error() string {
+	return e.path + " holds " + itoa(e.size) + " bytes, over the limit of " + itoa(int64(e.limit))
+}
+
+func (e *tooLargeError) Is(target error) bool { return target == backends.ErrTooLarge }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// conflictError is the cause of a version mismatch.
+type conflictError struct{ reason string }
+
+func (e *conflictError) Error() string { return e.reason }
+
+// readKind is the category of an error from reading a stored file.
+func readKind(err error) error {
+	var tl *tooLargeError
+	if errors.As(err, &tl) {
+		return nil // matches ErrTooLarge itself
+	}
+	return kindOf(err)
+}
+
+// writeKind is the category of an error from a step of a write: a
+// missing file or folder there means the vault folder changed under us.
+func writeKind(err error) error {
+	k := readKind(err)
+	if k == backends.ErrNotFound {
+		return backends.ErrUnavailable
+	}
+	return k
+}

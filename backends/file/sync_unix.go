@@ -1,0 +1,8 @@
+//go:build unix && !darwin
+
+package file
+
+import "golang.org/x/sys/unix"
+
+// fullSync flushes fd's data and metadata to stable storage.
+func fullSync(fd int) error { return unix.Fsync(fd) }

@@ -1,0 +1,412 @@
+//go:build unix
+
+package file
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file holds the POSIX side of the backend: every file is reached
+// through an open folder descriptor with openat(2) and friends, so that a
+// path swapped after New (a folder replaced by a symbolic link) cannot
+// redirect a write, and every file is checked with fstat(2) on the
+// descriptor that was opened (O_NOFOLLOW), never by a stat of the path
+// before opening it.
+
+const (
+	// openDirFlags opens a folder without following a symbolic link at
+	// its last component.
+	openDirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	// openReadFlags opens a stored file. O_NONBLOCK keeps a FIFO planted
+	// at the path from blocking the open; fstat then refuses it.
+	openReadFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	// openTempFlags creates a temp file that did not exist.
+	openTempFlags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	// openLockFlags opens (or creates) a lock file.
+	openLockFlags = unix.O_RDWR | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+)
+
+// sysDir is an open folder.
+type sysDir struct {
+	fd   int
+	path string // for messages only
+	euid int
+}
+
+// retry repeats a system call interrupted by a signal.
+func retry(f func() error) error {
+	for {
+		if err := f(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// isSymlinkErrno reports whether err is what open(2) with O_NOFOLLOW
+// returns for a symbolic link: ELOOP (Linux, macOS), EMLINK (FreeBSD,
+// NetBSD). Any other error refuses the path as well, with a plainer
+// message.
+func isSymlinkErrno(err error) bool {
+	return err == unix.ELOOP || err == unix.EMLINK
+}
+
+// explain turns an error from opening path into an *UnsafeError when the
+// reason is a symbolic link or a file of the wrong kind. The lstat here
+// only words the message: the decision was made by the open itself.
+func explain(path string, err error, wantDir bool) error {
+	if isSymlinkErrno(err) || (wantDir && err == unix.ENOTDIR) {
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) == nil {
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFLNK:
+				return &UnsafeError{Path: path, Problem: "is a symbolic link", Fix: "use the real path, or remove the link: rm " + shellQuote(path)}
+			case unix.S_IFDIR:
+			default:
+				if wantDir {
+					return &UnsafeError{Path: path, Problem: "is " + kindName(uint32(st.Mode)) + ", not a folder", Fix: "move it away, or choose another folder"}
+				}
+			}
+		}
+		if isSymlinkErrno(err) {
+			return &UnsafeError{Path: path, Problem: "is a symbolic link", Fix: "use the real path, or remove the link: rm " + shellQuote(path)}
+		}
+	}
+	return &fs.PathError{Op: "open", Path: path, Err: err}
+}
+
+func kindName(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "a regular file"
+	case unix.S_IFDIR:
+		return "a folder"
+	case unix.S_IFLNK:
+		return "a symbolic link"
+	case unix.S_IFIFO:
+		return "a named pipe"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "a device"
+	}
+	return "not a regular file"
+}
+
+// checkStat refuses a file or folder that is not of the wanted kind, is
+// owned by someone else than euid, or is accessible by group or others.
+func checkStat(path string, st *unix.Stat_t, euid int, wantDir bool) error {
+	mode := uint32(st.Mode)
+	want, what, perm := uint32(unix.S_IFREG), "a regular file", "600"
+	if wantDir {
+		want, what, perm = unix.S_IFDIR, "a folder", "700"
+	}
+	if mode&unix.S_IFMT != want {
+		return &UnsafeError{Path: path, Problem: "is " + kindName(mode) + ", not " + what, Fix: "move it away"}
+	}
+	if int(st.Uid) != euid {
+		return &UnsafeError{
+			Path:    path,
+			Problem: fmt.Sprintf("is owned by uid %d, not by this process's uid %d", st.Uid, euid),
+			Fix:     fmt.Sprintf("chown %d %s, or use a folder you own", euid, shellQuote(path)),
+		}
+	}
+	if mode&0o077 != 0 {
+		return &UnsafeError{
+			Path:    path,
+			Problem: fmt.Sprintf("is accessible by group or others (mode %04o)", mode&0o7777),
+			Fix:     "chmod " + perm + " " + shellQuote(path),
+		}
+	}
+	return nil
+}
+
+// openRoot opens the backend's folder, creating it (0700, whatever the
+// umask) if it is missing and create is set.
+func openRoot(path string, create bool) (*sysDir, error) {
+	euid := unix.Geteuid()
+	var fd int
+	err := retry(func() (err error) { fd, err = unix.Open(path, openDirFlags, 0); return })
+	created := false
+	if err == unix.ENOENT && create {
+		if err = unix.Mkdir(path, 0o700); err != nil && err != unix.EEXIST {
+			return nil, &fs.PathError{Op: "mkdir", Path: path, Err: err}
+		}
+		created = err == nil
+		err = retry(func() (err error) { fd, err = unix.Open(path, openDirFlags, 0); return })
+	}
+	if err != nil {
+		return nil, explain(path, err, true)
+	}
+	d := &sysDir{fd: fd, path: path, euid: euid}
+	if err := d.checkSelf(created); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkSelf checks the open folder; a folder we just created gets its
+// mode set to 0700 first (mkdir(2) applies the umask).
+func (d *sysDir) checkSelf(created bool) error {
+	if created {
+		if err := unix.Fchmod(d.fd, 0o700); err != nil {
+			return &fs.PathError{Op: "chmod", Path: d.path, Err: err}
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(d.fd, &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: d.path, Err: err}
+	}
+	return checkStat(d.path, &st, d.euid, true)
+}
+
+func (d *sysDir) join(name string) string { return d.path + "/" + name }
+
+// subdir opens (and with create, makes) the folder name inside d.
+func (d *sysDir) subdir(name string, create bool) (*sysDir, error) {
+	path := d.join(name)
+	var fd int
+	err := retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openDirFlags, 0); return })
+	created := false
+	if err == unix.ENOENT && create {
+		if err = unix.Mkdirat(d.fd, name, 0o700); err != nil && err != unix.EEXIST {
+			return nil, &fs.PathError{Op: "mkdir", Path: path, Err: err}
+		}
+		created = err == nil
+		if created {
+			if err := d.sync(); err != nil {
+				return nil, &fs.PathError{Op: "fsync", Path: d.path, Err: err}
+			}
+		}
+		err = retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openDirFlags, 0); return })
+	}
+	if err != nil {
+		return nil, explain(path, err, true)
+	}
+	s := &sysDir{fd: fd, path: path, euid: d.euid}
+	if err := s.checkSelf(created); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (d *sysDir) close() error { return unix.Close(d.fd) }
+
+// sync flushes the folder's entries to stable storage.
+func (d *sysDir) sync() error { return retry(func() error { return fullSync(d.fd) }) }
+
+// openChecked opens name for reading without following a symbolic link
+// and checks the descriptor it got: a regular file owned by us that
+// nobody else can access.
+func (d *sysDir) openChecked(name string) (fd int, size int64, err error) {
+	err = retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openReadFlags, 0); return })
+	if err != nil {
+		if err == unix.ENOENT {
+			return -1, 0, &fs.PathError{Op: "open", Path: d.join(name), Err: err}
+		}
+		return -1, 0, explain(d.join(name), err, false)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, 0, &fs.PathError{Op: "fstat", Path: d.join(name), Err: err}
+	}
+	if err := checkStat(d.join(name), &st, d.euid, false); err != nil {
+		unix.Close(fd)
+		return -1, 0, err
+	}
+	return fd, st.Size, nil
+}
+
+// stat reports whether name exists, checking it as openChecked does.
+func (d *sysDir) stat(name string) error {
+	fd, _, err := d.openChecked(name)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// readFile reads name whole, refusing a file over limit bytes before
+// allocating for it.
+func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
+	fd, size, err := d.openChecked(name)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	if size > int64(limit) {
+		return nil, &tooLargeError{path: d.join(name), size: size, limit: limit}
+	}
+	// One spare byte detects a file that grew since fstat (none of
+	// ours does: the backend never writes a stored file in place).
+	buf := make([]byte, 0, size+1)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				return nil, &tooLargeError{path: d.join(name), size: int64(len(buf)), limit: limit}
+			}
+			buf = slices.Grow(buf, 4096)
+		}
+		var m int
+		err := retry(func() (err error) { m, err = unix.Read(fd, buf[len(buf):cap(buf)]); return })
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: d.join(name), Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		buf = buf[:len(buf)+m]
+	}
+	if len(buf) > limit {
+		return nil, &tooLargeError{path: d.join(name), size: int64(len(buf)), limit: limit}
+	}
+	return buf, nil
+}
+
+// sysFile is a temp file being written.
+type sysFile struct{ fd int }
+
+// createTemp creates name exclusively, mode 0600 whatever the umask.
+func (d *sysDir) createTemp(name string) (*sysFile, error) {
+	var fd int
+	err := retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openTempFlags, 0o600); return })
+	if err != nil {
+		return nil, &fs.PathError{Op: "create", Path: d.join(name), Err: err}
+	}
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		unix.Close(fd)
+		unix.Unlinkat(d.fd, name, 0)
+		return nil, &fs.PathError{Op: "chmod", Path: d.join(name), Err: err}
+	}
+	return &sysFile{fd: fd}, nil
+}
+
+func (f *sysFile) write(p []byte) error {
+	for len(p) > 0 {
+		var n int
+		err := retry(func() (err error) { n, err = unix.Write(f.fd, p); return })
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unix.EIO
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+func (f *sysFile) sync() error { return retry(func() error { return fullSync(f.fd) }) }
+
+// close closes the file once; later calls are no-ops.
+func (f *sysFile) close() error {
+	if f.fd < 0 {
+		return nil
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	return err
+}
+
+func (d *sysDir) link(oldname, newname string) error {
+	if err := unix.Linkat(d.fd, oldname, d.fd, newname, 0); err != nil {
+		return &os.LinkError{Op: "link", Old: d.join(oldname), New: d.join(newname), Err: err}
+	}
+	return nil
+}
+
+func (d *sysDir) rename(oldname, newname string) error {
+	if err := unix.Renameat(d.fd, oldname, d.fd, newname); err != nil {
+		return &os.LinkError{Op: "rename", Old: d.join(oldname), New: d.join(newname), Err: err}
+	}
+	return nil
+}
+
+// remove removes the file name (never a folder).
+func (d *sysDir) remove(name string) error {
+	if err := unix.Unlinkat(d.fd, name, 0); err != nil {
+		return &fs.PathError{Op: "remove", Path: d.join(name), Err: err}
+	}
+	return nil
+}
+
+// entry is a folder entry: its name and whether it is a regular file.
+type entry struct {
+	name    string
+	regular bool
+}
+
+// entries lists the folder; entries of unknown type are lstat'ed.
+func (d *sysDir) entries() ([]entry, error) {
+	var fd int
+	err := retry(func() (err error) { fd, err = unix.Openat(d.fd, ".", openDirFlags, 0); return })
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: d.path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), d.path)
+	defer f.Close()
+	des, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]entry, len(des))
+	for i, de := range des {
+		out[i] = entry{name: de.Name(), regular: de.Type().IsRegular()}
+	}
+	return out, nil
+}
+
+// sysLock is an open lock file.
+type sysLock struct {
+	fd   int
+	path string
+}
+
+// openLock opens (creating it 0600 if needed) the lock file name.
+func (d *sysDir) openLock(name string) (*sysLock, error) {
+	var fd int
+	path := d.join(name)
+	err := retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openLockFlags, 0o600); return })
+	if err != nil {
+		return nil, explain(path, err, false)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if err := checkStat(path, &st, d.euid, false); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &sysLock{fd: fd, path: path}, nil
+}
+
+// tryLock takes the lock without waiting; false means someone holds it.
+func (l *sysLock) tryLock() (bool, error) {
+	err := retry(func() error { return unix.Flock(l.fd, unix.LOCK_EX|unix.LOCK_NB) })
+	switch err {
+	case nil:
+		return true, nil
+	case unix.EWOULDBLOCK:
+		return false, nil
+	}
+	return false, &fs.PathError{Op: "flock", Path: l.path, Err: err}
+}
+
+func (l *sysLock) unlock() error {
+	if err := unix.Flock(l.fd, unix.LOCK_UN); err != nil {
+		return &fs.PathError{Op: "unlock", Path: l.path, Err: err}
+	}
+	return nil
+}
+
+func (l *sysLock) close() error { return unix.Close(l.fd) }
