@@ -580,8 +580,9 @@ func (m *Manager) Close(ctx context.Context) error {
 	return err
 }
 
-// flushLoop writes metadata behind: after a MarkAPICall it writes, but
-// never twice within one flush interval.
+// flushLoop writes metadata behind: after a MarkAPICall it writes at once
+// if idle, else one flush interval after the previous write ended, so
+// there is never more than one write per interval.
 func (m *Manager) flushLoop() {
 	defer close(m.flushDone)
 	var last time.Time
@@ -606,11 +607,11 @@ func (m *Manager) flushLoop() {
 		case <-m.kick:
 		default:
 		}
-		last = time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		if err := m.write(ctx, false); err != nil {
 			m.cfg.logger.Error("session: metadata write-behind failed", "session", m.store.Name(), "err", err)
 		}
 		cancel()
+		last = time.Now() // a full interval from the end of one write to the start of the next
 	}
 }
