@@ -76,11 +76,18 @@ func slotAAD(h *header, s *slot) []byte {
 // of h, in order) sealed under kek. s.kind, s.id and, for passphrase
 // slots, s.params and s.salt must be set.
 func wrapSlot(h *header, s *slot, kek []byte, keys [][]byte) {
+	var nonce [nonceSize]byte
+	rand.Read(nonce[:])
+	wrapSlotNonce(h, s, kek, keys, nonce)
+}
+
+// wrapSlotNonce is wrapSlot with a given nonce, for known-answer tests.
+func wrapSlotNonce(h *header, s *slot, kek []byte, keys [][]byte, nonce [nonceSize]byte) {
 	if len(keys) != len(h.gens) {
 		panic("vault: wrapSlot: one key per generation")
 	}
 	s.check = slotCheck(kek, &h.id, s.id)
-	rand.Read(s.nonce[:])
+	s.nonce = nonce
 	plain := secmem.New(len(keys) * keySize)
 	defer plain.Destroy()
 	for i, k := range keys {
@@ -158,13 +165,23 @@ const maxAADSize = envelopeHeaderSize + idSize + 1 + 255
 // sealEnvelope seals plaintext for name under generation gen and its
 // AEAD, appending the blob to dst.
 func sealEnvelope(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen uint32, name string, plaintext []byte) []byte {
+	return sealEnvelopeNonce(dst, aead, vaultID, gen, name, plaintext, nil)
+}
+
+// sealEnvelopeNonce is sealEnvelope with a given nonce (nil: a random
+// one), for known-answer tests.
+func sealEnvelopeNonce(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen uint32, name string, plaintext, nonce []byte) []byte {
 	start := len(dst)
 	dst = append(dst, envelopeMagic...)
 	dst = binary.BigEndian.AppendUint16(dst, formatVersion)
 	dst = binary.BigEndian.AppendUint32(dst, gen)
 	dst = append(dst, make([]byte, nonceSize)...)
 	hdr := dst[start : start+envelopeHeaderSize]
-	rand.Read(hdr[envelopeHeaderSize-nonceSize:])
+	if nonce == nil {
+		rand.Read(hdr[envelopeHeaderSize-nonceSize:])
+	} else {
+		copy(hdr[envelopeHeaderSize-nonceSize:], nonce)
+	}
 	var aadBuf [maxAADSize]byte
 	aad := sessionAAD(aadBuf[:], hdr, vaultID, name)
 	return aead.Seal(dst, hdr[envelopeHeaderSize-nonceSize:], plaintext, aad)

@@ -20,6 +20,8 @@ func cheap(pass string, more ...Option) []Option {
 	return append([]Option{WithPassphrase([]byte(pass)), WithInsecureKDFForTesting()}, more...)
 }
 
+func newMemory() (*memory.Backend, error) { return memory.New(), nil }
+
 func newVault(t testing.TB, opts ...Option) (*Vault, *memory.Backend) {
 	t.Helper()
 	b := memory.New()
