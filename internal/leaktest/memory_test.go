@@ -1,0 +1,333 @@
+package leaktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/internal/figures"
+	"github.com/sessionvault/sessionvault/internal/memscan"
+	"github.com/sessionvault/sessionvault/internal/reexec"
+	"github.com/sessionvault/sessionvault/session"
+	"github.com/sessionvault/sessionvault/vault"
+)
+
+// memPaths are the paths whose leftovers are measured, each in a fresh
+// process, and the number of marker copies each may leave after cleanup
+// (the goal, and today's measurement, is zero; a path that regresses
+// fails).
+var memPaths = []struct {
+	name   string
+	budget int
+	doc    string
+}{
+	{"create", 0, "CreateSession with marker tokens and cookies, then Close"},
+	{"load", 0, "NewManager loads a sealed marker session, then Close"},
+	{"update", 0, "UpdateTokens and UpdateCookies with markers, then Close"},
+	{"clear", 0, "NewManager loads a marker session, ClearSession, then Close"},
+	{"import", 0, "ParseSession of an axiomtrade-rs file, MarshalPlaintext, Seal, read back, Destroy (vaultctl import's library calls)"},
+}
+
+// memChild runs one path in this fresh process, then cleans up, collects
+// garbage and scans its own memory. args: path, vault folder, exported
+// markers (access, refresh, auth cookie, cookie, turnkey).
+func memChild(args []string) error {
+	ctx := context.Background()
+	path, dir := args[0], args[1]
+	var ms markers
+	for i, dst := range []**memscan.Marker{&ms.Access, &ms.Refresh, &ms.AuthCookie, &ms.Cookie, &ms.Turnkey} {
+		m, err := memscan.ParseMarker(args[2+i])
+		if err != nil {
+			return err
+		}
+		*dst = m
+	}
+	if err := runPath(ctx, path, dir, &ms); err != nil {
+		return err
+	}
+	runtime.GC()
+	for name, m := range ms.all() {
+		r, err := memscan.Scan(m)
+		if errors.Is(err, memscan.ErrUnsupported) {
+			reexec.Report("unsupported")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		reexec.Report("count %s %d %d %d", name, r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
+		for i, h := range r.Hits {
+			if i == 8 {
+				break
+			}
+			reexec.Report("hit %s %s %#x %s", name, h.Encoding, h.Addr, h.Region)
+		}
+		reexec.Report("scanned %d", r.Scanned)
+	}
+	return nil
+}
+
+// controlLeak keeps a string copy of the access token alive: the control
+// path proves the child's scan finds what a careless path leaves.
+var controlLeak string
+
+// openManager keeps the Manager of the "open" control path alive through
+// the scan.
+var openManager *session.Manager
+
+func runPath(ctx context.Context, path, dir string, ms *markers) error {
+	b, err := file.New(dir)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	v, err := vault.Open(ctx, b, vaultOpts([]byte(passphrase))...)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	st := v.Store(sessionName)
+	switch path {
+	case "control":
+		p := ms.Access.Plain()
+		controlLeak = string(p)
+		memscan.Wipe(p)
+		return nil
+	case "create":
+		m, err := session.NewManager(ctx, st, session.WithAutoSave(true))
+		if err != nil {
+			return err
+		}
+		lr, ck := ms.login(), ms.cookies()
+		err = m.CreateSessionFromLoginResult(ctx, lr, &ck)
+		lr.Destroy()
+		ck.Destroy()
+		if err != nil {
+			return err
+		}
+		return m.Close(ctx)
+	case "open":
+		// Loaded and not closed: the secrets must be found, or the scan
+		// of the other paths would prove nothing.
+		m, err := session.NewManager(ctx, st, session.WithAutoSave(true))
+		openManager = m
+		return err
+	case "load":
+		m, err := session.NewManager(ctx, st, session.WithAutoSave(true))
+		if err != nil {
+			return err
+		}
+		if !m.IsSessionValid() {
+			return errors.New("loaded session is not valid")
+		}
+		return m.Close(ctx)
+	case "update":
+		m, err := session.NewManager(ctx, st, session.WithAutoSave(true))
+		if err != nil {
+			return err
+		}
+		tok, ck, tk := ms.tokens(), ms.cookies(), ms.turnkey()
+		err = m.UpdateTokens(ctx, tok)
+		if err == nil {
+			err = m.UpdateCookies(ctx, ck)
+		}
+		if err == nil {
+			err = m.UpdateTurnkeySession(ctx, tk)
+		}
+		tok.Destroy()
+		ck.Destroy()
+		tk.Destroy()
+		if err != nil {
+			return err
+		}
+		return m.Close(ctx)
+	case "clear":
+		m, err := session.NewManager(ctx, st, session.WithAutoSave(true))
+		if err != nil {
+			return err
+		}
+		if err := m.ClearSession(ctx); err != nil {
+			return err
+		}
+		return m.Close(ctx)
+	case "import":
+		raw, err := readExact(filepath.Join(filepath.Dir(dir), "session.json"))
+		if err != nil {
+			return err
+		}
+		s, err := session.ParseSession(raw)
+		memscan.Wipe(raw)
+		if err != nil {
+			return err
+		}
+		defer s.Destroy()
+		plain, err := s.MarshalPlaintext()
+		if err != nil {
+			return err
+		}
+		defer memscan.Wipe(plain)
+		if _, err := st.Seal(ctx, plain, backends.Absent); err != nil {
+			return err
+		}
+		back, _, err := st.Open(ctx)
+		if err != nil {
+			return err
+		}
+		memscan.Wipe(back)
+		return nil
+	}
+	return fmt.Errorf("unknown path %q", path)
+}
+
+// readExact reads a file into a buffer of exactly its size, so that the
+// harness's own read leaves no grown-and-dropped copies behind.
+func readExact(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, st.Size())
+	n := 0
+	for n < len(buf) {
+		k, err := f.Read(buf[n:])
+		n += k
+		if err != nil {
+			memscan.Wipe(buf)
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// prepare sets up the vault folder a path starts from: empty for create
+// and import (plus the plaintext file for import), a marker session for
+// load and clear, a session without markers for update.
+func prepare(t *testing.T, path string, ms *markers) string {
+	t.Helper()
+	ctx := context.Background()
+	dir, _, v := newVault(t)
+	switch path {
+	case "load", "open", "clear", "update":
+		m, err := session.NewManager(ctx, v.Store(sessionName), session.WithAutoSave(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if path == "update" {
+			ck := session.DefaultAuthCookies()
+			if err := m.CreateSession(ctx, session.NewAuthTokens([]byte("plain-access"), []byte("plain-refresh"), nil), nil, &ck); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			ck := ms.cookies()
+			if err := m.CreateSessionFromLoginResult(ctx, ms.login(), &ck); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := m.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	case "import":
+		doc := ms.sessionJSON()
+		err := os.WriteFile(filepath.Join(filepath.Dir(dir), "session.json"), doc, 0o600)
+		memscan.Wipe(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runMem runs path in a fresh child and returns copies left per field.
+func runMem(t *testing.T, path string) (perField map[string]int, total int) {
+	t.Helper()
+	ms := newMarkers()
+	dir := prepare(t, path, ms)
+	c, err := reexec.Start("mem", reexec.Options{}, path, dir,
+		ms.Access.Export(), ms.Refresh.Export(), ms.AuthCookie.Export(), ms.Cookie.Export(), ms.Turnkey.Export())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Wait(); err != nil {
+		t.Fatalf("%s: %v\n%s", path, err, c.Stderr())
+	}
+	perField = map[string]int{}
+	scanned := false
+	for _, l := range c.Lines() {
+		f := strings.Fields(l)
+		switch f[0] {
+		case "unsupported":
+			t.Skip("memory scan unsupported on this platform")
+		case "count":
+			n := 0
+			for _, s := range f[2:] {
+				k, _ := strconv.Atoi(s)
+				n += k
+			}
+			perField[f[1]] = n
+			total += n
+		case "hit":
+			t.Logf("%s: %s", path, l)
+		case "scanned":
+			scanned = true
+		}
+	}
+	if !scanned || len(perField) != 5 {
+		t.Fatalf("%s: child reported no scan: %q", path, c.Lines())
+	}
+	return perField, total
+}
+
+// TestMemoryAfterCleanup measures, per path, the copies of the secrets
+// left in a process's memory after cleanup and a GC.
+func TestMemoryAfterCleanup(t *testing.T) {
+	f := figures.New("leaks/memory")
+	for _, p := range memPaths {
+		f.Declare(p.name)
+	}
+	t.Run("control", func(t *testing.T) {
+		perField, _ := runMem(t, "control")
+		if perField["access_token"] < 1 {
+			t.Fatalf("a string copy kept alive in the child was not found: %v", perField)
+		}
+	})
+	t.Run("open", func(t *testing.T) {
+		perField, _ := runMem(t, "open")
+		for field, n := range perField {
+			if n < 1 {
+				t.Errorf("a loaded, open session: %s not found in memory (%v)", field, perField)
+			}
+		}
+	})
+	for _, p := range memPaths {
+		t.Run(p.name, func(t *testing.T) {
+			perField, total := runMem(t, p.name)
+			f.Add(p.name, int64(total))
+			var detail []string
+			for k, n := range perField {
+				if n > 0 {
+					detail = append(detail, fmt.Sprintf("%s=%d", k, n))
+				}
+			}
+			sort.Strings(detail)
+			t.Logf("%s (%s): %d copies %v", p.name, p.doc, total, detail)
+			if total > p.budget {
+				t.Errorf("%s leaves %d copies of secrets after cleanup (budget %d): %v", p.name, total, p.budget, detail)
+			}
+		})
+	}
+	f.Report(t)
+}
