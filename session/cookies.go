@@ -77,12 +77,12 @@ func secretFromString(s string, quoted bool) *Secret {
 	if !quoted {
 		b := make([]byte, len(s))
 		copy(b, s)
-		return &Secret{b: b}
+		return ptr(secretOf(b))
 	}
 	b := make([]byte, len(s)+2)
 	b[0], b[len(b)-1] = '"', '"'
 	copy(b[1:], s)
-	return &Secret{b: b}
+	return ptr(secretOf(b))
 }
 
 func parseSetCookie(line string, now time.Time) (name, value string, quoted, deleted, ok bool) {
@@ -145,13 +145,13 @@ func cookieHeader(c *AuthCookies) (string, bool) {
 		add(CookieGState, []byte(*c.GState))
 	}
 	if c.AuthRefreshToken != nil {
-		add(CookieAuthRefreshToken, c.AuthRefreshToken.b)
+		add(CookieAuthRefreshToken, c.AuthRefreshToken.bytes())
 	}
 	if c.AuthAccessToken != nil {
-		add(CookieAuthAccessToken, c.AuthAccessToken.b)
+		add(CookieAuthAccessToken, c.AuthAccessToken.bytes())
 	}
 	for _, k := range sortedKeys(c.Additional) {
-		add(k, c.Additional[k].b)
+		add(k, c.Additional[k].bytes())
 	}
 	if len(pairs) == 0 {
 		return "", false

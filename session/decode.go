@@ -359,7 +359,7 @@ func (d *decoder) optString() (*string, error) {
 
 func (d *decoder) secret() (Secret, error) {
 	b, err := d.str()
-	return Secret{b: b}, err
+	return secretOf(b), err
 }
 
 func (d *decoder) optSecret() (*Secret, error) {

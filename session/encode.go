@@ -33,6 +33,20 @@ func (s *AuthSession) MarshalPlaintext() ([]byte, error) {
 	return e.buf, nil
 }
 
+// MarshalJSON writes the session in the axiomtrade-rs shape with every
+// secret replaced by "[REDACTED]", for logs and debugging. It is not a way
+// to store a session (UnmarshalJSON refuses the result): use
+// MarshalPlaintext and a vault.
+func (s *AuthSession) MarshalJSON() ([]byte, error) {
+	e := encoder{redact: true}
+	e.buf = make([]byte, 0, 2048)
+	e.session(s)
+	if e.err != nil {
+		return nil, &DecodeError{Field: e.errField, Reason: e.err.Error()}
+	}
+	return e.buf, nil
+}
+
 // sizeHint estimates the encoded size so that the buffer rarely grows.
 func (s *AuthSession) sizeHint() int {
 	n := 2048 + len(s.Metadata.UserAgent)
@@ -59,6 +73,7 @@ type encoder struct {
 	err      error
 	errField string
 	field    string // the key being written, for errors
+	redact   bool   // write "[REDACTED]" instead of secrets
 }
 
 var errNotUTF8 = errors.New("not valid UTF-8 (JSON strings cannot hold raw bytes)")
@@ -193,7 +208,13 @@ func (e *encoder) optStr(p *string) {
 	e.str(*p)
 }
 
-func (e *encoder) secret(s Secret) { e.strBytes(s.b) }
+func (e *encoder) secret(s Secret) {
+	if e.redact {
+		e.raw(`"` + redacted + `"`)
+		return
+	}
+	e.strBytes(s.bytes())
+}
 
 func (e *encoder) optSecret(s *Secret) {
 	if s == nil {

@@ -18,10 +18,16 @@ import (
 // writes the real bytes.
 //
 // The zero Secret is empty. Copying a Secret value copies a reference to
-// the same buffer, like a slice; use Clone for an independent copy.
+// the same buffer; use Clone for an independent copy.
 type Secret struct {
-	b []byte
+	// The bytes sit behind a pointer on purpose: when fmt meets a bad
+	// verb (%p of a struct, %s of a pointer field) it prints the value
+	// by reflection without calling Format, and at that depth it prints
+	// a pointer as an address, never what it points to.
+	p *secretBuf
 }
+
+type secretBuf struct{ b []byte }
 
 // NewSecret returns a Secret holding a copy of b. The caller still owns b
 // and should wipe it when done.
@@ -31,39 +37,50 @@ func NewSecret(b []byte) Secret {
 	}
 	c := make([]byte, len(b))
 	copy(c, b)
-	return Secret{b: c}
+	return secretOf(c)
+}
+
+// secretOf wraps b (taking ownership) without copying.
+func secretOf(b []byte) Secret { return Secret{p: &secretBuf{b: b}} }
+
+// bytes returns the buffer (nil for the zero Secret).
+func (s Secret) bytes() []byte {
+	if s.p == nil {
+		return nil
+	}
+	return s.p.b
 }
 
 // Bytes returns the Secret's buffer itself, not a copy, so that it can be
 // written to a socket or a hash without leaving a copy behind. The caller
 // must not modify it, must not keep it after Destroy, and must not turn it
 // into a string (a Go string cannot be wiped).
-func (s Secret) Bytes() []byte { return s.b }
+func (s Secret) Bytes() []byte { return s.bytes() }
 
 // Len returns the length of the secret in bytes.
-func (s Secret) Len() int { return len(s.b) }
+func (s Secret) Len() int { return len(s.bytes()) }
 
 // IsEmpty reports whether the Secret holds no bytes (zero or destroyed).
-func (s Secret) IsEmpty() bool { return len(s.b) == 0 }
+func (s Secret) IsEmpty() bool { return len(s.bytes()) == 0 }
 
 // Equal reports whether s and t hold the same bytes, in time that depends
 // only on their lengths.
 func (s Secret) Equal(t Secret) bool {
-	return subtle.ConstantTimeCompare(s.b, t.b) == 1
+	return subtle.ConstantTimeCompare(s.bytes(), t.bytes()) == 1
 }
 
 // Clone returns an independent copy of s; destroy it separately.
-func (s Secret) Clone() Secret { return NewSecret(s.b) }
+func (s Secret) Clone() Secret { return NewSecret(s.bytes()) }
 
 // Destroy overwrites the buffer with zeros and empties s. Every copy of
-// the Secret value shares the buffer and therefore sees the zeros. It is
-// safe on a nil pointer and on an already destroyed Secret.
+// the Secret value shares the buffer and is emptied too. It is safe on a
+// nil pointer and on an already destroyed Secret.
 func (s *Secret) Destroy() {
-	if s == nil {
+	if s == nil || s.p == nil {
 		return
 	}
-	wipe(s.b)
-	s.b = nil
+	wipe(s.p.b)
+	s.p.b = nil
 }
 
 // String returns "[REDACTED]".
@@ -97,6 +114,20 @@ var errSecretUnmarshal = errors.New("session: a Secret cannot be decoded with en
 // the value, and a session round-tripped through MarshalJSON would come
 // back with "[REDACTED]" as its tokens. Use ParseSession.
 func (s *Secret) UnmarshalJSON([]byte) error { return errSecretUnmarshal }
+
+// UnmarshalJSON refuses, as Secret.UnmarshalJSON does; without it
+// encoding/json would silently fill a session with nothing (its keys are
+// snake_case). Use ParseSession.
+func (s *AuthSession) UnmarshalJSON([]byte) error { return errSecretUnmarshal }
+
+// UnmarshalJSON refuses, as Secret.UnmarshalJSON does.
+func (t *AuthTokens) UnmarshalJSON([]byte) error { return errSecretUnmarshal }
+
+// UnmarshalJSON refuses, as Secret.UnmarshalJSON does.
+func (c *AuthCookies) UnmarshalJSON([]byte) error { return errSecretUnmarshal }
+
+// UnmarshalJSON refuses, as Secret.UnmarshalJSON does.
+func (t *TurnkeySession) UnmarshalJSON([]byte) error { return errSecretUnmarshal }
 
 // wipe overwrites b with zeros. KeepAlive keeps the compiler from treating
 // the stores as dead.

@@ -236,7 +236,7 @@ func TestCookieMerge(t *testing.T) {
 	base.AuthRefreshToken = optSecret([]byte("old-refresh"))
 	base.Additional["keep"] = NewSecret([]byte("k"))
 	base.Additional["drop"] = NewSecret([]byte("d"))
-	oldAccess := base.AuthAccessToken.b
+	oldAccess := base.AuthAccessToken.Bytes()
 
 	h := http.Header{}
 	h.Add("Set-Cookie", "auth-access-token=new-access")
