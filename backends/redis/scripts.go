@@ -24,19 +24,17 @@ import goredis "github.com/redis/go-redis/v9"
 //	ARGV[1] largest acceptable length of d
 //	ARGV[2] field prefix: "" for the current blob, "p" for the previous one
 var getScript = goredis.NewScript(`
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'none' then return {'notfound'} end
-if t ~= 'hash' then return {'corrupt', 'key holds a ' .. t} end
-local vf, df = ARGV[2] .. 'v', ARGV[2] .. 'd'
-if redis.call('HSTRLEN', KEYS[1], df) > tonumber(ARGV[1]) then
-  return {'corrupt', 'stored blob exceeds the size limit'}
+local r = redis.pcall('HMGET', KEYS[1], ARGV[2] .. 'v', ARGV[2] .. 'd')
+if r['err'] then return {'corrupt', 'key holds a ' .. redis.call('TYPE', KEYS[1])['ok']} end
+local v, d = r[1], r[2]
+if not v and not d then
+  local t = redis.call('TYPE', KEYS[1])['ok']
+  if t == 'none' then return {'notfound'} end
+  if ARGV[2] == 'p' and redis.call('HEXISTS', KEYS[1], 'v') == 1 then return {'notfound'} end
 end
-local r = redis.call('HMGET', KEYS[1], vf, df)
-if not r[1] and not r[2] and ARGV[2] == 'p' then
-  if redis.call('HEXISTS', KEYS[1], 'v') == 1 then return {'notfound'} end
-end
-if not r[1] or not r[2] then return {'corrupt', 'hash lacks the version or data field'} end
-return {'ok', r[1], r[2]}
+if not v or not d then return {'corrupt', 'hash lacks the version or data field'} end
+if #d > tonumber(ARGV[1]) then return {'corrupt', 'stored blob exceeds the size limit'} end
+return {'ok', v, d}
 `)
 
 // putScript stores a blob if its version is as expected.
@@ -61,11 +59,13 @@ var putScript = goredis.NewScript(putScriptSrc)
 
 // putScriptSrc is putScript's source; 37 in it is maxVersionLen.
 const putScriptSrc = `
-local t = redis.call('TYPE', KEYS[1])['ok']
-local cur, d = false, false
-if t == 'hash' then
-  local r = redis.call('HMGET', KEYS[1], 'v', 'd')
+local r = redis.pcall('HMGET', KEYS[1], 'v', 'd')
+local t, cur, d = 'hash', false, false
+if r['err'] then
+  t = redis.call('TYPE', KEYS[1])['ok']
+else
   cur, d = r[1], r[2]
+  if not cur and not d then t = redis.call('TYPE', KEYS[1])['ok'] end
 end
 if cur and string.sub(cur, -(#ARGV[3] + 1)) == '-' .. ARGV[3] then
   return {'ok', cur}
@@ -81,10 +81,10 @@ if ARGV[1] ~= '*' then
   end
 end
 local v = tostring(redis.call('INCR', KEYS[3])) .. '-' .. ARGV[3]
-redis.call('DEL', KEYS[1])
 if good and ARGV[5] == '1' then
   redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2], 'pv', cur, 'pd', d)
 else
+  if t ~= 'none' then redis.call('DEL', KEYS[1]) end
   redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2])
 end
 if ARGV[4] ~= '' then redis.call('SADD', KEYS[2], ARGV[4]) end

@@ -1,0 +1,148 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sessionvault/sessionvault/backends"
+)
+
+// The benchmarks run the backend and its baseline (raw go-redis commands
+// on the same bytes, same server, same kind of client) interleaved in one
+// loop, so that both see the same machine load, and report:
+//
+//	ns/op          the backend's operation
+//	baseline-ns/op the raw commands'
+//	x-baseline     the ratio (goal: at most 1.3 for Put and Get)
+//	roundtrips/op  commands sent per operation (a go-redis hook counts them)
+
+func benchClients(b *testing.B, opts ...Option) (*Backend, *goredis.Client, *roundTrips, string) {
+	url := redisURL(b)
+	bk, prefix := newTestBackend(b, opts...)
+	rt := &roundTrips{}
+	bk.client.AddHook(rt)
+	raw, err := goredis.ParseURL(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw.ContextTimeoutEnabled = true
+	c := goredis.NewClient(raw)
+	b.Cleanup(func() { c.Close() })
+	return bk, c, rt, "{" + prefix + "}:raw"
+}
+
+func report(b *testing.B, ours, base time.Duration, rt *roundTrips) {
+	b.ReportMetric(float64(ours.Nanoseconds())/float64(b.N), "ns/op")
+	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "baseline-ns/op")
+	b.ReportMetric(float64(ours)/float64(base), "x-baseline")
+	if rt != nil {
+		b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/op")
+	}
+}
+
+// BenchmarkGet2KiB: Get of a 2 KiB blob vs GET of the same bytes.
+func BenchmarkGet2KiB(b *testing.B) {
+	bk, c, rt, rawKey := benchClients(b)
+	ctx := context.Background()
+	blob := make([]byte, 2048)
+	rand.Read(blob)
+	if _, err := bk.Put(ctx, "s", blob, backends.Any); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Set(ctx, rawKey, blob, 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	bk.Get(ctx, "s") // load the script
+	rt.n.Store(0)
+	var ours, base time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		got, _, err := bk.Get(ctx, "s")
+		t1 := time.Now()
+		raw, err2 := c.Get(ctx, rawKey).Bytes()
+		t2 := time.Now()
+		if err != nil || err2 != nil || len(got) != len(blob) || len(raw) != len(blob) {
+			b.Fatal(err, err2)
+		}
+		ours += t1.Sub(t0)
+		base += t2.Sub(t1)
+	}
+	b.StopTimer()
+	report(b, ours, base, rt)
+}
+
+// BenchmarkPut2KiB: a compare-and-set Put of a 2 KiB blob vs an
+// unconditional SET of the same bytes, keeping the previous generation
+// (the default) and without (WithKeepPrevious(false)).
+func BenchmarkPut2KiB(b *testing.B) {
+	b.Run("keep-previous", func(b *testing.B) { benchPut(b) })
+	b.Run("no-previous", func(b *testing.B) { benchPut(b, WithKeepPrevious(false)) })
+}
+
+func benchPut(b *testing.B, opts ...Option) {
+	bk, c, rt, rawKey := benchClients(b, opts...)
+	ctx := context.Background()
+	blob := make([]byte, 2048)
+	rand.Read(blob)
+	v, err := bk.Put(ctx, "s", blob, backends.Any)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt.n.Store(0)
+	var ours, base time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		v, err = bk.Put(ctx, "s", blob, v)
+		t1 := time.Now()
+		err2 := c.Set(ctx, rawKey, blob, 0).Err()
+		t2 := time.Now()
+		if err != nil || err2 != nil {
+			b.Fatal(err, err2)
+		}
+		ours += t1.Sub(t0)
+		base += t2.Sub(t1)
+	}
+	b.StopTimer()
+	report(b, ours, base, rt)
+}
+
+// BenchmarkLockUnlock: an uncontended Lock + Unlock vs the bare minimum
+// of a lock, SET NX PX + DEL (which cannot check the owner on release).
+func BenchmarkLockUnlock(b *testing.B) {
+	bk, c, rt, rawKey := benchClients(b)
+	ctx := context.Background()
+	l, err := bk.Lock(ctx, "L") // load the scripts
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.Unlock(ctx)
+	rt.n.Store(0)
+	var ours, base time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		l, err := bk.Lock(ctx, "L")
+		if err == nil {
+			err = l.Unlock(ctx)
+		}
+		t1 := time.Now()
+		ok, err2 := c.SetNX(ctx, rawKey, "token", 10*time.Second).Result()
+		if err2 == nil {
+			err2 = c.Del(ctx, rawKey).Err()
+		}
+		t2 := time.Now()
+		if err != nil || err2 != nil || !ok {
+			b.Fatal(err, err2, ok)
+		}
+		ours += t1.Sub(t0)
+		base += t2.Sub(t1)
+	}
+	b.StopTimer()
+	report(b, ours, base, rt)
+}
