@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Independent reference for the known-answer vectors of docs/FORMAT.md.
+
+It builds the format v1 structures from the spec alone, with Python's
+hashlib/hmac and the `cryptography` package's ChaCha20-Poly1305, and its own
+HChaCha20 (RFC draft-irtf-cfrg-xchacha section 2.2). It shares no code with
+the Go implementation. The argon2id key of the passphrase slot comes from
+the reference C implementation:
+
+    printf 'kat passphrase' | argon2 sessionvault-kat -id -t 2 -k 19456 -p 1 -l 32 -r
+
+Run: python3 reference.py  (prints the vectors as Go-testable hex lines).
+"""
+import hashlib
+import hmac
+import struct
+
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+
+def rotl(v, c):
+    return ((v << c) & 0xFFFFFFFF) | (v >> (32 - c))
+
+
+def quarter(s, a, b, c, d):
+    s[a] = (s[a] + s[b]) & 0xFFFFFFFF; s[d] = rotl(s[d] ^ s[a], 16)
+    s[c] = (s[c] + s[d]) & 0xFFFFFFFF; s[b] = rotl(s[b] ^ s[c], 12)
+    s[a] = (s[a] + s[b]) & 0xFFFFFFFF; s[d] = rotl(s[d] ^ s[a], 8)
+    s[c] = (s[c] + s[d]) & 0xFFFFFFFF; s[b] = rotl(s[b] ^ s[c], 7)
+
+
+def hchacha20(key, nonce16):
+    s = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574]
+    s += list(struct.unpack("<8I", key)) + list(struct.unpack("<4I", nonce16))
+    for _ in range(10):
+        quarter(s, 0, 4, 8, 12); quarter(s, 1, 5, 9, 13)
+        quarter(s, 2, 6, 10, 14); quarter(s, 3, 7, 11, 15)
+        quarter(s, 0, 5, 10, 15); quarter(s, 1, 6, 11, 12)
+        quarter(s, 2, 7, 8, 13); quarter(s, 3, 4, 9, 14)
+    return struct.pack("<8I", *(s[0:4] + s[12:16]))
+
+
+def xchacha_seal(key, nonce24, plaintext, aad):
+    sub = hchacha20(key, nonce24[:16])
+    return ChaCha20Poly1305(sub).encrypt(b"\0\0\0\0" + nonce24[16:], plaintext, aad)
+
+
+def hkdf(secret, salt, info, n):
+    prk = hmac.new(salt, secret, hashlib.sha256).digest()
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest()
+        out += t
+        i += 1
+    return out[:n]
+
+
+def seq(start, n):
+    return bytes(range(start, start + n))
+
+
+# draft-irtf-cfrg-xchacha-03, section 2.2.1.
+assert hchacha20(bytes(range(32)), bytes.fromhex("000000090000004a0000000031415927")).hex() == \
+    "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc"
+# RFC 5869, test case 1.
+assert hkdf(bytes([0x0B] * 22), bytes(range(13)), bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"), 42).hex() == \
+    "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+
+
+# Inputs (docs/FORMAT.md, "Known-answer vectors").
+VAULT_ID = seq(0x00, 16)
+DATA_KEY = seq(0x80, 32)          # generation 1
+SESSION_NONCE = seq(0x40, 24)
+SESSION_NAME = b"kat"
+PLAINTEXT = b'{"access_token":"kat"}'
+KEYCHAIN_SLOT_ID = seq(0xA0, 16)
+KEYCHAIN_KEK = seq(0xC0, 32)
+KEYCHAIN_NONCE = seq(0x60, 24)
+PASS_SLOT_ID = seq(0xD0, 16)
+PASS_SALT = b"sessionvault-kat"
+PASS_T, PASS_M, PASS_P = 2, 19456, 1
+# printf 'kat passphrase' | argon2 sessionvault-kat -id -t 2 -k 19456 -p 1 -l 32 -r
+PASS_KEK = bytes.fromhex(open(__file__.replace("reference.py", "argon2-kek.hex")).read().strip())
+PASS_NONCE = seq(0x10, 24)
+
+# Session envelope.
+seal_key = hkdf(DATA_KEY, VAULT_ID, b"sessionvault v1 session seal", 32)
+env_hdr = b"SVLT-SES" + struct.pack(">HI", 1, 1) + SESSION_NONCE
+aad = env_hdr + VAULT_ID + bytes([len(SESSION_NAME)]) + SESSION_NAME
+envelope = env_hdr + xchacha_seal(seal_key, SESSION_NONCE, PLAINTEXT, aad)
+print("session_seal_key", seal_key.hex())
+print("session", envelope.hex())
+
+# Header: generation [1], slots [passphrase, keychain].
+gen_prefix = b"SVLT-HDR" + struct.pack(">H", 1) + VAULT_ID + bytes([1]) + struct.pack(">I", 1)
+
+
+def slot(kind, slot_id, params, kek, nonce):
+    check = hkdf(kek, VAULT_ID, b"sessionvault v1 slot check" + slot_id, 16)
+    wrap_key = hkdf(kek, VAULT_ID, b"sessionvault v1 slot wrap" + slot_id, 32)
+    fixed = bytes([kind]) + slot_id + params + check
+    wrapped = xchacha_seal(wrap_key, nonce, DATA_KEY, gen_prefix + fixed)
+    return check, wrap_key, fixed + nonce + wrapped
+
+
+pcheck, pwrap, pslot = slot(1, PASS_SLOT_ID, struct.pack(">IIB", PASS_T, PASS_M, PASS_P) + PASS_SALT, PASS_KEK, PASS_NONCE)
+kcheck, kwrap, kslot = slot(2, KEYCHAIN_SLOT_ID, b"", KEYCHAIN_KEK, KEYCHAIN_NONCE)
+body = gen_prefix + bytes([2]) + pslot + kslot
+mac_key = hkdf(DATA_KEY, VAULT_ID, b"sessionvault v1 header mac", 32)
+mac = hmac.new(mac_key, body, hashlib.sha256).digest()
+header = body + mac + hashlib.sha256(body + mac).digest()
+print("passphrase_kek", PASS_KEK.hex())
+print("passphrase_slot_check", pcheck.hex())
+print("passphrase_slot_wrap_key", pwrap.hex())
+print("keychain_slot_check", kcheck.hex())
+print("keychain_slot_wrap_key", kwrap.hex())
+print("header_mac_key", mac_key.hex())
+print("header", header.hex())
