@@ -1,0 +1,352 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/sessionvault/sessionvault/internal/secmem"
+	"github.com/sessionvault/sessionvault/kdf"
+	"github.com/sessionvault/sessionvault/vault"
+)
+
+// kdfFlags are the argon2id parameters for a new passphrase slot.
+type kdfFlags struct {
+	time, memMiB, threads uint
+}
+
+func (k *kdfFlags) register(fs *flag.FlagSet) {
+	fs.UintVar(&k.time, "kdf-time", uint(kdf.Default.Time), "argon2id passes `t` for the new passphrase slot")
+	fs.UintVar(&k.memMiB, "kdf-memory", uint(kdf.Default.MemoryKiB/1024), "argon2id memory in `MiB` for the new passphrase slot")
+	fs.UintVar(&k.threads, "kdf-threads", uint(kdf.Default.Threads), "argon2id lanes `p` for the new passphrase slot")
+}
+
+// params returns the parameters, refused (usage error) below the floor
+// or above the ceiling of the default policy.
+func (k *kdfFlags) params() (kdf.Params, error) {
+	if k.time > 1<<20 || k.memMiB > 1<<20 || k.threads > 255 {
+		return kdf.Params{}, usagef("--kdf-*: value out of range")
+	}
+	p := kdf.Params{Time: uint32(k.time), MemoryKiB: uint32(k.memMiB) * 1024, Threads: uint8(k.threads)}
+	if err := kdf.DefaultPolicy.Check(p); err != nil {
+		return kdf.Params{}, usagef("%v: the floor is %v, the ceiling %v", err, kdf.Floor, kdf.Ceiling)
+	}
+	return p, nil
+}
+
+var cmdInit = &command{
+	name:    "init",
+	summary: "create a vault",
+	help: `Creates a vault in the vault folder (or under the Redis prefix). Key slots:
+
+  a passphrase slot when a passphrase is given (--passphrase-file,
+  --passphrase-fd, $VAULTCTL_PASSPHRASE, or asked twice on the terminal
+  when --keychain is not given);
+  a keychain slot with --keychain (a random key kept in the OS keychain);
+  both when both are given: either one then opens the vault, so losing
+  the keychain loses nothing.
+
+An existing vault is never overwritten.`,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		var kf kdfFlags
+		kf.register(fs)
+		return func(ctx context.Context, a *app, _ []string) error {
+			params, err := kf.params()
+			if err != nil {
+				return err
+			}
+			return a.initVault(ctx, params)
+		}
+	},
+}
+
+func (a *app) initVault(ctx context.Context, params kdf.Params) error {
+	opts := []vault.Option{vault.WithKDFParams(params)}
+	if a.keychain {
+		ks, err := a.keyStore()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, vault.WithKeyStore(ks))
+	}
+	if !a.keychain || a.pass.explicit() {
+		p, err := a.pass.get(ctx, "New passphrase for "+a.whereForPrompt()+": ", true)
+		if err != nil {
+			return err
+		}
+		defer secmem.Wipe(p)
+		opts = append(opts, vault.WithPassphrase(p))
+	}
+	b, err := a.openBackend(ctx, true)
+	if err != nil {
+		return err
+	}
+	v, err := vault.Create(ctx, b, opts...)
+	if err != nil {
+		b.Close()
+		if errors.Is(err, vault.ErrExists) {
+			return withHint(fmt.Errorf("a vault already exists in %s: %w", a.where(), err), "nothing was changed; use another --dir")
+		}
+		return a.explain(err)
+	}
+	defer v.Close()
+	info := vaultDoc(v)
+	return a.emit(map[string]any{"created": true, "location": a.where(), "vault": info}, func(w io.Writer) {
+		fmt.Fprintf(w, "created vault %s in %s\n", info.ID, a.where())
+		printVault(w, info)
+	})
+}
+
+// whereForPrompt resolves the folder early so the prompt can name it.
+func (a *app) whereForPrompt() string {
+	if a.backend != "redis" {
+		_ = a.resolveDir()
+	}
+	return a.where()
+}
+
+// slotFlags are rotate-key's and passwd's --keychain / --passphrase: the
+// key sources the vault should have afterwards. Neither keeps the current
+// ones; one alone moves the vault to that source; both keep or add both.
+type slotFlags struct {
+	keychain, passphrase bool
+	newFile              string
+	kdf                  kdfFlags
+}
+
+func (s *slotFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&s.keychain, "keychain", false, "afterwards, the vault opens with the OS keychain (add a keychain slot)")
+	fs.BoolVar(&s.passphrase, "passphrase", false, "afterwards, the vault opens with a passphrase (add a passphrase slot)")
+	fs.StringVar(&s.newFile, "new-passphrase-file", "", "read the new passphrase from `FILE` instead of asking twice")
+	s.kdf.register(fs)
+}
+
+// newPassphrase reads the new passphrase: --new-passphrase-file, else
+// asked twice on the terminal.
+func (a *app) newPassphrase(ctx context.Context, file string) ([]byte, error) {
+	if file != "" {
+		return readPassphraseFile(file)
+	}
+	p, err := promptPassphrase(ctx, a.openTerminal, "New passphrase: ", true)
+	if err == errNoTerminal {
+		return nil, usagef("no terminal to ask for the new passphrase on: use --new-passphrase-file FILE")
+	}
+	return p, err
+}
+
+var cmdRotateKey = &command{
+	name:    "rotate-key",
+	summary: "new data key; re-seal every session; drop the old key",
+	help: `Adds a new data-key generation to the vault header, re-seals every session
+under it (each write atomic), checks that every session opens under the new
+generation, then drops the old one. Killed at any instant, every session
+still opens, and running rotate-key again finishes the rotation.
+
+--keychain and --passphrase choose the key sources the vault has afterwards:
+one alone moves the vault to it (for example from a passphrase to the OS
+keychain), both keep or add both. The new passphrase comes from
+--new-passphrase-file or is asked twice.`,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		var sf slotFlags
+		sf.register(fs)
+		return func(ctx context.Context, a *app, _ []string) error {
+			return a.rotateKey(ctx, &sf)
+		}
+	},
+}
+
+var cmdPasswd = &command{
+	name:    "passwd",
+	summary: "change the passphrase (or move between passphrase and keychain)",
+	help: `Changes the vault's passphrase: the current one opens the vault (or
+--keychain), the new one comes from --new-passphrase-file or is asked twice.
+Only the header is rewritten, atomically; a wrong current passphrase
+changes nothing.
+
+--keychain and --passphrase choose the key sources the vault has afterwards,
+as for rotate-key.`,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		var sf slotFlags
+		sf.register(fs)
+		return func(ctx context.Context, a *app, _ []string) error {
+			return a.passwd(ctx, &sf)
+		}
+	},
+}
+
+// keySources applies --keychain / --passphrase to an open vault: it adds
+// the slots asked for first and removes the others after, so that at
+// every instant (a crash included) the vault opens with the old source
+// or the new one. newPass is the passphrase for a new passphrase slot,
+// or for the changed one when change is set. It returns what it did.
+func (a *app) keySources(ctx context.Context, v *vault.Vault, sf *slotFlags, newPass []byte, params kdf.Params, change bool) ([]string, error) {
+	var done []string
+	in := v.Info()
+	var hasKC, hasPP bool
+	for _, s := range in.Slots {
+		hasKC = hasKC || s.Kind == vault.KeychainSlot
+		hasPP = hasPP || s.Kind == vault.PassphraseSlot
+	}
+	move := sf.keychain || sf.passphrase
+	if sf.keychain && !hasKC {
+		ks, err := a.keyStore()
+		if err != nil {
+			return done, err
+		}
+		id, err := v.AddKeychainSlot(ctx, ks)
+		if err != nil {
+			return done, a.explain(err)
+		}
+		done = append(done, "added keychain slot "+id.String())
+	}
+	if newPass != nil {
+		switch {
+		case hasPP && change:
+			if err := v.ChangePassphrase(ctx, newPass, params); err != nil {
+				return done, a.explain(err)
+			}
+			done = append(done, "passphrase changed")
+		case !hasPP:
+			id, err := v.AddPassphraseSlot(ctx, newPass, params)
+			if err != nil {
+				return done, a.explain(err)
+			}
+			done = append(done, "added passphrase slot "+id.String())
+		}
+	}
+	if !move {
+		return done, nil
+	}
+	for _, s := range in.Slots {
+		drop := (s.Kind == vault.KeychainSlot && !sf.keychain) || (s.Kind == vault.PassphraseSlot && !sf.passphrase)
+		if !drop {
+			continue
+		}
+		if err := v.RemoveSlot(ctx, s.ID); err != nil {
+			return done, a.explain(err)
+		}
+		done = append(done, fmt.Sprintf("removed %s slot %s", slotKind(s.Kind), s.ID))
+		if s.Kind == vault.KeychainSlot && !a.keychain {
+			// The vault has no key store to delete the key with: the
+			// slot is gone from the header, so the key is useless, but
+			// it should not linger in the keychain.
+			if ks, err := a.keyStore(); err == nil {
+				if err := ks.DeleteKey(ctx, s.Account); err != nil {
+					fmt.Fprintf(a.stderr, "vaultctl: warning: the key of the removed slot is still in the keychain (%s): %v\n", s.Account, oneLine(err.Error()))
+				}
+			}
+		}
+	}
+	return done, nil
+}
+
+// needNewPassphrase reports whether the command must read a new
+// passphrase: passwd always unless it moves away from passphrases;
+// rotate-key only to add a passphrase slot.
+func needNewPassphrase(v *vault.Vault, sf *slotFlags, passwd bool) bool {
+	hasPP := false
+	for _, s := range v.Info().Slots {
+		hasPP = hasPP || s.Kind == vault.PassphraseSlot
+	}
+	move := sf.keychain || sf.passphrase
+	if passwd {
+		return !move || sf.passphrase
+	}
+	return sf.passphrase && !hasPP
+}
+
+func (a *app) rotateKey(ctx context.Context, sf *slotFlags) error {
+	params, err := sf.kdf.params()
+	if err != nil {
+		return err
+	}
+	v, err := a.openVault(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	before := v.Info()
+	var newPass []byte
+	if needNewPassphrase(v, sf, false) {
+		if newPass, err = a.newPassphrase(ctx, sf.newFile); err != nil {
+			return err
+		}
+		defer secmem.Wipe(newPass)
+	}
+	// Slots first: the new generation is then wrapped only for the key
+	// sources the vault keeps, never for one being retired.
+	done, err := a.keySources(ctx, v, sf, newPass, params, false)
+	if err != nil {
+		return err
+	}
+	var p *progress
+	err = v.RotateKey(ctx, func(n, total int) {
+		if p == nil {
+			p = a.newProgress("rotate-key", total)
+		}
+		p.update(n)
+	})
+	p.finish()
+	if err != nil {
+		if errors.Is(err, vault.ErrWrongKey) {
+			return withHint(err, "rotate-key re-wraps every key slot: give every key source (the passphrase and --keychain), or remove a slot first")
+		}
+		return withHint(a.explain(err), "run 'vaultctl rotate-key' again to finish; every session still opens")
+	}
+	names, err := v.Sessions(ctx)
+	if err != nil {
+		return a.explain(err)
+	}
+	info := vaultDoc(v)
+	return a.emit(map[string]any{
+		"previous_generation": before.Current,
+		"generation":          info.Generation,
+		"resealed":            len(names),
+		"changes":             nonNil(done),
+		"vault":               info,
+	}, func(w io.Writer) {
+		for _, d := range done {
+			fmt.Fprintln(w, d)
+		}
+		fmt.Fprintf(w, "rotated to key generation %d: %d sessions re-sealed, generation %d dropped\n", info.Generation, len(names), before.Current)
+	})
+}
+
+func (a *app) passwd(ctx context.Context, sf *slotFlags) error {
+	params, err := sf.kdf.params()
+	if err != nil {
+		return err
+	}
+	v, err := a.openVault(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	var newPass []byte
+	if needNewPassphrase(v, sf, true) {
+		if newPass, err = a.newPassphrase(ctx, sf.newFile); err != nil {
+			return err
+		}
+		defer secmem.Wipe(newPass)
+	}
+	done, err := a.keySources(ctx, v, sf, newPass, params, true)
+	if err != nil {
+		return err
+	}
+	info := vaultDoc(v)
+	return a.emit(map[string]any{"changes": nonNil(done), "vault": info}, func(w io.Writer) {
+		for _, d := range done {
+			fmt.Fprintln(w, d)
+		}
+		printVault(w, info)
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,484 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/internal/secmem"
+	"github.com/sessionvault/sessionvault/session"
+	"github.com/sessionvault/sessionvault/vault"
+)
+
+var cmdImport = &command{
+	name:    "import",
+	args:    "NAME FILE|-",
+	summary: "seal an axiomtrade-rs session file under NAME",
+	help: `Reads an axiomtrade-rs session file (the full session, or a tokens-only file
+{access_token, refresh_token, expires_at}) from FILE, or from standard input
+with "-", checks it, and seals it in the vault under NAME.
+
+A file that is not valid JSON, lacks a required field, or is larger than
+1 MiB is refused with a message naming the field; nothing is stored.
+
+With --remove-source, once the sealed copy is durable and reads back equal
+to the file, the plaintext file is overwritten with zeros, flushed and
+deleted. (On SSDs and copy-on-write file systems the old blocks may
+survive the overwrite: keep such a file off disk in the first place.)`,
+	min: 2, max: 2,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		remove := fs.Bool("remove-source", false, "overwrite and delete FILE once the sealed copy is durable and verified")
+		force := fs.Bool("force", false, "replace a session that already exists under NAME")
+		return func(ctx context.Context, a *app, args []string) error {
+			return a.importSession(ctx, args[0], args[1], *remove, *force)
+		}
+	},
+}
+
+// readSource reads an import source with the size cap checked before
+// the data is held: at most maxImportSize+1 bytes are ever read.
+func (a *app) readSource(src string) ([]byte, error) {
+	var r io.Reader
+	what := src
+	if src == "-" {
+		r, what = a.stdin, "standard input"
+	} else {
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, withHint(fmt.Errorf("import: %w", err), "check the path")
+		}
+		defer f.Close()
+		r = f
+	}
+	buf := make([]byte, 0, 16<<10)
+	lr := io.LimitReader(r, maxImportSize+1)
+	for {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), 2*cap(buf))
+			copy(nb, buf)
+			secmem.Wipe(buf)
+			buf = nb
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			secmem.Wipe(buf)
+			return nil, fmt.Errorf("import: reading %s: %w", what, err)
+		}
+	}
+	if len(buf) > maxImportSize {
+		secmem.Wipe(buf)
+		return nil, fmt.Errorf("import: %s is larger than %d bytes: not a session file", what, maxImportSize)
+	}
+	return buf, nil
+}
+
+// parseSession parses session JSON; the error names the field at fault
+// and never quotes the input.
+func parseSession(b []byte, what string) (*session.AuthSession, error) {
+	s, err := session.ParseSession(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return s, nil
+}
+
+func (a *app) importSession(ctx context.Context, name, src string, remove, force bool) error {
+	if remove && src == "-" {
+		return usagef("import: --remove-source needs a FILE, not standard input")
+	}
+	if err := backends.ValidateName(name); err != nil || name == backends.HeaderName {
+		return usagef("import: invalid session name %q: use letters, digits and - _ . @ + (not starting with a dot)", name)
+	}
+	raw, err := a.readSource(src)
+	if err != nil {
+		return err
+	}
+	defer secmem.Wipe(raw)
+	s, err := parseSession(raw, "import "+displayName(src))
+	if err != nil {
+		return withHint(err, "fix the file; nothing was stored")
+	}
+	defer s.Destroy()
+	plain, err := s.MarshalPlaintext()
+	if err != nil {
+		return err
+	}
+	defer secmem.Wipe(plain)
+
+	v, err := a.openVault(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	st := v.Store(name)
+	ifv := backends.Absent
+	if force {
+		ifv = backends.Any
+	}
+	if _, err := st.Seal(ctx, plain, ifv); err != nil {
+		if errors.Is(err, backends.ErrConflict) {
+			return withHint(fmt.Errorf("import: a session named %q already exists", name), "use --force to replace it, or another NAME")
+		}
+		return a.explain(err)
+	}
+	// Read it back through the vault: the sealed copy must open and hold
+	// exactly what was parsed before the source may go.
+	back, _, err := st.Open(ctx)
+	if err != nil {
+		return withHint(fmt.Errorf("import: the sealed copy does not read back: %w", err), "the source file was kept")
+	}
+	same := subtle.ConstantTimeCompare(back, plain) == 1
+	secmem.Wipe(back)
+	if !same {
+		return errors.New("import: the sealed copy differs from the file: the source file was kept")
+	}
+	removed := false
+	if remove {
+		if err := shredFile(src); err != nil {
+			return withHint(fmt.Errorf("import: sealed as %q, but removing the source failed: %w", name, err), "delete it by hand")
+		}
+		removed = true
+	}
+	back2, sum, err := loadSession(ctx, v, name)
+	if err != nil {
+		return withHint(fmt.Errorf("import: the sealed copy does not read back: %w", err), "the source file was kept")
+	}
+	rep := report(name, back2, time.Now(), sum)
+	back2.Destroy()
+	return a.emit(map[string]any{
+		"name":           name,
+		"imported":       true,
+		"source_removed": removed,
+		"session":        rep,
+	}, func(w io.Writer) {
+		fmt.Fprintf(w, "imported %q\n%s\n", name, rep.Summary)
+		if removed {
+			fmt.Fprintf(w, "overwrote and removed %s\n", src)
+		}
+	})
+}
+
+// displayName is how a source is named in messages.
+func displayName(src string) string {
+	if src == "-" {
+		return "standard input"
+	}
+	return src
+}
+
+// shredFile overwrites a file with zeros, flushes it, deletes it and
+// flushes its folder, so that the plaintext is gone from the file system's
+// view before import returns.
+func shredFile(name string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("%s is not a regular file", name)
+	}
+	zero := make([]byte, 32<<10)
+	for left := fi.Size(); left > 0; {
+		n := int64(len(zero))
+		if left < n {
+			n = left
+		}
+		if _, err := f.Write(zero[:n]); err != nil {
+			f.Close()
+			return err
+		}
+		left -= n
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Remove(name); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(name))
+}
+
+var cmdExport = &command{
+	name:    "export",
+	args:    "NAME",
+	summary: "print a session as axiomtrade-rs JSON (plaintext!)",
+	help: `Prints the session NAME on standard output as axiomtrade-rs JSON, with every
+token and cookie in clear: the file that library reads. This is the one
+command that shows secrets; redirect it to a file only you can read, or
+pipe it straight to the program that needs it.`,
+	min: 1, max: 1,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		return func(ctx context.Context, a *app, args []string) error {
+			v, err := a.openVault(ctx)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			plain, _, err := v.Store(args[0]).Open(ctx)
+			if err != nil {
+				return a.sessionErr(args[0], err)
+			}
+			defer secmem.Wipe(plain)
+			if len(plain) == 0 || plain[len(plain)-1] != '\n' {
+				plain = append(plain, '\n')
+			}
+			_, err = a.stdout.Write(plain)
+			return err
+		}
+	},
+}
+
+// sessionErr explains a failure to open one session.
+func (a *app) sessionErr(name string, err error) error {
+	switch {
+	case errors.Is(err, backends.ErrNotFound), errors.Is(err, vault.ErrNotFound), errors.Is(err, session.ErrNoSession):
+		return withHint(fmt.Errorf("no session named %q: %w", name, backends.ErrNotFound), "run 'vaultctl status' for the names")
+	case errors.Is(err, vault.ErrCorrupt):
+		return withHint(err, "run 'vaultctl verify --recover' to restore its previous generation")
+	}
+	return a.explain(err)
+}
+
+var cmdShow = &command{
+	name:    "show",
+	args:    "NAME",
+	summary: "show a session, secrets redacted, and its summary line",
+	help: `Shows the session NAME with every token, cookie value and client secret
+replaced by [REDACTED], followed by its summary line:
+
+  Session: VALID | Tokens: VALID | Cookies: PRESENT | Turnkey: ACTIVE | Age: 45m | Last API: 2m ago`,
+	min: 1, max: 1,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		return func(ctx context.Context, a *app, args []string) error {
+			v, err := a.openVault(ctx)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			s, sum, err := loadSession(ctx, v, args[0])
+			if err != nil {
+				return a.sessionErr(args[0], err)
+			}
+			defer s.Destroy()
+			rep := report(args[0], s, time.Now(), sum)
+			red, err := json.MarshalIndent(redact(s), "", "  ")
+			if err != nil {
+				return err
+			}
+			return a.emit(map[string]any{
+				"name":    args[0],
+				"status":  rep,
+				"session": json.RawMessage(red),
+			}, func(w io.Writer) {
+				fmt.Fprintf(w, "%s\n%s\n", red, rep.Summary)
+			})
+		}
+	},
+}
+
+// loadSession reads one session through a session.Manager without
+// auto-save (nothing is written) and returns a copy that the caller
+// destroys, with the Manager's summary line.
+func loadSession(ctx context.Context, v *vault.Vault, name string) (*session.AuthSession, string, error) {
+	m, err := session.NewManager(ctx, v.Store(name), session.WithAutoSave(false))
+	if err != nil {
+		return nil, "", err
+	}
+	defer m.Close(ctx)
+	s, err := m.Snapshot()
+	if err != nil {
+		return nil, "", fmt.Errorf("session %q: %w", name, session.ErrNoSession)
+	}
+	return s, m.Summary(), nil
+}
+
+var cmdRm = &command{
+	name:    "rm",
+	args:    "NAME",
+	summary: "delete a session (and its previous generation)",
+	help: `Deletes the session NAME from the vault, together with the previous
+generation kept for 'verify --recover'. It asks for the passphrase (or the
+keychain) first, even though the files could be deleted without it: the
+command acts only for someone who can open the vault.`,
+	min: 1, max: 1,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		return func(ctx context.Context, a *app, args []string) error {
+			v, err := a.openVault(ctx)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			if err := v.Store(args[0]).Delete(ctx, backends.Any); err != nil {
+				return a.sessionErr(args[0], err)
+			}
+			return a.emit(map[string]any{"name": args[0], "removed": true}, func(w io.Writer) {
+				fmt.Fprintf(w, "removed %q\n", args[0])
+			})
+		}
+	},
+}
+
+var cmdGC = &command{
+	name:    "gc",
+	summary: "delete sessions that are no longer valid",
+	help: `Deletes every session that is no longer valid, as axiomtrade-rs's cleanup of
+expired sessions does: tokens expired (five minutes before expires_at) or
+an auth cookie missing. A session that cannot be opened is never deleted:
+it is reported (run 'vaultctl verify --recover'). A session that another
+process updates while gc runs is kept (the delete checks its version).
+
+With --dry-run, only lists what would be deleted.`,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		dry := fs.Bool("dry-run", false, "list what would be deleted, delete nothing")
+		return func(ctx context.Context, a *app, _ []string) error {
+			return a.gc(ctx, *dry)
+		}
+	},
+}
+
+func (a *app) gc(ctx context.Context, dry bool) error {
+	v, err := a.openVault(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	names, err := v.Sessions(ctx)
+	if err != nil {
+		return a.explain(err)
+	}
+	now := time.Now()
+	type entry struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason,omitempty"`
+		Error  string `json:"error,omitempty"`
+	}
+	var removed, kept, failed []entry
+	var worst error
+	for _, name := range names {
+		st := v.Store(name)
+		plain, ver, err := st.Open(ctx)
+		if err != nil {
+			failed = append(failed, entry{Name: name, Error: oneLine(err.Error())})
+			worst = pickWorse(worst, err)
+			continue
+		}
+		s, err := parseSession(plain, fmt.Sprintf("session %q", name))
+		secmem.Wipe(plain)
+		if err != nil {
+			failed = append(failed, entry{Name: name, Error: oneLine(err.Error())})
+			worst = pickWorse(worst, err)
+			continue
+		}
+		valid := s.IsValid(now)
+		reason := invalidReason(s, now)
+		s.Destroy()
+		if valid {
+			kept = append(kept, entry{Name: name})
+			continue
+		}
+		if !dry {
+			if err := st.Delete(ctx, ver); err != nil {
+				if errors.Is(err, backends.ErrConflict) {
+					kept = append(kept, entry{Name: name, Reason: "updated meanwhile"})
+					continue
+				}
+				failed = append(failed, entry{Name: name, Error: oneLine(err.Error())})
+				worst = pickWorse(worst, err)
+				continue
+			}
+		}
+		removed = append(removed, entry{Name: name, Reason: reason})
+	}
+	if removed == nil {
+		removed = []entry{}
+	}
+	if failed == nil {
+		failed = []entry{}
+	}
+	err = a.emit(map[string]any{
+		"dry_run":    dry,
+		"removed":    removed,
+		"kept":       len(kept),
+		"unreadable": failed,
+	}, func(w io.Writer) {
+		verb := "removed"
+		if dry {
+			verb = "would remove"
+		}
+		for _, e := range removed {
+			fmt.Fprintf(w, "%s %q (%s)\n", verb, e.Name, e.Reason)
+		}
+		for _, e := range failed {
+			fmt.Fprintf(w, "kept %q: cannot be opened: %s\n", e.Name, e.Error)
+		}
+		fmt.Fprintf(w, "%d %s, %d kept\n", len(removed), verb, len(kept)+len(failed))
+	})
+	if err != nil {
+		return err
+	}
+	if worst != nil {
+		return withHint(a.explain(fmt.Errorf("gc: %d session(s) could not be opened and were kept: %w", len(failed), worst)),
+			"run 'vaultctl verify --recover'")
+	}
+	return nil
+}
+
+// invalidReason says why a session is not valid, for gc's output.
+func invalidReason(s *session.AuthSession, now time.Time) string {
+	switch {
+	case s.Tokens.IsExpired(now):
+		return "tokens expired"
+	case !s.HasValidCookies():
+		return "auth cookies missing"
+	}
+	return "invalid"
+}
+
+// pickWorse keeps the error with the more specific exit code, so that a
+// run over many sessions exits with the most telling one.
+func pickWorse(cur, next error) error {
+	if cur == nil {
+		return next
+	}
+	rank := func(err error) int {
+		switch exitCode(err) {
+		case exitPermission:
+			return 5
+		case exitCorrupt:
+			return 4
+		case exitWrongKey:
+			return 3
+		case exitKeychain:
+			return 2
+		case exitNotFound:
+			return 0
+		}
+		return 1
+	}
+	if rank(next) > rank(cur) {
+		return next
+	}
+	return cur
+}

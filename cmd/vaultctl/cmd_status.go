@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/kdf"
+	"github.com/sessionvault/sessionvault/vault"
+)
+
+var cmdStatus = &command{
+	name:    "status",
+	summary: "show the vault (key slots, KDF, generation) and every session's summary",
+	help: `Shows the vault: its id, key slots (passphrase with its argon2id parameters,
+keychain), and key generation; then one summary line per session. The vault
+is unlocked once (one argon2id run) however many sessions it holds. No
+secret is printed.
+
+A session that cannot be opened is listed with the reason, and the exit
+code says why (5: corrupt or tampered).`,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		return func(ctx context.Context, a *app, _ []string) error {
+			return a.status(ctx)
+		}
+	},
+}
+
+// statusEntry is one session in status: its report, or why it could not
+// be read.
+type statusEntry struct {
+	sessionReport
+	Error string `json:"error,omitempty"`
+}
+
+func (a *app) status(ctx context.Context) error {
+	v, err := a.openVault(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	names, err := v.Sessions(ctx)
+	if err != nil {
+		return a.explain(err)
+	}
+	now := time.Now()
+	entries := make([]statusEntry, 0, len(names))
+	var worst error
+	p := a.newProgress("status", len(names))
+	for i, name := range names {
+		s, sum, err := loadSession(ctx, v, name)
+		if err != nil {
+			entries = append(entries, statusEntry{sessionReport: sessionReport{Name: name}, Error: oneLine(err.Error())})
+			worst = pickWorse(worst, err)
+			p.update(i + 1)
+			continue
+		}
+		entries = append(entries, statusEntry{sessionReport: report(name, s, now, sum)})
+		s.Destroy()
+		p.update(i + 1)
+	}
+	p.finish()
+	info := vaultDoc(v)
+	err = a.emit(map[string]any{"location": a.where(), "vault": info, "sessions": entries}, func(w io.Writer) {
+		fmt.Fprintf(w, "vault %s in %s\n", info.ID, a.where())
+		printVault(w, info)
+		fmt.Fprintf(w, "sessions: %d\n", len(entries))
+		for _, e := range entries {
+			if e.Error != "" {
+				fmt.Fprintf(w, "  %s: UNREADABLE: %s\n", e.Name, e.Error)
+				continue
+			}
+			fmt.Fprintf(w, "  %s: %s\n", e.Name, e.Summary)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if worst != nil {
+		return withHint(fmt.Errorf("status: some sessions could not be opened: %w", a.sessionErr("", worst)), "run 'vaultctl verify --recover'")
+	}
+	return nil
+}
+
+var cmdVerify = &command{
+	name:    "verify",
+	summary: "open every session; check permissions, symlinks and KDF policy",
+	help: `Checks the vault: the folder and files are private to you (no group or
+other access, no symlinks: the storage refuses anything else), every key
+slot's argon2id parameters meet the current floor, and every session opens
+and parses.
+
+With --recover, a session that does not open (a damaged or truncated file)
+is restored from its previous generation, which the storage keeps, and
+checked again.
+
+Exit code 0 when everything is sound (or was recovered), else the most
+telling problem's code: 7 permissions, 5 corrupt, ...`,
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		recover := fs.Bool("recover", false, "restore damaged sessions from their previous generation")
+		return func(ctx context.Context, a *app, _ []string) error {
+			return a.verify(ctx, *recover)
+		}
+	},
+}
+
+type verifyEntry struct {
+	Name      string `json:"name"`
+	OK        bool   `json:"ok"`
+	Recovered bool   `json:"recovered,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (a *app) verify(ctx context.Context, recover bool) error {
+	v, err := a.openVault(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	var problems []string
+	var worst error
+	info := vaultDoc(v)
+	for _, s := range info.Slots {
+		if s.KDF == nil {
+			continue
+		}
+		if err := kdf.DefaultPolicy.Check(s.KDF.params()); err != nil {
+			problems = append(problems, fmt.Sprintf("key slot %s: %v: run 'vaultctl passwd' to re-derive it with current parameters", s.ID, err))
+			worst = pickWorse(worst, &codedError{err: err, code: exitError})
+		}
+	}
+	names, err := v.Sessions(ctx)
+	if err != nil {
+		return a.explain(err)
+	}
+	entries := make([]verifyEntry, 0, len(names))
+	p := a.newProgress("verify", len(names))
+	for i, name := range names {
+		e := verifyEntry{Name: name}
+		err := checkSession(ctx, v, name)
+		if err != nil && recover && canRecover(err) {
+			if _, rerr := v.Recover(ctx, name); rerr == nil {
+				if err = checkSession(ctx, v, name); err == nil {
+					e.Recovered = true
+				}
+			} else {
+				err = fmt.Errorf("%w; recovery failed: %v", err, rerr)
+			}
+		}
+		if err != nil {
+			e.Error = oneLine(err.Error())
+			worst = pickWorse(worst, err)
+		} else {
+			e.OK = true
+		}
+		entries = append(entries, e)
+		p.update(i + 1)
+	}
+	p.finish()
+	if problems == nil {
+		problems = []string{}
+	}
+	ok := worst == nil
+	err = a.emit(map[string]any{"ok": ok, "location": a.where(), "vault": info, "sessions": entries, "problems": problems}, func(w io.Writer) {
+		for _, pr := range problems {
+			fmt.Fprintf(w, "problem: %s\n", pr)
+		}
+		for _, e := range entries {
+			switch {
+			case e.Recovered:
+				fmt.Fprintf(w, "%s: recovered from its previous generation\n", e.Name)
+			case !e.OK:
+				fmt.Fprintf(w, "%s: FAILED: %s\n", e.Name, e.Error)
+			}
+		}
+		n := 0
+		for _, e := range entries {
+			if e.OK {
+				n++
+			}
+		}
+		fmt.Fprintf(w, "%d of %d sessions open; ", n, len(entries))
+		if ok {
+			fmt.Fprintln(w, "vault OK")
+		} else {
+			fmt.Fprintln(w, "vault has problems")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if worst != nil {
+		hint := "run 'vaultctl verify --recover'"
+		if recover {
+			hint = "restore the damaged sessions from a backup, or remove them with 'vaultctl rm'"
+		}
+		return withHint(fmt.Errorf("verify: %w", worst), hint)
+	}
+	return nil
+}
+
+// checkSession opens and parses one session, wiping what it read.
+func checkSession(ctx context.Context, v *vault.Vault, name string) error {
+	s, _, err := loadSession(ctx, v, name)
+	if err != nil {
+		return err
+	}
+	s.Destroy()
+	return nil
+}
+
+// canRecover reports whether a failure is damage that the previous
+// generation may undo (not a missing key or a permission problem).
+func canRecover(err error) bool {
+	return !errors.Is(err, backends.ErrPermission) && !errors.Is(err, vault.ErrWrongKey) &&
+		!errors.Is(err, backends.ErrUnavailable) && !errors.Is(err, context.Canceled)
+}

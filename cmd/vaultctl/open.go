@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/backends/keychain"
+	"github.com/sessionvault/sessionvault/backends/redis"
+	"github.com/sessionvault/sessionvault/internal/secmem"
+	"github.com/sessionvault/sessionvault/vault"
+)
+
+// where describes the vault's location for messages: the folder, or the
+// Redis key prefix (never the Redis URL, which may hold a password).
+func (a *app) where() string {
+	if a.backend == "redis" {
+		return "redis prefix " + a.redisPrefix
+	}
+	return a.dir
+}
+
+// resolveDir fills in a.dir from the environment when --dir was not given.
+func (a *app) resolveDir() error {
+	if a.dir != "" {
+		return nil
+	}
+	d, err := defaultDir(a.getenv)
+	if err != nil {
+		return err
+	}
+	a.dir = d
+	return nil
+}
+
+// openBackend opens the storage. With create false, a vault folder that
+// does not exist is "not found" (exit 3): status must not create an empty
+// folder where the operator mistyped a path.
+func (a *app) openBackend(ctx context.Context, create bool) (backends.Backend, error) {
+	if a.backend == "redis" {
+		var opts []redis.Option
+		if a.redisPrefix != "" {
+			opts = append(opts, redis.WithPrefix(a.redisPrefix))
+		}
+		b, err := redis.NewFromURL(ctx, a.redisURL, opts...)
+		if err != nil {
+			// A refused password is not an unsafe file mode: exit 1.
+			return nil, &codedError{err: withHint(err, "check --redis-url and that the server is up"), code: exitError}
+		}
+		return b, nil
+	}
+	if err := a.resolveDir(); err != nil {
+		return nil, err
+	}
+	if !create {
+		if _, err := os.Lstat(a.dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, withHint(fmt.Errorf("no vault in %s: %w", a.dir, backends.ErrNotFound),
+				"run 'vaultctl init' first, or pass --dir")
+		}
+	} else if parent := filepath.Dir(a.dir); parent != a.dir {
+		// The data folder itself may not exist yet on a new account
+		// (~/.local/share). Create what leads to the vault folder, private.
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+	}
+	b, err := file.New(a.dir)
+	if err != nil {
+		if create {
+			return nil, err
+		}
+		return nil, a.explain(err)
+	}
+	return b, nil
+}
+
+// keyStore returns the OS keychain as a KeyStore whose errors are marked
+// as keychain errors (exit 6) and whose calls end after keychainTimeout
+// (an unlock prompt that nobody answers must not hang a script).
+func (a *app) keyStore() (backends.KeyStore, error) {
+	ks, err := keychain.New(keychain.WithTimeout(keychainTimeout))
+	if err != nil {
+		return nil, &keychainError{err: err}
+	}
+	return &cliKeyStore{ks: ks}, nil
+}
+
+type cliKeyStore struct{ ks backends.KeyStore }
+
+func (k *cliKeyStore) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &keychainError{err: err}
+}
+
+func (k *cliKeyStore) GetKey(ctx context.Context, account string) ([]byte, error) {
+	b, err := k.ks.GetKey(ctx, account)
+	return b, k.wrap(err)
+}
+
+func (k *cliKeyStore) PutKey(ctx context.Context, account string, key []byte) error {
+	return k.wrap(k.ks.PutKey(ctx, account, key))
+}
+
+func (k *cliKeyStore) DeleteKey(ctx context.Context, account string) error {
+	return k.wrap(k.ks.DeleteKey(ctx, account))
+}
+
+// unlockOptions returns the options that unlock the vault: the keychain
+// with --keychain, and a passphrase unless --keychain was given without
+// any passphrase source. The returned wipe function clears the
+// passphrase; call it once Open returns (vault.WithPassphrase copies).
+func (a *app) unlockOptions(ctx context.Context) ([]vault.Option, func(), error) {
+	var opts []vault.Option
+	wipe := func() {}
+	if a.keychain {
+		ks, err := a.keyStore()
+		if err != nil {
+			return nil, wipe, err
+		}
+		opts = append(opts, vault.WithKeyStore(ks))
+	}
+	if !a.keychain || a.pass.explicit() {
+		p, err := a.pass.get(ctx, "Passphrase for "+a.where()+": ", false)
+		if err != nil {
+			return nil, wipe, err
+		}
+		opts = append(opts, vault.WithPassphrase(p))
+		wipe = func() { secmem.Wipe(p) }
+	}
+	return opts, wipe, nil
+}
+
+// openVault opens the backend and unlocks the vault: one KDF run.
+func (a *app) openVault(ctx context.Context) (*vault.Vault, error) {
+	b, err := a.openBackend(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	opts, wipe, err := a.unlockOptions(ctx)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	v, err := vault.Open(ctx, b, opts...)
+	wipe()
+	if err != nil {
+		b.Close()
+		return nil, a.explain(err)
+	}
+	return v, nil
+}
+
+// explain adds the operator's next step to an error from the library.
+func (a *app) explain(err error) error {
+	var ke *keychainError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, backends.ErrPermission):
+		// The backend's message names the path and the chmod to run.
+		return err
+	case errors.As(err, &ke):
+		return withHint(err, "unlock the keychain (or start the Secret Service), or unlock with the passphrase instead of --keychain")
+	case errors.Is(err, vault.ErrWrongKey):
+		if a.keychain {
+			return withHint(err, "the keychain key and passphrase do not open this vault")
+		}
+		return withHint(err, "wrong passphrase: check it and try again (nothing was changed)")
+	case errors.Is(err, vault.ErrNotFound), errors.Is(err, backends.ErrNotFound):
+		return withHint(err, "no vault here: run 'vaultctl init' first, or pass --dir")
+	case errors.Is(err, vault.ErrUnsupportedVersion):
+		return withHint(err, "written by a newer vaultctl, or damaged: upgrade vaultctl or run 'vaultctl verify'")
+	case errors.Is(err, vault.ErrCorrupt), errors.Is(err, vault.ErrPolicy):
+		return withHint(err, "the vault header is damaged or was tampered with: restore it from a backup")
+	}
+	return err
+}
