@@ -71,9 +71,12 @@ type User struct {
 type Server struct {
 	srv *httptest.Server
 
-	// AccessTTL is the lifetime of issued access tokens. Set it before
-	// the first request.
-	AccessTTL time.Duration
+	// AccessTTL is the lifetime of the access token a login issues, and
+	// RefreshedTTL of one a refresh issues. The demo logs in with a token
+	// close enough to expiry to need a refresh (15 minutes early) and
+	// gets a fresh hour from the refresh. Set them before the first
+	// request.
+	AccessTTL, RefreshedTTL time.Duration
 
 	mu      sync.Mutex
 	access  map[string]time.Time // live access token -> expiry
@@ -97,10 +100,11 @@ type Counts struct {
 // Start starts a server on a loopback port. Close it when done.
 func Start() *Server {
 	s := &Server{
-		AccessTTL: 10 * time.Minute,
-		access:    make(map[string]time.Time),
-		used:      make(map[string]bool),
-		now:       time.Now,
+		AccessTTL:    10 * time.Minute,
+		RefreshedTTL: time.Hour,
+		access:       make(map[string]time.Time),
+		used:         make(map[string]bool),
+		now:          time.Now,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+LoginPath, s.login)
@@ -150,11 +154,11 @@ func newToken(kind string) string {
 
 // issue makes a new token pair and new auth cookies, and spends the old
 // refresh token. s.mu is held.
-func (s *Server) issue(w http.ResponseWriter) TokenResponse {
+func (s *Server) issue(w http.ResponseWriter, ttl time.Duration) TokenResponse {
 	if s.refresh != "" {
 		s.used[s.refresh] = true
 	}
-	exp := s.now().Add(s.AccessTTL).UTC()
+	exp := s.now().Add(ttl).UTC()
 	r := TokenResponse{AccessToken: newToken("access"), RefreshToken: newToken("refresh"), ExpiresAt: exp}
 	s.access[r.AccessToken] = exp
 	s.refresh = r.RefreshToken
@@ -182,7 +186,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resp := s.issue(w)
+	resp := s.issue(w, s.AccessTTL)
 	now := s.now().UTC()
 	resp.Turnkey = &Turnkey{
 		OrganizationID: "00000000-0000-4000-8000-00000000f00d",
@@ -217,7 +221,7 @@ func (s *Server) refreshTokens(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"invalid_grant"}`, http.StatusUnauthorized)
 		return
 	}
-	resp := s.issue(w)
+	resp := s.issue(w, s.RefreshedTTL)
 	s.counts.Refreshes++
 	writeJSON(w, resp)
 }
