@@ -480,7 +480,7 @@ func TestOversizedFiles(t *testing.T) {
 	o.f.Declare("max_alloc_kib")
 	for _, c := range []struct {
 		what, path string
-		size int64
+		size       int64
 	}{
 		{"header of 4 GiB", headerPath(dir), 4 << 30},
 		{"session of 4 GiB", sessionPath(dir, sessionName), 4 << 30},
