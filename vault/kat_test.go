@@ -43,7 +43,7 @@ var (
 	katPassphrase = "kat passphrase"
 )
 
-func katVectors(t *testing.T) map[string][]byte {
+func katVectors(t testing.TB) map[string][]byte {
 	t.Helper()
 	f, err := os.Open("testdata/kat/vectors.txt")
 	if err != nil {

@@ -43,7 +43,7 @@ func openHeader(t *testing.T, hdr []byte, pass string) error {
 	return err
 }
 
-func newBackendWith(t *testing.T, blobs map[string][]byte) backends.Backend {
+func newBackendWith(t testing.TB, blobs map[string][]byte) backends.Backend {
 	t.Helper()
 	b, _ := newMemory()
 	for name, blob := range blobs {
@@ -150,11 +150,14 @@ func TestHostileKDFParams(t *testing.T) {
 	v, hdr, _ := smallVault(t)
 	off := v.hdr.genPrefixLen() + 1 + 1 + idSize // slot 0's params
 	cases := map[string]func(b []byte){
-		"4 GiB memory":     func(b []byte) { binary.BigEndian.PutUint32(b[off+4:], 1<<32-1) },
-		"2^32-1 passes":    func(b []byte) { binary.BigEndian.PutUint32(b[off:], 1<<32-1) },
-		"255 lanes":        func(b []byte) { b[off+8] = 255 },
-		"zero memory":      func(b []byte) { binary.BigEndian.PutUint32(b[off+4:], 0) },
-		"all at the limit": func(b []byte) { binary.BigEndian.PutUint32(b[off:], 1<<32-1); binary.BigEndian.PutUint32(b[off+4:], 1<<32-1) },
+		"4 GiB memory":  func(b []byte) { binary.BigEndian.PutUint32(b[off+4:], 1<<32-1) },
+		"2^32-1 passes": func(b []byte) { binary.BigEndian.PutUint32(b[off:], 1<<32-1) },
+		"255 lanes":     func(b []byte) { b[off+8] = 255 },
+		"zero memory":   func(b []byte) { binary.BigEndian.PutUint32(b[off+4:], 0) },
+		"all at the limit": func(b []byte) {
+			binary.BigEndian.PutUint32(b[off:], 1<<32-1)
+			binary.BigEndian.PutUint32(b[off+4:], 1<<32-1)
+		},
 	}
 	for name, mutate := range cases {
 		bad := append([]byte(nil), hdr...)

@@ -1,0 +1,171 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/memory"
+	"github.com/sessionvault/sessionvault/internal/secmem"
+	"github.com/sessionvault/sessionvault/kdf"
+)
+
+// Golden files: vaults written once by a released version of this
+// package and kept forever (docs/FORMAT.md, section 8). Each folder under
+// testdata/golden/vN holds the blobs of one vault: "header" (the blob
+// stored as backends.HeaderName) and "session.NAME" for each session.
+// TestGolden opens every one on every run.
+//
+// To add a golden vault for a new format version, add an entry to
+// goldenVaults and run, once:
+//
+//	go test ./vault -run TestGenerateGolden -golden.generate
+//
+// The generator refuses to overwrite a folder that exists: golden files are
+// never regenerated.
+var generateGolden = flag.Bool("golden.generate", false, "write missing golden vaults under testdata/golden (never overwrites)")
+
+type goldenVault struct {
+	dir        string            // under testdata/golden
+	passphrase string            // opens the passphrase slot
+	params     kdf.Params        // of the passphrase slot
+	sessions   map[string]string // name -> testdata file of the plaintext
+}
+
+var goldenVaults = []goldenVault{
+	{
+		dir:        "v1/passphrase",
+		passphrase: "golden passphrase, format v1",
+		params:     kdf.Floor, // the cheapest the default policy opens
+		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
+	},
+}
+
+func TestGenerateGolden(t *testing.T) {
+	if !*generateGolden {
+		t.Skip("run with -golden.generate to write missing golden vaults")
+	}
+	ctx := context.Background()
+	for _, g := range goldenVaults {
+		dir := filepath.Join("testdata", "golden", g.dir)
+		if _, err := os.Stat(dir); err == nil {
+			t.Logf("%s exists: left alone", dir)
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		b := memory.New()
+		v, err := Create(ctx, b, WithPassphrase([]byte(g.passphrase)), WithKDFParams(g.params))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, file := range g.sessions {
+			plain, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Store(name).Seal(ctx, plain, backends.Absent); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v.Close()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write := func(file, blobName string) {
+			blob, _, err := b.Get(ctx, blobName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(blob); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("header", backends.HeaderName)
+		for name := range g.sessions {
+			write("session."+name, name)
+		}
+		t.Logf("wrote %s", dir)
+	}
+}
+
+// loadGolden returns a memory backend holding the blobs of golden vault g.
+func loadGolden(t testing.TB, g goldenVault) (*memory.Backend, map[string][]byte) {
+	t.Helper()
+	dir := filepath.Join("testdata", "golden", g.dir)
+	blobs := map[string][]byte{}
+	hdr, err := os.ReadFile(filepath.Join(dir, "header"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs[backends.HeaderName] = hdr
+	for name := range g.sessions {
+		blob, err := os.ReadFile(filepath.Join(dir, "session."+name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs[name] = blob
+	}
+	b := memory.New()
+	for name, blob := range blobs {
+		if _, err := b.Put(context.Background(), name, blob, backends.Absent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b, blobs
+}
+
+func TestGolden(t *testing.T) {
+	ctx := context.Background()
+	for _, g := range goldenVaults {
+		t.Run(g.dir, func(t *testing.T) {
+			b, blobs := loadGolden(t, g)
+			// Parse-then-encode reproduces the header byte for byte.
+			h, err := parseHeader(blobs[backends.HeaderName], kdf.DefaultPolicy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(h.encode(), blobs[backends.HeaderName]) {
+				t.Fatal("golden header does not round-trip")
+			}
+			// The real floor is enforced: no insecure policy here.
+			v, err := Open(ctx, b, WithPassphrase([]byte(g.passphrase)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			if in := v.Info(); in.Slots[0].KDF != g.params || in.Current != 1 {
+				t.Fatalf("info %+v", in)
+			}
+			for name, file := range g.sessions {
+				want, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plain, _, err := v.Store(name).Open(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(plain, want) {
+					t.Fatalf("session %s differs from %s", name, file)
+				}
+				secmem.Wipe(plain)
+			}
+			_, err = Open(ctx, b, WithPassphrase([]byte("not the golden passphrase")))
+			wantErr(t, err, ErrWrongKey, "golden vault, wrong passphrase")
+		})
+	}
+}
