@@ -61,6 +61,11 @@ const (
 	maxConflictRetries = 8
 )
 
+// maxDrain is how much of a dropped 401 response body is read so that its
+// connection can be reused; a longer body is cut off (closing the
+// connection costs less than reading megabytes).
+const maxDrain = 64 << 10
+
 // redacted is what a Secret prints instead of its bytes.
 const redacted = "[REDACTED]"
 

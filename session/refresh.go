@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/sessionvault/sessionvault/backends"
 )
@@ -66,31 +67,57 @@ func isRefreshing(ctx context.Context, m *Manager) bool {
 // ctx bounds the caller's wait. The refresh itself runs on behalf of every
 // caller that joined it, bounded by WithRefreshTimeout.
 func (m *Manager) Refresh(ctx context.Context) error {
-	m.mu.Lock()
-	if m.sess == nil {
-		m.mu.Unlock()
-		return ErrNotAuthenticated
+	gen, _, err := m.tokenState()
+	if err != nil {
+		return err
 	}
-	gen := m.tokenGen
-	m.mu.Unlock()
-	return m.refreshFrom(ctx, gen)
+	return m.refreshFrom(ctx, gen, true)
 }
 
-// refreshFrom refreshes unless the tokens changed since generation seen
-// (the tokens a caller found stale, or saw rejected) and are fresh.
-// Generations, not token copies, identify tokens here: a comparison copy
-// of a token would be one more buffer to wipe.
-func (m *Manager) refreshFrom(ctx context.Context, seen uint64) error {
+// RefreshIfNeeded refreshes as Refresh does, but only if the tokens need a
+// refresh (TokensNeedRefresh), checked again under the store lock: of many
+// goroutines or processes that find the tokens stale at once, one
+// refreshes and the others use its tokens.
+func (m *Manager) RefreshIfNeeded(ctx context.Context) error {
+	gen, needs, err := m.tokenState()
+	if err != nil || !needs {
+		return err
+	}
+	return m.refreshFrom(ctx, gen, false)
+}
+
+// tokenState returns the token generation and whether those tokens need a
+// refresh, read together.
+func (m *Manager) tokenState() (gen uint64, needsRefresh bool, err error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sess == nil {
+		return 0, false, ErrNotAuthenticated
+	}
+	return m.tokenGen, m.sess.Tokens.NeedsRefresh(now), nil
+}
+
+// refreshFrom runs one shared refresh. Tokens are identified by their
+// generation (a counter of access-token changes), not by a copy of the
+// token, which would be one more buffer to wipe. With force, it refreshes
+// unless the tokens changed since generation seen and are fresh (the
+// caller saw seen rejected); without, unless the tokens are fresh.
+func (m *Manager) refreshFrom(ctx context.Context, seen uint64, force bool) error {
 	if m.cfg.refresher == nil {
 		return ErrNoRefresher
 	}
 	if isRefreshing(ctx, m) {
 		return errors.New("session: Refresh called from inside the RefreshFunc")
 	}
-	ch := m.refreshes.DoChan("refresh", func() (any, error) {
+	key := "if-needed"
+	if force {
+		key = "force:" + strconv.FormatUint(seen, 10)
+	}
+	ch := m.refreshes.DoChan(key, func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.refreshWait)
 		defer cancel()
-		return nil, m.refreshOnce(rctx, seen)
+		return nil, m.refreshOnce(rctx, seen, force)
 	})
 	select {
 	case r := <-ch:
@@ -100,7 +127,7 @@ func (m *Manager) refreshFrom(ctx context.Context, seen uint64) error {
 	}
 }
 
-func (m *Manager) refreshOnce(ctx context.Context, seen uint64) error {
+func (m *Manager) refreshOnce(ctx context.Context, seen uint64, force bool) error {
 	m.ioMu.Lock()
 	defer m.ioMu.Unlock()
 	if m.isClosing() {
@@ -136,7 +163,7 @@ func (m *Manager) refreshOnce(ctx context.Context, seen uint64) error {
 		return errDeletedElsewhere
 	}
 	cur := m.sess
-	if m.tokenGen != seen && !cur.Tokens.NeedsRefresh(m.now()) {
+	if (!force || m.tokenGen != seen) && !cur.Tokens.NeedsRefresh(m.now()) {
 		// Another process refreshed while we waited for the lock.
 		m.mu.Unlock()
 		m.cfg.logger.Debug("session: using tokens refreshed by another writer", "session", m.store.Name())

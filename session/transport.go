@@ -1,0 +1,332 @@
+package session
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// TransportOption configures a Transport and the WebSocket helpers.
+type TransportOption func(*transportConfig)
+
+type transportConfig struct {
+	hosts         map[string]bool // nil: any host
+	loopbackPlain bool
+	onError       func(error)
+}
+
+// WithHosts limits credentials to requests for these host names (compared
+// without port, case-insensitively). Requests to other hosts pass through
+// the Transport untouched: no credentials, no cookie merge. Without it,
+// every https host gets the session's credentials, so set it whenever the
+// client may be sent elsewhere (links in responses, redirects).
+func WithHosts(hosts ...string) TransportOption {
+	return func(c *transportConfig) {
+		if c.hosts == nil {
+			c.hosts = map[string]bool{}
+		}
+		for _, h := range hosts {
+			c.hosts[strings.ToLower(h)] = true
+		}
+	}
+}
+
+// WithInsecureLoopback also allows http:// (and ws://) to loopback
+// addresses (127.0.0.0/8, ::1, "localhost"), for tests and local
+// development. Traffic on the loopback interface does not leave the
+// machine, but any local process may be listening on that port.
+func WithInsecureLoopback() TransportOption {
+	return func(c *transportConfig) { c.loopbackPlain = true }
+}
+
+// WithErrorHandler sets a function for errors a RoundTrip cannot return
+// because it has a response to return: a refresh that succeeded but could
+// not be saved (ErrNotSaved), a refresh that failed while the tokens were
+// still usable, Set-Cookie values that could not be saved. The default
+// logs them with the Manager's logger.
+func WithErrorHandler(f func(error)) TransportOption {
+	return func(c *transportConfig) { c.onError = f }
+}
+
+// Transport is an http.RoundTripper that authenticates requests with a
+// Manager's session. For each request to an allowed host it:
+//
+//   - refuses anything but https:// (and, with WithInsecureLoopback,
+//     http:// to loopback) with an error matching ErrInsecureURL, before
+//     any byte is sent;
+//   - refreshes the tokens first when they need it (RefreshIfNeeded: one
+//     refresh however many requests ask);
+//   - adds Authorization: Bearer <access token>, the session's cookies
+//     (after any Cookie header of the request) and its User-Agent (unless
+//     the request has one);
+//   - after a 401, refreshes (one refresh for all the requests refused
+//     with the same tokens) and retries the request once if it is
+//     idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or with an
+//     Idempotency-Key) and its body can be replayed (GetBody); other
+//     requests get the 401, and the caller's retry the new tokens;
+//   - merges the response's Set-Cookie headers into the session and marks
+//     an API call to the host.
+//
+// A request created by a redirect to another host gets no credentials.
+// The Authorization and Cookie header values are Go strings handed to
+// net/http, which cannot be wiped (see SECURITY.md).
+type Transport struct {
+	m    *Manager
+	base http.RoundTripper
+	cfg  transportConfig
+}
+
+// NewTransport returns a Transport over base (http.DefaultTransport when
+// nil) for the session of m.
+func NewTransport(m *Manager, base http.RoundTripper, opts ...TransportOption) *Transport {
+	if m == nil {
+		panic("session: NewTransport with a nil Manager")
+	}
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	t := &Transport{m: m, base: base}
+	for _, o := range opts {
+		o(&t.cfg)
+	}
+	return t
+}
+
+func (t *Transport) report(err error) {
+	if t.cfg.onError != nil {
+		t.cfg.onError(err)
+		return
+	}
+	t.m.cfg.logger.Error("session: transport", "session", t.m.Name(), "err", err)
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	fail := func(err error) (*http.Response, error) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	if req.URL == nil {
+		return fail(errors.New("session: request without URL"))
+	}
+	if err := t.cfg.checkURL(req.URL, "https", "http"); err != nil {
+		return fail(err)
+	}
+	if !t.cfg.hostAllowed(req.URL) || crossHostRedirect(req) {
+		return t.base.RoundTrip(req)
+	}
+	ctx := req.Context()
+	inRefresh := isRefreshing(ctx, t.m)
+	canRefresh := t.m.cfg.refresher != nil && !inRefresh
+
+	if canRefresh {
+		if err := t.m.RefreshIfNeeded(ctx); err != nil {
+			switch {
+			case errors.Is(err, ErrNotSaved):
+				t.report(err) // new tokens in use, just not stored
+			case !t.m.HasSession():
+				return fail(err)
+			case t.m.TokensExpired():
+				return fail(&expiredError{err})
+			default:
+				t.report(err) // still within the refresh window: go on
+			}
+		}
+	}
+
+	out, gen, err := t.authorize(req)
+	if err != nil {
+		return fail(err)
+	}
+	resp, err := t.base.RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized && canRefresh {
+		// The server refused tokens our clock thinks valid: refresh
+		// (once for every request refused with the same tokens), then
+		// retry this request once if it can be replayed.
+		rerr := t.m.refreshFrom(ctx, gen, true)
+		if rerr != nil {
+			t.report(rerr)
+		}
+		if (rerr == nil || errors.Is(rerr, ErrNotSaved)) && replayable(req) {
+			if retried, err := t.retry(req); err != nil {
+				t.report(err)
+			} else {
+				drain(resp)
+				resp, err = t.base.RoundTrip(retried)
+				if err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	t.absorb(req, resp, inRefresh)
+	return resp, nil
+}
+
+// expiredError reports tokens that expired and could not be refreshed.
+type expiredError struct{ err error }
+
+func (e *expiredError) Error() string   { return "session: token expired: " + e.err.Error() }
+func (e *expiredError) Unwrap() []error { return []error{ErrTokenExpired, e.err} }
+
+// authorize returns a clone of req carrying the session's credentials and
+// the generation of the tokens it used.
+func (t *Transport) authorize(req *http.Request) (*http.Request, uint64, error) {
+	m := t.m
+	m.mu.Lock()
+	if m.sess == nil {
+		m.mu.Unlock()
+		return nil, 0, ErrNotAuthenticated
+	}
+	gen := m.tokenGen
+	bearer := bearerHeader(m.sess.Tokens.AccessToken)
+	cookies, hasCookies := cookieHeader(&m.sess.Cookies)
+	ua := m.sess.Metadata.UserAgent
+	m.mu.Unlock()
+
+	out := req.Clone(req.Context())
+	if bearer != "" {
+		out.Header.Set("Authorization", bearer)
+	}
+	if hasCookies {
+		if prev := out.Header.Get("Cookie"); prev != "" {
+			cookies = prev + "; " + cookies
+		}
+		out.Header.Set("Cookie", cookies)
+	}
+	if ua != "" && out.Header.Get("User-Agent") == "" {
+		out.Header.Set("User-Agent", ua)
+	}
+	return out, gen, nil
+}
+
+// bearerHeader builds "Bearer <token>" in a buffer it wipes, so the only
+// copy left is the string net/http needs.
+func bearerHeader(tok Secret) string {
+	b := tok.bytes()
+	if len(b) == 0 || !validHeaderValue(b) {
+		return ""
+	}
+	buf := make([]byte, 0, len("Bearer ")+len(b))
+	buf = append(buf, "Bearer "...)
+	buf = append(buf, b...)
+	s := string(buf)
+	wipe(buf)
+	return s
+}
+
+func validHeaderValue(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// absorb merges the response's cookies and marks the API call.
+func (t *Transport) absorb(req *http.Request, resp *http.Response, inRefresh bool) {
+	if _, ok := resp.Header["Set-Cookie"]; ok && !inRefresh {
+		c := ParseSetCookies(resp.Header)
+		if !c.IsEmpty() {
+			if err := t.m.UpdateCookies(req.Context(), c); err != nil && !errors.Is(err, ErrNotAuthenticated) {
+				t.report(err)
+			}
+		}
+		c.Destroy()
+	}
+	t.m.MarkAPICall(req.URL.Host)
+}
+
+// replayable reports whether req may be sent a second time: an idempotent
+// method (or an Idempotency-Key) and a body that can be produced again.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, a := req.Header["Idempotency-Key"]
+	_, b := req.Header["X-Idempotency-Key"]
+	return a || b
+}
+
+// retry returns req with a fresh body and the current credentials.
+func (t *Transport) retry(req *http.Request) (*http.Request, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r := *req
+		r.Body = body
+		req = &r
+	}
+	out, _, err := t.authorize(req)
+	return out, err
+}
+
+// drain reads a little of a response that is dropped, so that its
+// connection can be reused, and closes it.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	resp.Body.Close()
+}
+
+// crossHostRedirect reports whether req follows a redirect from another
+// host: credentials meant for the first host must not follow it.
+func crossHostRedirect(req *http.Request) bool {
+	prev := req.Response
+	if prev == nil || prev.Request == nil || prev.Request.URL == nil {
+		return false
+	}
+	return !strings.EqualFold(prev.Request.URL.Hostname(), req.URL.Hostname())
+}
+
+func (c *transportConfig) hostAllowed(u *url.URL) bool {
+	return c.hosts == nil || c.hosts[strings.ToLower(u.Hostname())]
+}
+
+// checkURL accepts the secure scheme, and the plain one only to loopback
+// when allowed.
+func (c *transportConfig) checkURL(u *url.URL, secure, plain string) error {
+	switch strings.ToLower(u.Scheme) {
+	case secure:
+		return nil
+	case plain:
+		if c.loopbackPlain && isLoopback(u.Hostname()) {
+			return nil
+		}
+		reason := "plain " + plain
+		if isLoopback(u.Hostname()) {
+			reason += " (loopback needs WithInsecureLoopback)"
+		}
+		return &URLError{URL: redactURL(u), Reason: reason}
+	}
+	return &URLError{URL: redactURL(u), Reason: "scheme is not " + secure}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// redactURL drops the user information, query and fragment, which may hold
+// secrets, from a URL shown in an error.
+func redactURL(u *url.URL) string {
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	return r.String()
+}
