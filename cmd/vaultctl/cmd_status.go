@@ -55,7 +55,9 @@ func (a *app) status(ctx context.Context) error {
 		s, sum, err := loadSession(ctx, v, name)
 		if err != nil {
 			entries = append(entries, statusEntry{sessionReport: sessionReport{Name: name}, Error: oneLine(err.Error())})
-			worst = pickWorse(worst, err)
+			if worst == nil || pickWorse(worst, err) != worst {
+				worst = err
+			}
 			p.update(i + 1)
 			continue
 		}
@@ -81,7 +83,13 @@ func (a *app) status(ctx context.Context) error {
 		return err
 	}
 	if worst != nil {
-		return withHint(fmt.Errorf("status: some sessions could not be opened: %w", a.sessionErr("", worst)), "run 'vaultctl verify --recover'")
+		n := 0
+		for _, e := range entries {
+			if e.Error != "" {
+				n++
+			}
+		}
+		return withHint(fmt.Errorf("status: %d session(s) could not be opened; the first problem: %w", n, worst), "run 'vaultctl verify --recover'")
 	}
 	return nil
 }
@@ -123,6 +131,14 @@ func (a *app) verify(ctx context.Context, recover bool) error {
 	defer v.Close()
 	var problems []string
 	var worst error
+	if a.backend == "file" {
+		for _, fp := range checkVaultFiles(a.dir) {
+			problems = append(problems, fp.String())
+			if fp.Unsafe {
+				worst = pickWorse(worst, &codedError{err: fmt.Errorf("%s", fp), code: exitPermission})
+			}
+		}
+	}
 	info := vaultDoc(v)
 	for _, s := range info.Slots {
 		if s.KDF == nil {

@@ -69,7 +69,8 @@ type app struct {
 	redisPrefix string
 	pass        passphraseSource
 
-	cmd *command // the command being run, for messages
+	cmd     *command // the command being run, for messages
+	emitted bool     // a JSON document was written to stdout
 }
 
 // command is one subcommand.
@@ -233,7 +234,10 @@ func (a *app) fail(err error) int {
 		msg = "interrupted: nothing was left half-written; run the command again to finish"
 	}
 	fmt.Fprintf(a.stderr, "vaultctl: %s\n", msg)
-	if a.json {
+	if a.json && !a.emitted {
+		// One document per run: a command that printed its result and
+		// then exits non-zero (status with a damaged session) has
+		// already said everything on stdout.
 		a.writeJSON(map[string]any{"error": map[string]any{
 			"code":    code,
 			"kind":    errorKind(code),
@@ -250,6 +254,7 @@ func (a *app) writeJSON(v any) error {
 		return err
 	}
 	b = append(b, '\n')
+	a.emitted = true
 	_, err = a.stdout.Write(b)
 	return err
 }

@@ -134,6 +134,22 @@ var floorKDF = []string{"--kdf-time", "2", "--kdf-memory", "19", "--kdf-threads"
 // real terminal: the passphrase must not appear in anything the terminal
 // shows, and the vault must then open with it.
 func TestPromptDoesNotEcho(t *testing.T) {
+	// Control: this harness does see what a program that keeps echo on
+	// reads, so the check below can fail.
+	ctl := exec.Command("sh", "-c", "read x; echo done")
+	ptmx, err := pty.Start(ctl)
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	ptmx.Write([]byte("control-echo-3b8e\r"))
+	var ctlOut bytes.Buffer
+	io.Copy(&ctlOut, ptmx) // ends with EIO when sh exits
+	ctl.Wait()
+	ptmx.Close()
+	if !strings.Contains(ctlOut.String(), "control-echo-3b8e") {
+		t.Fatalf("the pty harness does not show echoed input: %q", ctlOut.String())
+	}
+
 	dir := filepath.Join(t.TempDir(), "vault")
 	const typed = "typed-Passphrase-7d41c09e"
 	r := startPTY(t, append([]string{"--dir", dir, "init"}, floorKDF...)...)
