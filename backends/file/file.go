@@ -276,7 +276,11 @@ func (b *Backend) step(ctx context.Context, op, name string, s Step, d *sysDir, 
 	if b.hook == nil {
 		return nil
 	}
-	return b.hook(ctx, StepInfo{Op: op, Name: name, Step: s, Path: d.join(file)})
+	path := d.join(file)
+	if err := b.hook(ctx, StepInfo{Op: op, Name: name, Step: s, Path: path}); err != nil {
+		return &fs.PathError{Op: string(s), Path: path, Err: err}
+	}
+	return nil
 }
 
 // version is a blob's Version: the hex SHA-256 of its bytes.

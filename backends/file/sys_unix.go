@@ -27,8 +27,8 @@ const (
 	openReadFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 	// openTempFlags creates a temp file that did not exist.
 	openTempFlags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	// openLockFlags opens (or creates) a lock file.
-	openLockFlags = unix.O_RDWR | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	// openLockFlags opens a lock file; flock(2) needs no write access.
+	openLockFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 )
 
 // sysDir is an open folder.
@@ -374,7 +374,20 @@ type sysLock struct {
 func (d *sysDir) openLock(name string) (*sysLock, error) {
 	var fd int
 	path := d.join(name)
-	err := retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openLockFlags, 0o600); return })
+	// Create it exclusively first, so that a file we made gets its mode
+	// fixed whatever the umask, and one we did not make is only checked.
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(d.fd, name, openLockFlags|unix.O_CREAT|unix.O_EXCL, 0o600)
+		return
+	})
+	if err == nil {
+		if err := unix.Fchmod(fd, 0o600); err != nil {
+			unix.Close(fd)
+			return nil, &fs.PathError{Op: "chmod", Path: path, Err: err}
+		}
+	} else if err == unix.EEXIST {
+		err = retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openLockFlags, 0); return })
+	}
 	if err != nil {
 		return nil, explain(path, err, false)
 	}

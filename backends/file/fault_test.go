@@ -1,0 +1,261 @@
+//go:build unix
+
+package file_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
+)
+
+// faults are the errors injected at each step: what a full disk, a dying
+// disk and a filesystem remounted read-only return.
+var faults = []syscall.Errno{syscall.EIO, syscall.ENOSPC, syscall.EROFS}
+
+// errnoName names a fault for subtest names.
+func errnoName(e syscall.Errno) string {
+	switch e {
+	case syscall.EIO:
+		return "EIO"
+	case syscall.ENOSPC:
+		return "ENOSPC"
+	case syscall.EROFS:
+		return "EROFS"
+	}
+	return fmt.Sprint(int(e))
+}
+
+// injector fails the armed step of the armed operation, once.
+type injector struct {
+	op    atomic.Value // string
+	step  atomic.Value // file.Step
+	errno atomic.Value // syscall.Errno
+	armed atomic.Bool
+	fired atomic.Int32
+}
+
+func (in *injector) arm(op string, step file.Step, errno syscall.Errno) {
+	in.op.Store(op)
+	in.step.Store(step)
+	in.errno.Store(errno)
+	in.fired.Store(0)
+	in.armed.Store(true)
+}
+
+func (in *injector) hook(ctx context.Context, s file.StepInfo) error {
+	if in.armed.Load() && s.Op == in.op.Load().(string) && s.Step == in.step.Load().(file.Step) {
+		in.armed.Store(false)
+		in.fired.Add(1)
+		return in.errno.Load().(syscall.Errno)
+	}
+	return nil
+}
+
+// checkFault checks the error of a call that had step fail with errno.
+func checkFault(t *testing.T, err error, step file.Step, errno syscall.Errno) {
+	t.Helper()
+	var oe *backends.OpError
+	if !errors.As(err, &oe) {
+		t.Fatalf("error %v (%T) is not a *backends.OpError", err, err)
+	}
+	if oe.Step != string(step) {
+		t.Errorf("OpError.Step = %q, want %q (error: %v)", oe.Step, step, err)
+	}
+	if !errors.Is(err, errno) {
+		t.Errorf("error %v does not match %v", err, errno)
+	}
+	if !errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("error %v does not match ErrUnavailable", err)
+	}
+	if !strings.Contains(err.Error(), string(step)) || !strings.Contains(err.Error(), errno.Error()) {
+		t.Errorf("message %q does not name the step %q and the cause %q", err, step, errno.Error())
+	}
+}
+
+var putSteps = []file.Step{
+	file.StepCreateTemp, file.StepWrite, file.StepFsync, file.StepClose, file.StepLock,
+	file.StepRead, file.StepLinkPrev, file.StepRename, file.StepFsyncDir,
+}
+
+// TestPutFaults fails each step of a Put with each fault: the call
+// returns a typed error naming the step, the previous content is still
+// what Get returns (whole, same version), no temp file is left, and the
+// next Put works.
+func TestPutFaults(t *testing.T) {
+	tried, lost := 0, 0
+	for _, name := range []string{"s", backends.HeaderName} {
+		for _, step := range putSteps {
+			for _, errno := range faults {
+				t.Run(fmt.Sprintf("%s/%s/%s", name, step, errnoName(errno)), func(t *testing.T) {
+					ctx := context.Background()
+					var in injector
+					b := newBackend(t, file.WithStepHook(in.hook))
+					old := []byte("old\x00content")
+					v, err := b.Put(ctx, name, old, backends.Absent)
+					if err != nil {
+						t.Fatal(err)
+					}
+					in.arm("put", step, errno)
+					_, err = b.Put(ctx, name, []byte("new content, longer than the old"), v)
+					if in.fired.Load() != 1 {
+						t.Fatalf("step %q never ran", step)
+					}
+					tried++
+					checkFault(t, err, step, errno)
+					if testing.Verbose() && name == "s" {
+						t.Logf("%v", err)
+					}
+					got, gv, gerr := b.Get(ctx, name)
+					if gerr != nil || string(got) != string(old) || gv != v {
+						lost++
+						t.Errorf("after the fault Get = %q, %q, %v; want the previous content", got, gv, gerr)
+					}
+					noTemps(t, b.Path())
+					if _, err := b.Put(ctx, name, []byte("retry"), v); err != nil {
+						t.Errorf("Put after the fault: %v", err)
+					}
+					noTemps(t, b.Path())
+				})
+			}
+		}
+	}
+	// The first write of a name: nothing may appear.
+	for _, step := range putSteps {
+		if step == file.StepLinkPrev {
+			continue // there is no current file to link
+		}
+		for _, errno := range faults {
+			t.Run(fmt.Sprintf("create/%s/%s", step, errnoName(errno)), func(t *testing.T) {
+				ctx := context.Background()
+				var in injector
+				b := newBackend(t, file.WithStepHook(in.hook))
+				in.arm("put", step, errno)
+				_, err := b.Put(ctx, "s", []byte("new"), backends.Absent)
+				tried++
+				checkFault(t, err, step, errno)
+				if _, _, err := b.Get(ctx, "s"); !errors.Is(err, backends.ErrNotFound) {
+					lost++
+					t.Errorf("after a failed first Put, Get: %v; want ErrNotFound", err)
+				}
+				if names, _ := b.List(ctx); len(names) != 0 {
+					t.Errorf("List after a failed first Put = %q", names)
+				}
+				noTemps(t, b.Path())
+			})
+		}
+	}
+	t.Logf("fault matrix (Put): %d step x fault cases, %d states lost", tried, lost)
+}
+
+func TestRestoreFaults(t *testing.T) {
+	for _, step := range putSteps {
+		if step == file.StepLock {
+			continue // Restore takes the write lock before its first step
+		}
+		for _, errno := range faults {
+			t.Run(fmt.Sprintf("%s/%s", step, errnoName(errno)), func(t *testing.T) {
+				ctx := context.Background()
+				var in injector
+				b := newBackend(t, file.WithStepHook(in.hook))
+				v1, _ := b.Put(ctx, "s", []byte("one"), backends.Absent)
+				v2, _ := b.Put(ctx, "s", []byte("two"), v1)
+				in.arm("restore", step, errno)
+				_, err := b.Restore(ctx, "s", v2)
+				checkFault(t, err, step, errno)
+				got, gv, gerr := b.Get(ctx, "s")
+				if gerr != nil || string(got) != "two" || gv != v2 {
+					t.Errorf("after the fault Get = %q, %q, %v; want the current content", got, gv, gerr)
+				}
+				noTemps(t, b.Path())
+			})
+		}
+	}
+}
+
+// TestDeleteFaults: a Delete failing before its removals changes
+// nothing; failing at the folder fsync it reports that step (the blob is
+// already gone from the folder, and no undo is possible).
+func TestDeleteFaults(t *testing.T) {
+	for _, step := range []file.Step{file.StepLock, file.StepRead, file.StepRemove, file.StepFsyncDir} {
+		for _, errno := range faults {
+			t.Run(fmt.Sprintf("%s/%s", step, errnoName(errno)), func(t *testing.T) {
+				ctx := context.Background()
+				var in injector
+				b := newBackend(t, file.WithStepHook(in.hook))
+				v, _ := b.Put(ctx, "s", []byte("keep"), backends.Absent)
+				in.arm("delete", step, errno)
+				err := b.Delete(ctx, "s", v)
+				checkFault(t, err, step, errno)
+				if step == file.StepFsyncDir {
+					return
+				}
+				got, gv, gerr := b.Get(ctx, "s")
+				if gerr != nil || string(got) != "keep" || gv != v {
+					t.Errorf("after the fault Get = %q, %q, %v; want the content", got, gv, gerr)
+				}
+			})
+		}
+	}
+}
+
+// TestReadFaults: a failing read is reported, typed, and changes nothing.
+func TestReadFaults(t *testing.T) {
+	ctx := context.Background()
+	var in injector
+	b := newBackend(t, file.WithStepHook(in.hook))
+	v, _ := b.Put(ctx, "s", []byte("x"), backends.Absent)
+	in.arm("get", file.StepRead, syscall.EIO)
+	if _, _, err := b.Get(ctx, "s"); !errors.Is(err, syscall.EIO) || !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("Get with EIO: %v", err)
+	}
+	if _, gv, err := b.Get(ctx, "s"); err != nil || gv != v {
+		t.Fatalf("Get after: %q, %v", gv, err)
+	}
+}
+
+// TestSlowWrite holds a Put at its fsync step: meanwhile readers get the
+// old blob without waiting, and nothing appears under the session's name.
+func TestSlowWrite(t *testing.T) {
+	ctx := context.Background()
+	hold, release := make(chan struct{}), make(chan struct{})
+	b := newBackend(t, file.WithStepHook(func(ctx context.Context, s file.StepInfo) error {
+		if s.Op == "put" && s.Step == file.StepFsync && s.Name == "s" {
+			close(hold)
+			<-release
+		}
+		return nil
+	}))
+	v, err := b.Put(ctx, "other", []byte("o"), backends.Absent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Put(ctx, "s", []byte("new"), backends.Absent)
+		done <- err
+	}()
+	<-hold
+	if _, _, err := b.Get(ctx, "s"); !errors.Is(err, backends.ErrNotFound) {
+		t.Errorf("Get during the write: %v, want ErrNotFound", err)
+	}
+	if names, _ := b.List(ctx); len(names) != 1 || names[0] != "other" {
+		t.Errorf("List during the write = %q", names)
+	}
+	// Other names can be written meanwhile: the write lock is not held
+	// while a temp file is written and fsynced.
+	if _, err := b.Put(ctx, "other", []byte("o2"), v); err != nil {
+		t.Errorf("Put of another name during the write: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	noTemps(t, b.Path())
+}

@@ -1,0 +1,294 @@
+//go:build unix
+
+package file_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
+)
+
+// walk returns every path under dir (relative) with its mode.
+func walk(t *testing.T, dir string) map[string]fs.FileMode {
+	t.Helper()
+	out := map[string]fs.FileMode{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = fi.Mode()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// noTemps fails if a temp file is left anywhere under dir.
+func noTemps(t *testing.T, dir string) {
+	t.Helper()
+	for p := range walk(t, dir) {
+		if strings.Contains(filepath.Base(p), ".tmp-") {
+			t.Errorf("temp file left behind: %s", p)
+		}
+	}
+}
+
+func TestLayoutAndModes(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	v, err := b.Put(ctx, backends.HeaderName, []byte("hdr"), backends.Absent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, backends.HeaderName, []byte("hdr2"), v); err != nil {
+		t.Fatal(err)
+	}
+	s1, err := b.Put(ctx, "bot-1", []byte("s1"), backends.Absent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, "bot-1", []byte("s2"), s1); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.Lock(ctx, "bot-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock(ctx)
+
+	got := walk(t, b.Path())
+	want := map[string]fs.FileMode{
+		".":                           fs.ModeDir | 0o700,
+		"vault.hdr":                   0o600,
+		".vault.hdr.prev":             0o600,
+		"sessions":                    fs.ModeDir | 0o700,
+		"sessions/bot-1.sealed":       0o600,
+		"sessions/.bot-1.sealed.prev": 0o600,
+		"locks":                       fs.ModeDir | 0o700,
+		"locks/.write.lock":           0o600,
+		"locks/bot-1.lock":            0o600,
+	}
+	for p, m := range want {
+		if got[p] != m {
+			t.Errorf("%s: mode %v, want %v", p, got[p], m)
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("unexpected file %s", p)
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(b.Path(), "sessions", "bot-1.sealed"))
+	prev, _ := os.ReadFile(filepath.Join(b.Path(), "sessions", ".bot-1.sealed.prev"))
+	if string(data) != "s2" || string(prev) != "s1" {
+		t.Errorf("session file %q, previous %q; want s2, s1", data, prev)
+	}
+}
+
+// TestUmask checks modes under umask 000 (nothing masked) and 077 and
+// 0277 (owner bits masked too): files are 0600 and folders 0700 anyway.
+func TestUmask(t *testing.T) {
+	for _, mask := range []int{0o000, 0o077, 0o277} {
+		t.Run(fmt.Sprintf("%03o", mask), func(t *testing.T) {
+			old := syscall.Umask(mask)
+			defer syscall.Umask(old)
+			ctx := context.Background()
+			b := newBackend(t)
+			v, err := b.Put(ctx, "s", []byte("x"), backends.Absent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Put(ctx, "s", []byte("y"), v); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Put(ctx, backends.HeaderName, []byte("h"), backends.Absent); err != nil {
+				t.Fatal(err)
+			}
+			l, err := b.Lock(ctx, "s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Unlock(ctx)
+			for p, m := range walk(t, b.Path()) {
+				want := fs.FileMode(0o600)
+				if m.IsDir() {
+					want = fs.ModeDir | 0o700
+				}
+				if m != want {
+					t.Errorf("umask %03o: %s has mode %v, want %v", mask, p, m, want)
+				}
+			}
+		})
+	}
+}
+
+func TestStrayFilesIgnored(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	if _, err := b.Put(ctx, "real", []byte("r"), backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	sess := filepath.Join(b.Path(), "sessions")
+	for _, name := range []string{"README", "x.txt", ".hidden.sealed", "bad name.sealed", ".real.sealed.tmp-0000000000000000", "-x.sealed", ".sealed", ".vault.sealed"} {
+		if err := os.WriteFile(filepath.Join(sess, name), []byte("stray"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Mkdir(filepath.Join(sess, "dir.sealed"), 0o700)
+	os.Symlink("real.sealed", filepath.Join(sess, "link.sealed"))
+	os.WriteFile(filepath.Join(b.Path(), "notes.txt"), []byte("stray"), 0o600)
+	names, err := b.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(names, []string{"real"}) {
+		t.Fatalf("List = %q, want [real]", names)
+	}
+}
+
+// TestFolderSwappedAfterNew: once open, the backend writes through its
+// folder descriptors; a symbolic link swapped in at the folder's path
+// afterwards redirects nothing.
+func TestFolderSwappedAfterNew(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	parent := filepath.Dir(b.Path())
+	moved := filepath.Join(parent, "moved")
+	elsewhere := filepath.Join(parent, "elsewhere")
+	if err := os.MkdirAll(filepath.Join(elsewhere, "sessions"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(b.Path(), moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, b.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, "s", []byte("x"), backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(moved, "sessions", "s.sealed")); err != nil {
+		t.Errorf("the write did not land in the opened folder: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(elsewhere, "sessions")); len(ents) != 0 {
+		t.Errorf("the write followed the swapped-in link: %v", ents)
+	}
+}
+
+func TestPreviousGenerationFiles(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	v1, _ := b.Put(ctx, "s", []byte("one"), backends.Absent)
+	v2, _ := b.Put(ctx, "s", []byte("two"), v1)
+	// Damage the current file on disk, as a bad sector would.
+	p := filepath.Join(b.Path(), "sessions", "s.sealed")
+	if err := os.WriteFile(p, []byte("tw\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, cur, err := b.Get(ctx, "s")
+	if err != nil || cur == v2 {
+		t.Fatalf("Get of the damaged file: %q, %v", cur, err)
+	}
+	prev, pv, err := b.Previous(ctx, "s")
+	if err != nil || string(prev) != "one" || pv != v1 {
+		t.Fatalf("Previous = %q, %q, %v", prev, pv, err)
+	}
+	nv, err := b.Restore(ctx, "s", cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gv, err := b.Get(ctx, "s")
+	if err != nil || string(got) != "one" || gv != nv {
+		t.Fatalf("after Restore: %q, %q, %v", got, gv, err)
+	}
+	// Delete removes the previous generation from disk as well.
+	if err := b.Delete(ctx, "s", nv); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(b.Path(), "sessions")); len(ents) != 0 {
+		t.Fatalf("files left after Delete: %v", ents)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	if _, err := b.Put(ctx, "s", []byte("x"), backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	// A Lock waiting for a held lock ends when the backend closes.
+	held, err := b.Lock(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := b.Lock(ctx, "s")
+		waiting <- err
+	}()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; !errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("waiting Lock after Close: %v, want ErrUnavailable", err)
+	}
+	if err := held.Unlock(ctx); err != nil {
+		t.Errorf("Unlock after Close: %v", err)
+	}
+	if _, _, err := b.Get(ctx, "s"); !errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("Get after Close: %v, want ErrUnavailable", err)
+	}
+	if _, err := b.Put(ctx, "s", []byte("y"), backends.Any); !errors.Is(err, backends.ErrUnavailable) {
+		t.Errorf("Put after Close: %v, want ErrUnavailable", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestSameFolderTwoBackends(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "v")
+	a, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	v, err := a.Put(ctx, "s", []byte("from a"), backends.Absent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gv, err := b.Get(ctx, "s")
+	if err != nil || !bytes.Equal(got, []byte("from a")) || gv != v {
+		t.Fatalf("b.Get = %q, %q, %v", got, gv, err)
+	}
+	if _, err := a.Put(ctx, "s", []byte("a again"), v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, "s", []byte("b stale"), v); !errors.Is(err, backends.ErrConflict) {
+		t.Fatalf("stale Put through the second backend: %v, want ErrConflict", err)
+	}
+}

@@ -1,0 +1,325 @@
+//go:build unix
+
+package file_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
+)
+
+// wantUnsafe checks that err is a refusal matching ErrPermission whose
+// *file.UnsafeError names path and whose message contains fix.
+func wantUnsafe(t *testing.T, what string, err error, path, fix string) {
+	t.Helper()
+	if !errors.Is(err, backends.ErrPermission) {
+		t.Fatalf("%s: %v, want an error matching ErrPermission", what, err)
+	}
+	var u *file.UnsafeError
+	if !errors.As(err, &u) {
+		t.Fatalf("%s: %v carries no *file.UnsafeError", what, err)
+	}
+	if u.Path != path {
+		t.Errorf("%s: UnsafeError.Path = %q, want %q", what, u.Path, path)
+	}
+	// The fix quotes paths for a shell; compare without the quotes.
+	if !strings.Contains(strings.ReplaceAll(err.Error(), "'", ""), fix) {
+		t.Errorf("%s: message %q does not contain the fix %q", what, err, fix)
+	}
+}
+
+// newDir makes a vault folder with one header and one session, closes
+// the backend, and returns the folder.
+func newDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "vault")
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v, _ := b.Put(ctx, backends.HeaderName, []byte("hdr"), backends.Absent)
+	b.Put(ctx, backends.HeaderName, []byte("hdr2"), v)
+	v, _ = b.Put(ctx, "s", []byte("one"), backends.Absent)
+	if _, err := b.Put(ctx, "s", []byte("two"), v); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	return dir
+}
+
+func TestFolderRefusals(t *testing.T) {
+	t.Run("folder 0755", func(t *testing.T) {
+		dir := newDir(t)
+		os.Chmod(dir, 0o755)
+		_, err := file.New(dir)
+		wantUnsafe(t, "New", err, dir, "chmod 700 "+dir)
+		if !strings.Contains(err.Error(), "0755") {
+			t.Errorf("message %q does not give the mode", err)
+		}
+	})
+	t.Run("folder 0710", func(t *testing.T) {
+		dir := newDir(t)
+		os.Chmod(dir, 0o710)
+		_, err := file.New(dir)
+		wantUnsafe(t, "New", err, dir, "chmod 700 "+dir)
+	})
+	for _, sub := range []string{"sessions", "locks"} {
+		t.Run(sub+" 0777", func(t *testing.T) {
+			dir := newDir(t)
+			os.Chmod(filepath.Join(dir, sub), 0o777)
+			_, err := file.New(dir)
+			wantUnsafe(t, "New", err, filepath.Join(dir, sub), "chmod 700 "+filepath.Join(dir, sub))
+		})
+		t.Run(sub+" symlink", func(t *testing.T) {
+			dir := newDir(t)
+			real := filepath.Join(filepath.Dir(dir), "real-"+sub)
+			os.Rename(filepath.Join(dir, sub), real)
+			os.Symlink(real, filepath.Join(dir, sub))
+			_, err := file.New(dir)
+			wantUnsafe(t, "New", err, filepath.Join(dir, sub), "is a symbolic link")
+		})
+		t.Run(sub+" regular file", func(t *testing.T) {
+			dir := newDir(t)
+			os.RemoveAll(filepath.Join(dir, sub))
+			os.WriteFile(filepath.Join(dir, sub), []byte("x"), 0o600)
+			_, err := file.New(dir)
+			wantUnsafe(t, "New", err, filepath.Join(dir, sub), "not a folder")
+		})
+	}
+	t.Run("folder symlink", func(t *testing.T) {
+		dir := newDir(t)
+		link := filepath.Join(filepath.Dir(dir), "link")
+		os.Symlink(dir, link)
+		_, err := file.New(link)
+		wantUnsafe(t, "New", err, link, "is a symbolic link")
+	})
+	t.Run("dangling folder symlink", func(t *testing.T) {
+		base := t.TempDir()
+		link := filepath.Join(base, "link")
+		target := filepath.Join(base, "nowhere")
+		os.Symlink(target, link)
+		_, err := file.New(link)
+		wantUnsafe(t, "New", err, link, "is a symbolic link")
+		if _, err := os.Lstat(target); err == nil {
+			t.Error("New created the folder at the link's target")
+		}
+	})
+	t.Run("regular file as folder", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "f")
+		os.WriteFile(p, []byte("x"), 0o600)
+		_, err := file.New(p)
+		wantUnsafe(t, "New", err, p, "not a folder")
+	})
+	t.Run("missing parent", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "no", "such")
+		_, err := file.New(p)
+		if !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("New with a missing parent: %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("write lock file symlink", func(t *testing.T) {
+		dir := newDir(t)
+		p := filepath.Join(dir, "locks", ".write.lock")
+		os.Remove(p)
+		os.Symlink("/etc/passwd", p)
+		_, err := file.New(dir)
+		wantUnsafe(t, "New", err, p, "is a symbolic link")
+	})
+}
+
+// TestOtherOwner chowns the folder, then a session file, to nobody.
+func TestOtherOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another user needs root")
+	}
+	uid := 65534
+	if u, err := user.Lookup("nobody"); err == nil {
+		uid, _ = strconv.Atoi(u.Uid)
+	}
+	t.Run("folder", func(t *testing.T) {
+		dir := newDir(t)
+		if err := os.Chown(dir, uid, -1); err != nil {
+			t.Fatal(err)
+		}
+		_, err := file.New(dir)
+		wantUnsafe(t, "New", err, dir, "chown 0 "+dir)
+		if !strings.Contains(err.Error(), "owned by uid "+strconv.Itoa(uid)) {
+			t.Errorf("message %q does not name the owner", err)
+		}
+	})
+	t.Run("session file", func(t *testing.T) {
+		dir := newDir(t)
+		p := filepath.Join(dir, "sessions", "s.sealed")
+		os.Chown(p, uid, -1)
+		b, err := file.New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		_, _, err = b.Get(context.Background(), "s")
+		wantUnsafe(t, "Get", err, p, "chown 0 "+p)
+	})
+}
+
+// TestFileRefusals plants an unsafe file at each stored path and checks
+// that every method touching it refuses, leaving the planted file and
+// anything it points to alone.
+func TestFileRefusals(t *testing.T) {
+	type plant struct {
+		name  string // blob name
+		file  string // path relative to the folder
+		calls []string
+	}
+	plants := []plant{
+		{backends.HeaderName, "vault.hdr", []string{"Get", "Put", "Put(Any)", "Delete"}},
+		{"s", "sessions/s.sealed", []string{"Get", "Put", "Put(Any)", "Delete", "Restore"}},
+		{"s", "sessions/.s.sealed.prev", []string{"Previous", "Restore"}},
+		{backends.HeaderName, ".vault.hdr.prev", []string{"Previous", "Restore"}},
+		{"s", "locks/s.lock", []string{"Lock"}},
+	}
+	kinds := []struct {
+		name string
+		make func(t *testing.T, p string) (fix string)
+	}{
+		{"0644", func(t *testing.T, p string) string {
+			if err := os.Chmod(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return "chmod 600 " + p
+		}},
+		{"0660", func(t *testing.T, p string) string {
+			os.Chmod(p, 0o660)
+			return "chmod 600 " + p
+		}},
+		{"0604", func(t *testing.T, p string) string {
+			os.Chmod(p, 0o604)
+			return "chmod 600 " + p
+		}},
+		{"symlink", func(t *testing.T, p string) string {
+			target := filepath.Join(t.TempDir(), "target")
+			os.WriteFile(target, []byte("target"), 0o600)
+			os.Remove(p)
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if b, _ := os.ReadFile(target); string(b) != "target" {
+					t.Errorf("the symbolic link's target was changed: %q", b)
+				}
+			})
+			return "is a symbolic link"
+		}},
+		{"dangling symlink", func(t *testing.T, p string) string {
+			target := filepath.Join(t.TempDir(), "nowhere")
+			os.Remove(p)
+			os.Symlink(target, p)
+			t.Cleanup(func() {
+				if _, err := os.Lstat(target); err == nil {
+					t.Error("a file was created at the dangling link's target")
+				}
+			})
+			return "is a symbolic link"
+		}},
+		{"folder", func(t *testing.T, p string) string {
+			os.Remove(p)
+			os.Mkdir(p, 0o700)
+			return "not a regular file"
+		}},
+		{"fifo", func(t *testing.T, p string) string {
+			os.Remove(p)
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return "named pipe"
+		}},
+	}
+	for _, pl := range plants {
+		for _, k := range kinds {
+			for _, call := range pl.calls {
+				t.Run(pl.file+"/"+k.name+"/"+call, func(t *testing.T) {
+					dir := newDir(t)
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					b, err := file.New(dir)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer b.Close()
+					if pl.file == "locks/s.lock" {
+						l, err := b.Lock(ctx, "s")
+						if err != nil {
+							t.Fatal(err)
+						}
+						l.Unlock(ctx)
+					}
+					p := filepath.Join(dir, pl.file)
+					fix := k.make(t, p)
+					before, _ := os.Lstat(p)
+					switch call {
+					case "Get":
+						_, _, err = b.Get(ctx, pl.name)
+					case "Put":
+						_, err = b.Put(ctx, pl.name, []byte("new"), backends.Version("whatever"))
+					case "Put(Any)":
+						_, err = b.Put(ctx, pl.name, []byte("new"), backends.Any)
+					case "Delete":
+						err = b.Delete(ctx, pl.name, backends.Any)
+					case "Previous":
+						_, _, err = b.Previous(ctx, pl.name)
+					case "Restore":
+						_, err = b.Restore(ctx, pl.name, backends.Any)
+					case "Lock":
+						var l backends.Lock
+						if l, err = b.Lock(ctx, pl.name); err == nil {
+							l.Unlock(ctx)
+						}
+					}
+					wantUnsafe(t, call, err, p, fix)
+					after, aerr := os.Lstat(p)
+					if aerr != nil || after.Mode() != before.Mode() || !os.SameFile(before, after) {
+						t.Errorf("%s replaced or removed the planted file", call)
+					}
+					noTemps(t, dir)
+				})
+			}
+		}
+	}
+}
+
+// TestOversizeFile: a stored file over backends.MaxBlobSize is refused
+// before it is read.
+func TestOversizeFile(t *testing.T) {
+	dir := newDir(t)
+	p := filepath.Join(dir, "sessions", "s.sealed")
+	if err := os.Truncate(p, 1<<40); err != nil { // sparse: 1 TiB claimed
+		t.Fatal(err)
+	}
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	if _, _, err := b.Get(ctx, "s"); !errors.Is(err, backends.ErrTooLarge) {
+		t.Fatalf("Get of a 1 TiB file: %v, want ErrTooLarge", err)
+	}
+	// It can be replaced unconditionally, or restored from the previous
+	// generation.
+	if _, err := b.Restore(ctx, "s", backends.Any); err != nil {
+		t.Fatalf("Restore over an oversized file: %v", err)
+	}
+	if got, _, err := b.Get(ctx, "s"); err != nil || string(got) != "one" {
+		t.Fatalf("Get after Restore: %q, %v", got, err)
+	}
+}
