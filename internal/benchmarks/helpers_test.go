@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/sessionvault/sessionvault/session"
 )
 
 func TestSessionJSONSizes(t *testing.T) {
@@ -40,8 +42,22 @@ func TestSessionJSONSizes(t *testing.T) {
 	if s.Cookies.AuthAccessToken == nil || s.Cookies.AuthRefreshToken == nil || s.TurnkeySession == nil {
 		t.Fatalf("realistic session lacks cookies or Turnkey session")
 	}
-	if n := len(s.Tokens.AccessToken); n < 500 || n > maxTokenLen {
-		t.Fatalf("realistic access token is %d characters; want a JWT-sized 500..%d", n, maxTokenLen)
+	if n := len(s.Tokens.AccessToken); n < 300 || n > maxTokenLen {
+		t.Fatalf("realistic access token is %d characters; want a JWT-sized 300..%d", n, maxTokenLen)
+	}
+}
+
+// The generated sessions are what the session package reads: both shapes,
+// every size.
+func TestSessionJSONParses(t *testing.T) {
+	for _, size := range append([]int{MinSessionSize, RealisticSize}, sizes...) {
+		s, err := session.ParseSession(SessionJSON(size))
+		if err != nil {
+			t.Fatalf("SessionJSON(%d): %v", size, err)
+		}
+		if size >= RealisticSize && (s.TurnkeySession == nil || !s.Cookies.HasAuthCookies()) {
+			t.Fatalf("SessionJSON(%d) parsed without its Turnkey session or auth cookies", size)
+		}
 	}
 }
 

@@ -57,9 +57,15 @@ func fillFull(r *rand.Rand, size int) []byte {
 	return b
 }
 
-// cookieOverhead is what the filler cookie adds around its value: the map
-// entry `"x":""` in an otherwise empty map, no comma.
-const cookieOverhead = len(`"x":""`)
+// cookieOverhead is what one filler cookie adds around its value: the map
+// entry `"c0000":""`; entries after the first add a comma too.
+const cookieOverhead = len(`"c0000":""`)
+
+// maxCookieValue is the (approximate: the last one takes the remainder)
+// size of each filler cookie: twice what a browser keeps for one cookie,
+// so that a 1 MiB session stays within the session package's limits
+// (strings up to 64 KiB, maps up to 256 members) with room to spare.
+const maxCookieValue = 8000
 
 func fillTokensOnly(r *rand.Rand, size int) []byte {
 	base := len(tokensOnly(r, 1))
@@ -109,9 +115,12 @@ type cookiesJSON struct {
 }
 
 type apiKeyJSON struct {
-	PublicKey string `json:"public_key"`
-	KeyName   string `json:"key_name"`
-	CreatedAt string `json:"created_at"`
+	APIKeyID   string  `json:"api_key_id"`
+	APIKeyName string  `json:"api_key_name"`
+	PublicKey  string  `json:"public_key"`
+	KeyType    string  `json:"key_type"`
+	CreatedAt  string  `json:"created_at"`
+	ExpiresAt  *string `json:"expires_at"`
 }
 
 type turnkeyJSON struct {
@@ -128,7 +137,6 @@ type userInfoJSON struct {
 	ID       string  `json:"id"`
 	Email    string  `json:"email"`
 	Username *string `json:"username"`
-	Avatar   *string `json:"avatar"`
 }
 
 type metadataJSON struct {
@@ -154,8 +162,8 @@ func fullSession(r *rand.Rand, accessLen int) []byte {
 }
 
 // fullSessionExtra builds the full shape with an access token of accessLen
-// characters and, when extra > 0, an additional cookie whose value makes the
-// whole document extra bytes longer than it would be without the cookie.
+// characters and, when extra > 0, additional cookies that make the whole
+// document extra bytes longer than it would be without them.
 func fullSessionExtra(r *rand.Rand, accessLen, extra int) []byte {
 	ptr := func(s string) *string { return &s }
 	access := jwtLike(r, accessLen)
@@ -178,9 +186,11 @@ func fullSessionExtra(r *rand.Rand, accessLen, extra int) []byte {
 			Username:       "user_a1b2c3d4",
 			ClientSecret:   token(r, 44),
 			APIKeys: []apiKeyJSON{{
-				PublicKey: token(r, 66),
-				KeyName:   "bot-key-1",
-				CreatedAt: "2025-08-14T17:29:28.482990125Z",
+				APIKeyID:   "c0ffee00-0000-4fak-e000-0000000000cc",
+				APIKeyName: "bot-key-1",
+				PublicKey:  token(r, 66),
+				KeyType:    "API_KEY_CURVE_P256",
+				CreatedAt:  "2025-08-14T17:29:28.482990125Z",
 			}},
 			CreatedAt: "2025-08-14T17:29:28.482990125Z",
 			ExpiresAt: "2025-09-13T17:29:28.482990402Z",
@@ -199,8 +209,18 @@ func fullSessionExtra(r *rand.Rand, accessLen, extra int) []byte {
 		},
 	}
 	if extra > 0 {
-		n := max(extra-cookieOverhead, 0)
-		s.Cookies.AdditionalCookies["x"] = token(r, n)
+		// k cookies take k*cookieOverhead + (k-1) commas + their values.
+		k := (extra + maxCookieValue + cookieOverhead) / (maxCookieValue + cookieOverhead + 1)
+		k = max(k, 1)
+		values := max(extra-k*cookieOverhead-(k-1), 0)
+		for i := range k {
+			n := min(values, maxCookieValue)
+			if i == k-1 {
+				n = values
+			}
+			values -= n
+			s.Cookies.AdditionalCookies[fmt.Sprintf("c%04d", i)] = token(r, n)
+		}
 	}
 	return marshal(s)
 }
