@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -162,6 +163,10 @@ func sessionAAD(buf []byte, envHdr []byte, vaultID *[idSize]byte, name string) [
 // maxAADSize is the largest session AAD.
 const maxAADSize = envelopeHeaderSize + idSize + 1 + 255
 
+// aadPool holds AAD buffers: a buffer on the stack would escape to the
+// heap through the cipher.AEAD interface call, one allocation per seal.
+var aadPool = sync.Pool{New: func() any { return new([maxAADSize]byte) }}
+
 // sealEnvelope seals plaintext for name under generation gen and its
 // AEAD, appending the blob to dst.
 func sealEnvelope(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen uint32, name string, plaintext []byte) []byte {
@@ -182,7 +187,8 @@ func sealEnvelopeNonce(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen 
 	} else {
 		copy(hdr[envelopeHeaderSize-nonceSize:], nonce)
 	}
-	var aadBuf [maxAADSize]byte
+	aadBuf := aadPool.Get().(*[maxAADSize]byte)
+	defer aadPool.Put(aadBuf)
 	aad := sessionAAD(aadBuf[:], hdr, vaultID, name)
 	return aead.Seal(dst, hdr[envelopeHeaderSize-nonceSize:], plaintext, aad)
 }
@@ -191,7 +197,8 @@ func sealEnvelopeNonce(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen 
 // the ciphertext in the blob. On failure the blob's ciphertext is zeroed
 // and no plaintext is returned.
 func openEnvelope(aead cipher.AEAD, vaultID *[idSize]byte, name string, env envelope) ([]byte, error) {
-	var aadBuf [maxAADSize]byte
+	aadBuf := aadPool.Get().(*[maxAADSize]byte)
+	defer aadPool.Put(aadBuf)
 	aad := sessionAAD(aadBuf[:], env.hdr, vaultID, name)
 	plain, err := aead.Open(env.ciphertext[:0], env.nonce, env.ciphertext, aad)
 	if err != nil {

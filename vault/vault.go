@@ -496,7 +496,10 @@ func (v *Vault) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if h.id != v.hdr.id {
+	v.mu.RLock()
+	sameVault := h.id == v.hdr.id
+	v.mu.RUnlock()
+	if !sameVault {
 		return &FormatError{Structure: "header", Field: "vault id", Reason: "the header now belongs to another vault", Err: ErrCorrupt}
 	}
 	keys, id, kek, err := v.unlock(ctx, h, false)
