@@ -46,8 +46,11 @@ func ValidateName(name string) error {
 	if name == HeaderName {
 		return nil
 	}
-	if name == "" {
+	switch name {
+	case "":
 		return &NameError{Name: name, Reason: "empty"}
+	case ".", "..":
+		return &NameError{Name: name, Reason: "'.' and '..' name folders"}
 	}
 	if len(name) > MaxNameLen {
 		return &NameError{Name: name, Reason: fmt.Sprintf("longer than %d bytes", MaxNameLen)}
