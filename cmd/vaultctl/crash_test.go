@@ -15,6 +15,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/session"
+	"github.com/sessionvault/sessionvault/vault"
 )
 
 // runCLI runs vaultctl in this process and returns its exit code and
@@ -48,16 +53,7 @@ func makeVault(t testing.TB, n int, extraInit ...string) (dir, passFile string) 
 	if code, _, stderr := runCLI(t, env, append(args, extraInit...)...); code != 0 {
 		t.Fatalf("init: %d %s", code, stderr)
 	}
-	src := filepath.Join(base, "s.json")
-	for i := range n {
-		doc := fmt.Sprintf(`{"access_token":"crash-access-%04d","refresh_token":"crash-refresh-%04d","expires_at":"2099-01-01T00:00:00Z"}`, i, i)
-		if err := os.WriteFile(src, []byte(doc), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if code, _, stderr := runCLI(t, env, "--dir", dir, "--passphrase-file", passFile, "import", fmt.Sprintf("s%04d", i), src); code != 0 {
-			t.Fatalf("import %d: %d %s", i, code, stderr)
-		}
-	}
+	sealSessions(t, dir, "crash-test-passphrase", n, 0)
 	return dir, passFile
 }
 
@@ -195,5 +191,41 @@ func TestPasswdKill9(t *testing.T) {
 			t.Fatalf("after a kill: old passphrase exit %d, new passphrase exit %d", codeCur, codeOther)
 		}
 		checkAllOpen(t, dir, cur, 3)
+	}
+}
+
+// sealSessions adds n sessions (names s0000...) to the vault in dir
+// through the library: one unlock for all of them. Each session is the
+// full axiomtrade-rs shape, padded with extra cookies to about pad bytes.
+func sealSessions(t testing.TB, dir, pass string, n, pad int) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(ctx, b, vault.WithPassphrase([]byte(pass)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for i := range n {
+		doc := fmt.Sprintf(`{"access_token":"crash-access-%04d","refresh_token":"crash-refresh-%04d","expires_at":"2099-01-01T00:00:00Z"}`, i, i)
+		s, err := session.ParseSession([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; pad > 0 && j < pad/64; j++ {
+			s.Cookies.Additional[fmt.Sprintf("pad%03d", j)] = session.NewSecret(bytes.Repeat([]byte{'a' + byte(j%26)}, 48))
+		}
+		plain, err := s.MarshalPlaintext()
+		s.Destroy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Store(fmt.Sprintf("s%04d", i)).Seal(ctx, plain, backends.Absent); err != nil {
+			t.Fatal(err)
+		}
+		clear(plain)
 	}
 }
