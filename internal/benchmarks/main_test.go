@@ -17,5 +17,6 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	removeFixtures()
+	removeVaultctl()
 	os.Exit(code)
 }
