@@ -11,8 +11,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"net/url"
 	"path/filepath"
-	"time"
 
 	"github.com/sessionvault/sessionvault/backends/file"
 	"github.com/sessionvault/sessionvault/internal/cli/fakeauth"
@@ -135,7 +135,13 @@ func (a *app) demo(ctx context.Context) (err error) {
 	d.step("4. sealed session \"demo\" (%d bytes, mode %v, XChaCha20-Poly1305); no token readable in the file", len(sealed), fi.Mode().Perm())
 
 	// An API call through the session's transport: it refreshes first.
-	client := &http.Client{Transport: newDemoTransport(m)}
+	// The fake server is plain http on loopback; anywhere else the
+	// transport refuses to send credentials without TLS.
+	u, _ := url.Parse(srv.URL())
+	var transportErr error
+	client := &http.Client{Transport: session.NewTransport(m, http.DefaultTransport,
+		session.WithInsecureLoopback(), session.WithHosts(u.Hostname()),
+		session.WithErrorHandler(func(err error) { transportErr = err }))}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+fakeauth.APIPath, nil)
 	if err != nil {
 		m.Close(ctx)
@@ -151,6 +157,11 @@ func (a *app) demo(ctx context.Context) (err error) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	counts := srv.Counts()
+	if transportErr != nil {
+		m.Close(ctx)
+		v.Close()
+		return fmt.Errorf("demo: API call: %w", transportErr)
+	}
 	if resp.StatusCode != http.StatusOK || counts.Refreshes != 1 {
 		m.Close(ctx)
 		v.Close()
@@ -306,35 +317,3 @@ func demoRefresher(srv *fakeauth.Server) session.RefreshFunc {
 	}
 }
 
-// TODO(vaultctl): session.NewTransport once it lands.
-func newDemoTransport(m *session.Manager) http.RoundTripper {
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		if m.NeedsRefresh() {
-			if err := m.Refresh(req.Context()); err != nil {
-				return nil, err
-			}
-		}
-		req = req.Clone(req.Context())
-		err := m.WithAccessToken(func(s session.Secret) error {
-			req.Header.Set("Authorization", "Bearer "+string(s.Bytes()))
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if c, ok := m.CookieHeader(); ok {
-			req.Header.Set("Cookie", c)
-		}
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err == nil {
-			m.MarkAPICall(req.URL.Host)
-		}
-		return resp, err
-	})
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-var _ = time.Now
