@@ -524,11 +524,11 @@ func testConcurrentReaders(t *testing.T, ctx context.Context, b backends.Backend
 				}
 				got, _, err := b.Get(ctx, "r")
 				if err != nil {
-					errc <- fmt.Errorf("Get during writes: %w", err)
+					errc <- fmt.Errorf("reading during writes: Get: %w", err)
 					return
 				}
 				if len(got) == 0 || !bytes.Equal(got, bytes.Repeat(got[:1], len(got))) || len(got) != size(int(got[0]-'a')) {
-					errc <- fmt.Errorf("Get during writes returned a torn blob: %s", describe(got))
+					errc <- fmt.Errorf("reading during writes: Get returned a torn blob: %s", describe(got))
 					return
 				}
 			}

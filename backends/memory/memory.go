@@ -53,13 +53,12 @@ func WithMaxBlobSize(n int) Option {
 type Backend struct {
 	maxBlob int
 
-	mu      sync.Mutex
-	blobs   map[string]*entry
-	seq     uint64 // last version number handed out; versions never repeat
-	closed  bool
-	faults  map[Op]*fault
-	locks   map[string]chan struct{} // held locks: closed when released
-	lockSeq uint64
+	mu     sync.Mutex
+	blobs  map[string]*entry
+	seq    uint64 // last version number handed out; versions never repeat
+	closed bool
+	faults map[Op]*fault
+	locks  map[string]chan struct{} // held locks: closed when released
 }
 
 type entry struct {
