@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	"github.com/sessionvault/sessionvault/backends/file"
@@ -316,4 +316,3 @@ func demoRefresher(srv *fakeauth.Server) session.RefreshFunc {
 		return session.NewAuthTokens([]byte(tr.AccessToken), []byte(tr.RefreshToken), &exp), &cookies, nil
 	}
 }
-
