@@ -103,7 +103,36 @@ func lookupCommand(name string) *command {
 			return c
 		}
 	}
+	if name == cmdNames.name {
+		return cmdNames
+	}
 	return nil
+}
+
+// cmdNames lists session names for shell completion. It is not in the
+// command list: it reads the storage's blob names (file names on disk,
+// not secret) without unlocking, so that completion never prompts.
+var cmdNames = &command{
+	name:    "__names",
+	summary: "list session names for shell completion",
+	help:    "Lists session names, without unlocking the vault. Used by shell completion.",
+	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		return func(ctx context.Context, a *app, _ []string) error {
+			b, err := a.openBackend(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			names, err := b.List(ctx)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				fmt.Fprintln(a.stdout, n)
+			}
+			return nil
+		}
+	},
 }
 
 // globalFlags registers the flags that go before the command.
