@@ -122,6 +122,15 @@ type Options struct {
 	// Timeout bounds each call when the caller's context has no earlier
 	// deadline. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// Serial is set for Stores that must not be called concurrently:
+	// one that is not safe for concurrent use (99designs' Secret Service
+	// backend rewrites its session and collection on every call), or
+	// one whose writes are not atomic, so that a read during a write can
+	// see half of it (99designs' file backend rewrites files in place).
+	// Every call then waits for the one before it, as writes always do.
+	// Readers in other processes can still see a torn entry; they get an
+	// error, not wrong data, if the Store authenticates its entries.
+	Serial bool
 }
 
 // Keychain is a backends.KeyStore over a Store, and makes Backends over the
@@ -130,6 +139,7 @@ type Keychain struct {
 	store   Store
 	name    string
 	timeout time.Duration
+	serial  bool
 
 	// slots bounds the calls in flight, abandoned ones included.
 	slots chan struct{}
@@ -156,6 +166,7 @@ func New(s Store, o Options) *Keychain {
 		store:   s,
 		name:    o.Name,
 		timeout: o.Timeout,
+		serial:  o.Serial,
 		slots:   make(chan struct{}, MaxInFlight),
 		writeMu: make(chan struct{}, 1),
 	}
@@ -218,6 +229,7 @@ func (k *Keychain) call(ctx context.Context, op, name string, write bool, f func
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
 
+	write = write || k.serial
 	if write {
 		select {
 		case k.writeMu <- struct{}{}:
