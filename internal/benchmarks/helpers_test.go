@@ -154,7 +154,7 @@ func TestHistogramQuantiles(t *testing.T) {
 	if h.Quantile(0.5) != 0 {
 		t.Fatal("empty histogram has a median")
 	}
-	// 1..100000 ns: every quantile within 1/16 of the exact value.
+	// 1..100000 ns: every quantile within 1/subBuckets of the exact value.
 	var all []time.Duration
 	for v := time.Duration(1); v <= 100000; v++ {
 		h.Record(v)
@@ -164,7 +164,7 @@ func TestHistogramQuantiles(t *testing.T) {
 	for _, q := range []float64{0, 0.01, 0.5, 0.9, 0.99, 0.999, 1} {
 		exact := all[min(int(q*float64(len(all))), len(all)-1)]
 		got := h.Quantile(q)
-		if got < exact || float64(got-exact) > float64(exact)/16+1 {
+		if got < exact || float64(got-exact) > float64(exact)/subBuckets+1 {
 			t.Errorf("q%.3f = %v, exact %v", q, got, exact)
 		}
 	}

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Histogram records durations in log-linear buckets (HdrHistogram style: 16
-// linear sub-buckets per power of two, so any quantile is within 1/16 = 6.25%
-// of the true value) without allocating on Record. The zero value is ready to
+// Histogram records durations in log-linear buckets (HdrHistogram style: 128
+// linear sub-buckets per power of two, so any quantile is within 1/128, under
+// 0.8%, of the true value: fine enough to compare two medians against a 1.10
+// goal) without allocating on Record. The zero value is ready to
 // use. It is not safe for concurrent use: give each goroutine its own and
 // Merge them.
 type Histogram struct {
@@ -17,7 +18,7 @@ type Histogram struct {
 }
 
 const (
-	subBits    = 4
+	subBits    = 7
 	subBuckets = 1 << subBits
 )
 

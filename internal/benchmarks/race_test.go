@@ -31,7 +31,9 @@ func (r *result) mean(n int) float64 { return float64(r.total.Nanoseconds()) / f
 //
 // The first contender is ours: its mean becomes ns/op. Every other contender
 // is reported as "<name>-ns/op" and, when ratios is true, as "x-<name>", our
-// mean divided by its mean (below 1: we are faster). B/op and allocs/op of a
+// mean divided by its mean (below 1: we are faster), and "x-<name>-p50", our
+// median over its median, which a burst of load from another process moves
+// less than the means. B/op and allocs/op of a
 // race cover all contenders together; per-contender benchmarks report those.
 func race(b *testing.B, ratios bool, cs ...contender) []*result {
 	b.Helper()
@@ -66,6 +68,9 @@ func race(b *testing.B, ratios bool, cs ...contender) []*result {
 		b.ReportMetric(m, metricName(r.name)+"-ns/op")
 		if ratios && m > 0 {
 			b.ReportMetric(ours/m, "x-"+metricName(r.name))
+			if p := r.hist.Quantile(0.5); p > 0 {
+				b.ReportMetric(float64(res[0].hist.Quantile(0.5))/float64(p), "x-"+metricName(r.name)+"-p50")
+			}
 		}
 	}
 	return res
