@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"strconv"
-	"strings"
 
 	"github.com/sessionvault/sessionvault/backends"
 )
@@ -47,22 +46,6 @@ func (e *UnsafeError) Error() string {
 
 // Is reports whether target is backends.ErrPermission.
 func (e *UnsafeError) Is(target error) bool { return target == backends.ErrPermission }
-
-// shellQuote quotes a path for a fix command a user can paste into a
-// POSIX shell.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-+@:,=", c)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
 
 // errClosed is the cause of calls made after Close.
 var errClosed = errors.New("backend closed")

@@ -331,6 +331,14 @@ func (b *Backend) write(ctx context.Context, op, name string, l location, blob [
 	fail := func(s Step, err error) (backends.Version, error) {
 		return "", opError(op, name, s, writeKind(err), err)
 	}
+	if !locked && ifVersion != backends.Any {
+		// A write that is bound to conflict fails here, before it costs
+		// an fsync; the check under the write lock below is the one that
+		// counts.
+		if _, err := b.check(ctx, op, name, l, ifVersion); err != nil {
+			return "", err
+		}
+	}
 	tmp, f, err := b.createTemp(ctx, op, name, l)
 	if err != nil {
 		return fail(StepCreateTemp, err)
@@ -545,18 +553,12 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 		return opError(op, name, StepLock, writeKind(err), err)
 	}
 	defer unlock()
-	if ifVersion == backends.Absent {
-		ifVersion = "absent" // never a stored version: a stored blob conflicts
-	}
 	existed, err := b.check(ctx, op, name, l, ifVersion)
-	if !existed {
-		if err == nil || errors.Is(err, backends.ErrConflict) {
-			return opError(op, name, "", backends.ErrNotFound, nil)
-		}
-		return err
-	}
-	if err != nil {
-		return err
+	switch {
+	case !existed && (err == nil || errors.Is(err, backends.ErrConflict)):
+		return opError(op, name, "", backends.ErrNotFound, nil)
+	case err != nil:
+		return err // a conflict (Absent never deletes a stored blob) or a refusal
 	}
 	// The previous generation first: a crash in between leaves the
 	// current blob without one, never an orphaned previous generation

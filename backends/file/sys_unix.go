@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +31,22 @@ const (
 	// openLockFlags opens a lock file; flock(2) needs no write access.
 	openLockFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 )
+
+// shellQuote quotes a path for a fix command a user can paste into a
+// POSIX shell.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-+@:,=", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 // sysDir is an open folder.
 type sysDir struct {
@@ -165,7 +182,12 @@ func (d *sysDir) checkSelf(created bool) error {
 	return checkStat(d.path, &st, d.euid, true)
 }
 
-func (d *sysDir) join(name string) string { return d.path + "/" + name }
+func (d *sysDir) join(name string) string {
+	if name == "." {
+		return d.path
+	}
+	return d.path + "/" + name
+}
 
 // subdir opens (and with create, makes) the folder name inside d.
 func (d *sysDir) subdir(name string, create bool) (*sysDir, error) {
