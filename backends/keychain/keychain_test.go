@@ -47,7 +47,7 @@ func leftovers() string {
 	return strings.Join(left, "\n")
 }
 
-func newTestKeychain(t *testing.T, opts ...Option) *Keychain {
+func newTestKeychain(t testing.TB, opts ...Option) *Keychain {
 	t.Helper()
 	k, err := New(opts...)
 	if err != nil {

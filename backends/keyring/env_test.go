@@ -9,7 +9,7 @@ import (
 
 // requireService skips t when the service that env names is not set up,
 // unless CI=true or SESSIONVAULT_REQUIRE_SERVICES=1: then it fails.
-func requireService(t *testing.T, env, what string) {
+func requireService(t testing.TB, env, what string) {
 	t.Helper()
 	if os.Getenv(env) != "" {
 		return
@@ -20,12 +20,12 @@ func requireService(t *testing.T, env, what string) {
 	t.Skipf("no %s: %s is unset; run under scripts/with-keyring to test against the real service", what, env)
 }
 
-func requireSecretService(t *testing.T) {
+func requireSecretService(t testing.TB) {
 	t.Helper()
 	requireService(t, "SESSIONVAULT_SECRET_SERVICE", "Secret Service")
 }
 
-func requireKeyCtl(t *testing.T) {
+func requireKeyCtl(t testing.TB) {
 	t.Helper()
 	requireService(t, "SESSIONVAULT_KEYCTL", "kernel keyring")
 }

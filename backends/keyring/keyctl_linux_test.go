@@ -28,7 +28,7 @@ func openKeyCtl(t *testing.T) (*Keyring, string) {
 
 // unlinkKeyring unlinks the named keyring from @u and checks that it is
 // gone.
-func unlinkKeyring(t *testing.T, name string) {
+func unlinkKeyring(t testing.TB, name string) {
 	t.Helper()
 	id, err := unix.KeyctlSearch(unix.KEY_SPEC_USER_KEYRING, "keyring", name, 0)
 	if err != nil {
