@@ -194,12 +194,15 @@ func summary(s *AuthSession, now time.Time) string {
 // header (a ';', a control character, an invalid name) is left out.
 //
 // The result is a Go string, which cannot be wiped: net/http needs one.
-// Prefer the Transport, which builds it only per request.
+// The Manager builds it once per change of the cookies and hands the same
+// string to every caller (and to the Transport), so requests do not
+// multiply copies.
 func (m *Manager) CookieHeader() (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sess == nil {
 		return "", false
 	}
-	return cookieHeader(&m.sess.Cookies)
+	h := m.headersLocked()
+	return h.cookie, h.hasCookie
 }

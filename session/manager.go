@@ -36,6 +36,7 @@ type Manager struct {
 	version  backends.Version // the stored version sess is based on
 	pend     pending          // changes not yet written
 	tokenGen uint64           // counts changes of the access token
+	hdr      headerCache      // request headers built from sess
 	closing  bool             // Close began: no new changes
 	closed   bool             // Close finished: memory wiped
 
@@ -181,7 +182,11 @@ func (m *Manager) change(f func(s *AuthSession, p *pending) bool) (changed bool,
 	if m.sess == nil {
 		return false, ErrNotAuthenticated
 	}
-	return f(m.sess, &m.pend), nil
+	changed = f(m.sess, &m.pend)
+	if changed {
+		m.hdr = headerCache{}
+	}
+	return changed, nil
 }
 
 // commit writes a change when auto-save is on.
@@ -230,6 +235,7 @@ func (m *Manager) install(ctx context.Context, s *AuthSession, op string) error 
 	m.sess.Destroy()
 	m.sess = s
 	m.tokenGen++
+	m.hdr = headerCache{}
 	m.pend.destroy()
 	m.pend.replace = true
 	m.mu.Unlock()
@@ -378,6 +384,7 @@ func (m *Manager) adoptLocked(theirs *AuthSession, v backends.Version) {
 		m.sess.Destroy()
 		m.sess = s
 	}
+	m.hdr = headerCache{}
 	m.version = v
 }
 
@@ -525,6 +532,7 @@ func (m *Manager) wipeLocked() {
 	m.sess.Destroy()
 	m.sess = nil
 	m.tokenGen++
+	m.hdr = headerCache{}
 	m.pend.destroy()
 	m.version = backends.Absent
 }

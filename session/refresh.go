@@ -200,6 +200,7 @@ func (m *Manager) refreshOnce(ctx context.Context, seen uint64, force bool) erro
 	}
 	setTokens(m.sess, tokens, m.now())
 	m.tokenGen++
+	m.hdr = headerCache{}
 	m.pend.tokens = true
 	if cookies != nil {
 		if m.sess.Cookies.Merge(*cookies) {

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
+
+	"github.com/sessionvault/sessionvault/internal/secmem"
 )
 
 // Secret is a token, a cookie value or a client secret: a byte buffer that
@@ -129,12 +130,9 @@ func (c *AuthCookies) UnmarshalJSON([]byte) error { return errSecretUnmarshal }
 // UnmarshalJSON refuses, as Secret.UnmarshalJSON does.
 func (t *TurnkeySession) UnmarshalJSON([]byte) error { return errSecretUnmarshal }
 
-// wipe overwrites b with zeros. KeepAlive keeps the compiler from treating
-// the stores as dead.
-func wipe(b []byte) {
-	clear(b)
-	runtime.KeepAlive(b)
-}
+// wipe overwrites b with zeros (secmem.Wipe keeps the compiler from
+// treating the stores as dead).
+func wipe(b []byte) { secmem.Wipe(b) }
 
 // optSecret returns a new *Secret holding a copy of b, or nil for nil b.
 func optSecret(b []byte) *Secret {

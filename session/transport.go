@@ -187,9 +187,8 @@ func (t *Transport) authorize(req *http.Request) (*http.Request, uint64, error) 
 		return nil, 0, ErrNotAuthenticated
 	}
 	gen := m.tokenGen
-	bearer := bearerHeader(m.sess.Tokens.AccessToken)
-	cookies, hasCookies := cookieHeader(&m.sess.Cookies)
-	ua := m.sess.Metadata.UserAgent
+	h := m.headersLocked()
+	bearer, cookies, hasCookies, ua := h.bearer, h.cookie, h.hasCookie, h.userAgent
 	m.mu.Unlock()
 
 	out := req.Clone(req.Context())
@@ -206,6 +205,34 @@ func (t *Transport) authorize(req *http.Request) (*http.Request, uint64, error) 
 		out.Header.Set("User-Agent", ua)
 	}
 	return out, gen, nil
+}
+
+// headerCache holds the header values built from the session, so that
+// every request reuses one string per credential instead of making a new
+// unwipeable copy of the token each time. Any change to the session
+// resets it.
+type headerCache struct {
+	valid     bool
+	bearer    string
+	cookie    string
+	hasCookie bool
+	userAgent string
+}
+
+// headersLocked returns the header values for the session; mu is held and
+// sess is not nil.
+func (m *Manager) headersLocked() headerCache {
+	if !m.hdr.valid {
+		c, ok := cookieHeader(&m.sess.Cookies)
+		m.hdr = headerCache{
+			valid:     true,
+			bearer:    bearerHeader(m.sess.Tokens.AccessToken),
+			cookie:    c,
+			hasCookie: ok,
+			userAgent: m.sess.Metadata.UserAgent,
+		}
+	}
+	return m.hdr
 }
 
 // bearerHeader builds "Bearer <token>" in a buffer it wipes, so the only

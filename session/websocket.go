@@ -30,15 +30,16 @@ func (m *Manager) WebSocketHeader(rawURL string, opts ...TransportOption) (http.
 	if m.sess == nil {
 		return nil, ErrNotAuthenticated
 	}
+	c := m.headersLocked()
 	h := http.Header{}
-	if b := bearerHeader(m.sess.Tokens.AccessToken); b != "" {
-		h.Set("Authorization", b)
+	if c.bearer != "" {
+		h.Set("Authorization", c.bearer)
 	}
-	if c, ok := cookieHeader(&m.sess.Cookies); ok {
-		h.Set("Cookie", c)
+	if c.hasCookie {
+		h.Set("Cookie", c.cookie)
 	}
-	if ua := m.sess.Metadata.UserAgent; ua != "" {
-		h.Set("User-Agent", ua)
+	if c.userAgent != "" {
+		h.Set("User-Agent", c.userAgent)
 	}
 	return h, nil
 }
