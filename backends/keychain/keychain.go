@@ -16,7 +16,11 @@
 // with backends.ErrLocked; an unanswered prompt with a
 // *secretstore.TimeoutError (matching backends.ErrUnavailable and
 // context.DeadlineExceeded) at the deadline, without hanging the caller.
-// Values longer than the platform holds are refused with
+// On Linux, a program whose DBUS_SESSION_BUS_ADDRESS is unset (and that
+// finds no $XDG_RUNTIME_DIR/bus) makes the D-Bus library run `dbus-launch
+// --autolaunch`: without the dbus-x11 package that fails at once
+// (ErrUnavailable); with it, it starts a session bus that outlives the
+// program. Values longer than the platform holds are refused with
 // backends.ErrTooLarge before any keychain call; Backend.MaxBlobLen tells
 // the limit.
 //

@@ -47,7 +47,12 @@
 //   - secret-service: entries are items of the collection
 //     Config.LibSecretCollectionName (default: ServiceName), e.g. "login".
 //     The value travels as JSON (99designs' Item) over the "plain" Secret
-//     Service session.
+//     Service session. 99designs opens a new Secret Service session on
+//     every call and never closes it: the daemon keeps one more session
+//     object per call until the program exits (measured: 100 GetKey
+//     calls, 100 more sessions in gnome-keyring). For a long-running
+//     program, package keychain (go-keyring closes its sessions) is the
+//     better way to the Secret Service.
 //   - file: 99designs' jose-encrypted files (PBES2-HS256+A128KW with 8192
 //     PBKDF2 iterations, written in place, not atomically). The vault's
 //     own passphrase slot (argon2id) and backends/file are stronger; this
