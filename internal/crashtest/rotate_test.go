@@ -141,31 +141,43 @@ func passwdChild(args []string) error {
 	return v.Close()
 }
 
-// runToEnd runs a child role to completion and returns how long it took.
+// runToEnd runs a child role to completion and returns how long its work
+// took, from "ready" (vault open) to "done".
 func runToEnd(t *testing.T, role string, args ...string) time.Duration {
 	t.Helper()
-	start := time.Now()
 	c, err := reexec.Start(role, reexec.Options{}, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := c.WaitFor(ctx, "ready"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := c.WaitFor(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	d := time.Since(start)
 	if err := c.Wait(); err != nil {
 		t.Fatalf("%s: %v\n%s", role, err, c.Stderr())
 	}
-	if _, err := c.WaitFor(context.Background(), "done"); err != nil {
-		t.Fatal(err)
-	}
-	return time.Since(start)
+	return d
 }
 
-// killAt starts a child, kills it after d and reports whether it had
-// finished ("done") first.
+// killAt starts a child, kills it d after it reported "ready" (its vault
+// open), and reports whether it had finished ("done") first.
 func killAt(t *testing.T, d time.Duration, role string, args ...string) (finished bool, lines []string) {
 	t.Helper()
 	c, err := reexec.Start(role, reexec.Options{}, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	if _, err := c.WaitFor(ctx, "ready"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
 	time.Sleep(d)
 	c.Kill()
 	werr := c.Wait()
@@ -263,6 +275,7 @@ func naiveRotateChild(args []string) error {
 		if err := os.Rename(filepath.Join(next, "sessions", name+".sealed"), filepath.Join(dir, "sessions", name+".sealed")); err != nil {
 			return err
 		}
+		time.Sleep(2 * time.Millisecond) // a slow disk: the window a kill must find
 		reexec.Report("progress %d/%d", i+1, len(names))
 	}
 	reexec.Report("done")
@@ -282,7 +295,7 @@ func runRotate(t *testing.T, role string, n, kills int) *figures.Set {
 	// One uninterrupted rotation measures how long one takes, so that the
 	// kills spread over all of it.
 	full := runToEnd(t, role, dir)
-	t.Logf("one rotation of %d sessions (with process start): %v", n, full)
+	t.Logf("one rotation of %d sessions: %v", n, full)
 	genBefore := generations(t, dir)
 
 	for k := 0; k < kills; k++ {

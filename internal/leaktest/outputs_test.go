@@ -245,6 +245,10 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 	cred := *lr.TurnkeyCredentials
 	meta, _ := m.Metadata()
 	tr := session.NewTransport(m, http.DefaultTransport)
+	reg := session.NewRegistry()
+	if err := reg.Add("main", m); err != nil {
+		t.Fatal(err)
+	}
 
 	samples := map[string][]any{
 		"session.AuthSession":         {s, *s, snap},
@@ -258,6 +262,8 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 		"session.SessionMetadata":     {meta, &meta},
 		"session.UserInfo":            {session.UserInfo{}, m.UserInfo()},
 		"session.Manager":             {m},
+		"session.Registry":            {reg},
+		"session.LogoutError":         nil,
 		"session.Transport":           {tr},
 		"session.DecodeError":         nil, // from failing calls below
 		"session.NotSavedError":       nil,
@@ -377,6 +383,11 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	call("Refresh rejected", func() error { return m2.Refresh(ctx) })
+	call("Logout with a failing revoke", func() error {
+		return m2.Logout(ctx, func(ctx context.Context, rt session.Secret) error {
+			return fmt.Errorf("revoke %v refused", rt)
+		})
+	})
 	m2.Close(ctx)
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -399,7 +410,7 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 	}
 	sort.Strings(errTypes)
 	t.Logf("error types seen: %v", errTypes)
-	for _, want := range []string{"*session.DecodeError", "*session.NotSavedError", "*session.StoreError", "*session.URLError", "*vault.FormatError", "*vault.PolicyError", "*kdf.ParamError"} {
+	for _, want := range []string{"*session.LogoutError", "*session.RefreshError", "*session.DecodeError", "*session.NotSavedError", "*session.StoreError", "*session.URLError", "*vault.FormatError", "*vault.PolicyError", "*kdf.ParamError"} {
 		if !seenErrTypes[want] {
 			t.Errorf("no failing call produced a %s: the harness did not check it", want)
 		}
