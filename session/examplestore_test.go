@@ -17,4 +17,3 @@ func newExampleStore() session.Store {
 	}
 	return v.Store("example")
 }
-
