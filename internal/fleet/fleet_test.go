@@ -445,7 +445,9 @@ func TestFleetRefreshOnce(t *testing.T) {
 func TestFleetHolderKilled(t *testing.T) {
 	const leaseTTL = 2 * time.Second
 	f := newFleet(t)
+	f.srv.mu.Lock()
 	f.srv.blockFirst = true
+	f.srv.mu.Unlock()
 	var children []*reexec.Child
 	for i := range bots {
 		children = append(children, f.start(i, leaseTTL))
@@ -487,8 +489,11 @@ func TestFleetHolderKilled(t *testing.T) {
 	}
 	t.Logf("killed bot %d (pid %d) mid-refresh; the fleet finished %v later (lease TTL %v)",
 		killed, pid, time.Since(killedAt).Round(10*time.Millisecond), leaseTTL)
-	if f.srv.aborted != 1 {
-		t.Errorf("%d aborted refreshes, want 1 (the killed holder's)", f.srv.aborted)
+	f.srv.mu.Lock()
+	aborted := f.srv.aborted
+	f.srv.mu.Unlock()
+	if aborted != 1 {
+		t.Errorf("%d aborted refreshes, want 1 (the killed holder's)", aborted)
 	}
 	f.check((bots - 1) * callsPerBot)
 }
