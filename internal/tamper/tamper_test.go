@@ -79,7 +79,7 @@ func sessionFile() string {
 // realVault makes a real file-backed vault holding a session from
 // testdata under sessionName, and returns its folder and the plaintext
 // stored.
-func realVault(t *testing.T, policy kdf.Policy) (dir string, plain []byte) {
+func realVault(t testing.TB, policy kdf.Policy) (dir string, plain []byte) {
 	t.Helper()
 	ctx := context.Background()
 	raw, err := os.ReadFile(filepath.Join("testdata", sessionFile()))
