@@ -331,14 +331,6 @@ func (b *Backend) write(ctx context.Context, op, name string, l location, blob [
 	fail := func(s Step, err error) (backends.Version, error) {
 		return "", opError(op, name, s, writeKind(err), err)
 	}
-	if !locked && ifVersion != backends.Any {
-		// A write that is bound to conflict fails here, before it costs
-		// an fsync; the check under the write lock below is the one that
-		// counts.
-		if _, err := b.check(ctx, op, name, l, ifVersion); err != nil {
-			return "", err
-		}
-	}
 	tmp, f, err := b.createTemp(ctx, op, name, l)
 	if err != nil {
 		return fail(StepCreateTemp, err)
@@ -435,7 +427,7 @@ func (b *Backend) syncDir(ctx context.Context, op, name string, d *sysDir) error
 func (b *Backend) createTemp(ctx context.Context, op, name string, l location) (string, *sysFile, error) {
 	var err error
 	for range tempAttempts {
-		tmp := "." + l.file + tmpInfix + fmt.Sprintf("%016x", rand.Uint64())
+		tmp := tempName(l.file, rand.Uint64())
 		if err = b.step(ctx, op, name, StepCreateTemp, l.dir, tmp); err != nil {
 			return "", nil, err
 		}
@@ -448,6 +440,19 @@ func (b *Backend) createTemp(ctx context.Context, op, name string, l location) (
 		}
 	}
 	return "", nil, err
+}
+
+// tempName is the name of a temp file for file: a dot-file, so that List
+// never shows it.
+func tempName(file string, r uint64) string {
+	buf := make([]byte, 0, 1+len(file)+len(tmpInfix)+16)
+	buf = append(buf, '.')
+	buf = append(buf, file...)
+	buf = append(buf, tmpInfix...)
+	for i := 60; i >= 0; i -= 4 {
+		buf = append(buf, "0123456789abcdef"[r>>uint(i)&0xf])
+	}
+	return string(buf)
 }
 
 // check compares the stored version of l with ifVersion, under the write

@@ -286,6 +286,12 @@ func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
 			break
 		}
 		buf = buf[:len(buf)+m]
+		if int64(len(buf)) == size && len(buf) < cap(buf) {
+			// All fstat promised, in a short read: the end of the
+			// file (the backend never writes a stored file in place,
+			// so it cannot be growing), without one more read(2).
+			break
+		}
 	}
 	if len(buf) > limit {
 		return nil, &tooLargeError{path: d.join(name), size: int64(len(buf)), limit: limit}
