@@ -3,7 +3,6 @@
 package session_test
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -196,15 +195,4 @@ func TestMemoryScanAfterCleanup(t *testing.T) {
 		m.Close(ctx)
 	}()
 	scan("http", mh) // not asserted: documented net/http string copies
-}
-
-// roleHTTPSink serves 204 to every request on a loopback port until it is
-// killed.
-func roleHTTPSink([]string) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	reexec.Report("listening %s", l.Addr())
-	return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -228,4 +229,15 @@ func TestProcessesRefreshOnce(t *testing.T) {
 		t.Errorf("refreshes %d (want 1), reused %d, 401s %d, API calls %d (want %d)",
 			got.Refreshes, got.ReusedRefresh, got.Unauthorized, got.APICalls, procs*calls)
 	}
+}
+
+// roleHTTPSink serves 204 to every request on a loopback port until it is
+// killed.
+func roleHTTPSink([]string) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	reexec.Report("listening %s", l.Addr())
+	return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 }

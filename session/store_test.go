@@ -134,5 +134,3 @@ func authCookies(access, refresh string) *AuthCookies {
 	}
 	return &c
 }
-
-func tp(t time.Time) *time.Time { return &t }
