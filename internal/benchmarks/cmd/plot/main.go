@@ -262,7 +262,7 @@ func (f *family) markdown(w *strings.Builder, svg string) {
 // formatValue prints times with a unit, ratios with 3 digits.
 func formatValue(v float64, unit string) string {
 	switch {
-	case unit == "ns/op" || strings.HasSuffix(unit, "-ns/op") || strings.HasSuffix(unit, "-ns"):
+	case strings.HasPrefix(unit, "ns/") || strings.HasSuffix(unit, "-ns/op") || strings.HasSuffix(unit, "-ns"):
 		return formatDuration(v)
 	case strings.HasPrefix(unit, "x-"):
 		return strconv.FormatFloat(v, 'f', 3, 64) + "x"

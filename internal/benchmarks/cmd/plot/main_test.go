@@ -99,6 +99,7 @@ func TestFormat(t *testing.T) {
 		{3e9, "ns/op", "3 s"},
 		{1.0934, "x-physical", "1.093x"},
 		{12, "allocs/op", "12"},
+		{450000, "ns/session", "450 µs"},
 	} {
 		if got := formatValue(c.v, c.unit); got != c.want {
 			t.Errorf("formatValue(%v, %q) = %q, want %q", c.v, c.unit, got, c.want)
