@@ -537,3 +537,28 @@ func TestNewerRefreshWinsOnConflict(t *testing.T) {
 	secretIs(t, "stored tokens", s.Tokens.AccessToken, "newer")
 	a.WithAccessToken(func(s Secret) error { secretIs(t, "a's tokens", s, "newer"); return nil })
 }
+
+func TestNewManagerReadsTokensOnlyFile(t *testing.T) {
+	ctx := ctxT(t)
+	st := newTestStore(t)
+	if _, err := st.Seal(ctx, []byte(`{"access_token":"a","refresh_token":"r","expires_at":"2025-08-14T18:29:27.918204311Z"}`), backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock(t0)
+	m := newTestManager(t, st, WithClock(clk.now), WithUserAgent("bot/1.0"))
+	md, ok := m.Metadata()
+	if !ok || !md.CreatedAt.Equal(t0) || md.UserAgent != "bot/1.0" {
+		t.Fatalf("tokens-only file: %+v", md)
+	}
+	m.WithAccessToken(func(s Secret) error { secretIs(t, "access", s, "a"); return nil })
+	// The next write stores the whole axiomtrade-rs shape.
+	m.MarkAPICall("x")
+	if err := m.Save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := st.stored(t)
+	defer s.Destroy()
+	if s.Metadata.UserAgent != "bot/1.0" || s.Cookies.GState == nil {
+		t.Error("not rewritten as a full session")
+	}
+}
