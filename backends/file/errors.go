@@ -16,16 +16,17 @@ type Step string
 
 // The steps of the backend's operations, in the order a Put runs them.
 const (
-	StepCreateTemp Step = "create temp"   // create the temp file (O_EXCL|O_NOFOLLOW, 0600)
-	StepWrite      Step = "write"         // write the blob to the temp file
-	StepFsync      Step = "fsync"         // fsync the temp file
-	StepClose      Step = "close"         // close the temp file
-	StepLock       Step = "lock"          // take the vault's write lock
-	StepRead       Step = "read"          // open (O_NOFOLLOW), check and read a stored file
-	StepLinkPrev   Step = "link previous" // hard-link the current file as the previous generation
-	StepRename     Step = "rename"        // rename the temp file over the target
-	StepRemove     Step = "remove"        // remove a file (Delete)
-	StepFsyncDir   Step = "fsync dir"     // fsync the folder that holds the target
+	StepCreateTemp Step = "create temp"     // create the temp file (O_EXCL|O_NOFOLLOW, 0600)
+	StepWrite      Step = "write"           // write the blob to the temp file
+	StepFsync      Step = "fsync"           // fsync the temp file
+	StepClose      Step = "close"           // close the temp file
+	StepLock       Step = "lock"            // take the vault's write lock
+	StepRead       Step = "read"            // open (O_NOFOLLOW), check and read a stored file
+	StepLinkPrev   Step = "link previous"   // hard-link the current file under a temp name
+	StepRename     Step = "rename"          // rename the temp file over the target
+	StepRenamePrev Step = "rename previous" // rename that link over the previous generation
+	StepRemove     Step = "remove"          // remove a file (Delete)
+	StepFsyncDir   Step = "fsync dir"       // fsync the folder that holds the target
 )
 
 // UnsafeError reports a path that the backend refuses to use because it

@@ -81,7 +81,7 @@ func checkFault(t *testing.T, err error, step file.Step, errno syscall.Errno) {
 
 var putSteps = []file.Step{
 	file.StepCreateTemp, file.StepWrite, file.StepFsync, file.StepClose, file.StepLock,
-	file.StepRead, file.StepLinkPrev, file.StepRename, file.StepFsyncDir,
+	file.StepRead, file.StepLinkPrev, file.StepRename, file.StepRenamePrev, file.StepFsyncDir,
 }
 
 // TestPutFaults fails each step of a Put with each fault: the call
@@ -97,13 +97,18 @@ func TestPutFaults(t *testing.T) {
 					ctx := context.Background()
 					var in injector
 					b := newBackend(t, file.WithStepHook(in.hook))
+					older := []byte("older")
 					old := []byte("old\x00content")
-					v, err := b.Put(ctx, name, old, backends.Absent)
+					newer := []byte("new content, longer than the old")
+					v, err := b.Put(ctx, name, older, backends.Absent)
 					if err != nil {
 						t.Fatal(err)
 					}
+					if v, err = b.Put(ctx, name, old, v); err != nil {
+						t.Fatal(err)
+					}
 					in.arm("put", step, errno)
-					_, err = b.Put(ctx, name, []byte("new content, longer than the old"), v)
+					_, err = b.Put(ctx, name, newer, v)
 					if in.fired.Load() != 1 {
 						t.Fatalf("step %q never ran", step)
 					}
@@ -117,6 +122,15 @@ func TestPutFaults(t *testing.T) {
 						lost++
 						t.Errorf("after the fault Get = %q, %q, %v; want the previous content", got, gv, gerr)
 					}
+					// The previous generation is untouched, except after a
+					// failed folder fsync, which keeps the new blob there.
+					wantPrev := older
+					if step == file.StepFsyncDir {
+						wantPrev = newer
+					}
+					if prev, _, err := b.Previous(ctx, name); err != nil || string(prev) != string(wantPrev) {
+						t.Errorf("after the fault Previous = %q, %v; want %q", prev, err, wantPrev)
+					}
 					noTemps(t, b.Path())
 					if _, err := b.Put(ctx, name, []byte("retry"), v); err != nil {
 						t.Errorf("Put after the fault: %v", err)
@@ -128,8 +142,8 @@ func TestPutFaults(t *testing.T) {
 	}
 	// The first write of a name: nothing may appear.
 	for _, step := range putSteps {
-		if step == file.StepLinkPrev {
-			continue // there is no current file to link
+		if step == file.StepLinkPrev || step == file.StepRenamePrev {
+			continue // there is no current file to keep
 		}
 		for _, errno := range faults {
 			t.Run(fmt.Sprintf("create/%s/%s", step, errnoName(errno)), func(t *testing.T) {
@@ -172,6 +186,10 @@ func TestRestoreFaults(t *testing.T) {
 				got, gv, gerr := b.Get(ctx, "s")
 				if gerr != nil || string(got) != "two" || gv != v2 {
 					t.Errorf("after the fault Get = %q, %q, %v; want the current content", got, gv, gerr)
+				}
+				// What was to be restored is never lost.
+				if prev, _, err := b.Previous(ctx, "s"); err != nil || string(prev) != "one" {
+					t.Errorf("after the fault Previous = %q, %v; want %q", prev, err, "one")
 				}
 				noTemps(t, b.Path())
 			})

@@ -15,26 +15,33 @@
 //
 // Every Put writes the blob to a temp file in the target's own folder
 // (".NAME.sealed.tmp-RANDOM", created with O_EXCL|O_NOFOLLOW and mode
-// 0600 set again with fchmod whatever the umask), fsyncs and closes it,
-// then, holding the vault's write lock (flock(2) on locks/.write.lock,
-// plus a mutex inside the process), checks the stored version, hard-links
-// the current file as the previous generation, renames the temp file over
-// the target and fsyncs the folder. The temp file is removed on every
-// error path; its name starts with "." so List never shows it, and
+// 0600 set again with fchmod whatever the umask), fsyncs and closes it.
+// Then, holding the vault's write lock (flock(2) on locks/.write.lock,
+// plus a mutex inside the process), it checks the stored version,
+// hard-links the current file under a second temp name, renames the temp
+// file over the target, renames that link over the previous generation
+// and fsyncs the folder. Temp files and links are removed on every error
+// path; their names start with "." so List never shows them, and
 // rename(2) is atomic, so a reader sees the old blob or the new one,
-// whole. Readers take no lock: they never wait for a writer.
+// whole. Readers take no lock: they never wait for a writer. The write
+// lock is not held while the temp file is written and fsynced.
 //
 // Keeping the previous generation costs no extra fsync: the link(2) and
-// the rename(2) change the same folder, and the one folder fsync that a
-// durable rename needs anyway makes both durable. After a crash between
-// them the previous generation may be missing or equal to the current
-// one; it is never torn. On macOS every fsync is F_FULLFSYNC.
+// the two rename(2)s change the same folder, and the one folder fsync
+// that a durable rename needs anyway makes them all durable. It costs one
+// link(2) and one rename(2) more than a bare durable write. After a crash
+// before that fsync the previous generation may be one generation older
+// than it should be (the intended one then survives as a stray temp
+// link); it is never torn.
 //
-// If the folder fsync fails, the rename is undone (the previous
-// generation is renamed back) and Put reports the "fsync dir" step: the
-// old blob is current again, although which of the two a crash would
-// leave on disk is unknown. Should the undo fail too, the error says so
-// and the new blob stays current.
+// A failed call leaves the old blob current. Up to and including the
+// main rename, nothing changed (the previous generation included). If
+// renaming the previous generation fails, the main rename is undone. If
+// the folder fsync fails, the old blob is put back as current and the
+// new one is kept as the previous generation (so that a Restore whose
+// fsync fails loses nothing); which of the two a crash would leave on
+// disk is then unknown. Should an undo fail too, the error says so and
+// the new blob stays current. On macOS every fsync is F_FULLFSYNC.
 //
 // # Versions
 //
@@ -378,16 +385,27 @@ func (b *Backend) write(ctx context.Context, op, name string, l location, blob [
 	if err != nil {
 		return "", err
 	}
+	// The current file (O) gets a second, temporary name first, so that
+	// the previous generation (P) is replaced only once the new blob (N)
+	// is in place: a failure up to the main rename leaves O current and
+	// P previous, untouched.
+	keep := ""
 	if existed {
-		if err := b.step(ctx, op, name, StepLinkPrev, l.dir, l.prev); err != nil {
+		keep = tempName(l.file, rand.Uint64())
+		if err := b.step(ctx, op, name, StepLinkPrev, l.dir, keep); err != nil {
 			return fail(StepLinkPrev, err)
 		}
-		if err := l.dir.remove(l.prev); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := l.dir.link(l.file, keep); err != nil {
 			return fail(StepLinkPrev, err)
 		}
-		if err := l.dir.link(l.file, l.prev); err != nil {
-			return fail(StepLinkPrev, err)
-		}
+		defer func() {
+			if keep == "" {
+				return
+			}
+			if rmErr := l.dir.remove(keep); rmErr != nil {
+				err = fmt.Errorf("%w (and the temp link could not be removed: %v)", err, rmErr)
+			}
+		}()
 	}
 	if err := b.step(ctx, op, name, StepRename, l.dir, l.file); err != nil {
 		return fail(StepRename, err)
@@ -396,19 +414,28 @@ func (b *Backend) write(ctx context.Context, op, name string, l location, blob [
 		return fail(StepRename, err)
 	}
 	renamed = true
+	if existed {
+		err := b.step(ctx, op, name, StepRenamePrev, l.dir, l.prev)
+		if err == nil {
+			err = l.dir.rename(keep, l.prev)
+		}
+		if err != nil {
+			// Put O back: N was never acknowledged; P stays previous.
+			if undo := l.dir.rename(keep, l.file); undo != nil {
+				err = fmt.Errorf("%w (undoing the rename failed too, so the new blob is current: %v)", err, undo)
+			} else {
+				keep = ""
+			}
+			return fail(StepRenamePrev, err)
+		}
+		keep = ""
+	}
 	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		// Undo the rename, so that a failed Put leaves the old blob
-		// current, as it does after any other failed step.
-		var undo error
-		if existed {
-			undo = l.dir.rename(l.prev, l.file)
-		} else {
-			undo = l.dir.remove(l.file)
-		}
-		if undo != nil {
-			err = fmt.Errorf("%w (undoing the rename failed too, so the new blob is current: %v)", err, undo)
-		}
-		return fail(StepFsyncDir, err)
+		// Undo, so that a failed call leaves the old blob current as
+		// every other failed step does: O current again, and N (not
+		// lost: for Restore it is the good copy) kept as the previous
+		// generation. P is gone by now.
+		return fail(StepFsyncDir, b.undo(l, existed, err))
 	}
 	return v, nil
 }
@@ -440,6 +467,33 @@ func (b *Backend) createTemp(ctx context.Context, op, name string, l location) (
 		}
 	}
 	return "", nil, err
+}
+
+// undo puts the old blob back after a failed folder fsync: with existed,
+// file=N prev=O becomes file=O prev=N; without, N is removed.
+func (b *Backend) undo(l location, existed bool, cause error) error {
+	fail := func(err error) error {
+		return fmt.Errorf("%w (undoing the rename failed too, so the new blob is current: %v)", cause, err)
+	}
+	if !existed {
+		if err := l.dir.remove(l.file); err != nil {
+			return fail(err)
+		}
+		return cause
+	}
+	tmpN := tempName(l.file, rand.Uint64())
+	if err := l.dir.link(l.file, tmpN); err != nil {
+		return fail(err)
+	}
+	if err := l.dir.rename(l.prev, l.file); err != nil {
+		l.dir.remove(tmpN)
+		return fail(err)
+	}
+	if err := l.dir.rename(tmpN, l.prev); err != nil {
+		l.dir.remove(tmpN)
+		return fmt.Errorf("%w (the old blob is current again, but its previous generation is lost: %v)", cause, err)
+	}
+	return cause
 }
 
 // tempName is the name of a temp file for file: a dot-file, so that List
