@@ -70,6 +70,42 @@ func (c *AuthCookies) forget(name string) {
 	}
 }
 
+// mergeDelta adds the changes o describes to the delta c, keeping both the
+// values o sets and the names it deletes, so that replaying c on another
+// copy of the session (after a write conflict) deletes them there too.
+func (c *AuthCookies) mergeDelta(o AuthCookies) {
+	if c.Additional == nil {
+		c.Additional = map[string]Secret{}
+	}
+	for _, name := range o.Deleted {
+		c.forget(name)
+		c.Deleted = append(c.Deleted, name)
+	}
+	sets := o
+	sets.Deleted = nil
+	undelete := func(name string) {
+		for i, d := range c.Deleted {
+			if d == name {
+				c.Deleted = append(c.Deleted[:i], c.Deleted[i+1:]...)
+				return
+			}
+		}
+	}
+	if o.AuthAccessToken != nil {
+		undelete(CookieAuthAccessToken)
+	}
+	if o.AuthRefreshToken != nil {
+		undelete(CookieAuthRefreshToken)
+	}
+	if o.GState != nil {
+		undelete(CookieGState)
+	}
+	for name := range o.Additional {
+		undelete(name)
+	}
+	c.Merge(sets)
+}
+
 // secretFromString copies a header substring straight into a new Secret
 // buffer (a []byte(s) conversion would leave one more copy), restoring the
 // double quotes of a quoted value as the server sent them.

@@ -84,7 +84,7 @@ func (p *pending) absorb(q *pending) {
 		if p.cookies == nil {
 			p.cookies, q.cookies = q.cookies, nil
 		} else {
-			p.cookies.Merge(*q.cookies)
+			p.cookies.mergeDelta(*q.cookies)
 		}
 	}
 	q.destroy()
@@ -278,10 +278,9 @@ func (m *Manager) UpdateCookies(ctx context.Context, cookies AuthCookies) error 
 			return false
 		}
 		if p.cookies == nil {
-			c := AuthCookies{Additional: map[string]Secret{}}
-			p.cookies = &c
+			p.cookies = &AuthCookies{}
 		}
-		p.cookies.Merge(cookies)
+		p.cookies.mergeDelta(cookies)
 		return true
 	})
 	if err != nil || !changed {

@@ -562,3 +562,51 @@ func TestNewManagerReadsTokensOnlyFile(t *testing.T) {
 		t.Error("not rewritten as a full session")
 	}
 }
+
+// TestCookieDeletionSurvivesConflict: a cookie the server deleted is
+// deleted in the stored session too when the write meets a newer version.
+func TestCookieDeletionSurvivesConflict(t *testing.T) {
+	ctx := ctxT(t)
+	st := newTestStore(t)
+	a := newTestManager(t, st)
+	tok := tokens("a", "r", nil)
+	defer tok.Destroy()
+	c := authCookies("ca", "cr")
+	c.Additional["tracker"] = NewSecret([]byte("1"))
+	defer c.Destroy()
+	if err := a.CreateSession(ctx, tok, nil, c); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestManager(t, st.sibling("main"))
+	other := AuthCookies{Additional: map[string]Secret{"other": NewSecret([]byte("2"))}}
+	defer other.Destroy()
+	if err := b.UpdateCookies(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	del := AuthCookies{Deleted: []string{"tracker", CookieAuthAccessToken}, Additional: map[string]Secret{"new": NewSecret([]byte("3"))}}
+	defer del.Destroy()
+	if err := a.UpdateCookies(ctx, del); err != nil { // a is stale
+		t.Fatal(err)
+	}
+	s := st.stored(t)
+	defer s.Destroy()
+	if _, ok := s.Cookies.Additional["tracker"]; ok {
+		t.Error("deleted cookie resurrected by the conflict")
+	}
+	if s.Cookies.AuthAccessToken != nil {
+		t.Error("deleted auth cookie resurrected")
+	}
+	secretIs(t, "other writer's cookie", s.Cookies.Additional["other"], "2")
+	secretIs(t, "new cookie", s.Cookies.Additional["new"], "3")
+}
+
+func TestMergeDelta(t *testing.T) {
+	var d AuthCookies
+	d.mergeDelta(AuthCookies{Deleted: []string{"x", "y"}})
+	d.mergeDelta(AuthCookies{Additional: map[string]Secret{"x": NewSecret([]byte("1"))}})
+	d.mergeDelta(AuthCookies{Deleted: []string{"y"}})
+	defer d.Destroy()
+	if len(d.Deleted) != 1 || d.Deleted[0] != "y" || string(d.Additional["x"].Bytes()) != "1" {
+		t.Errorf("delta: deleted %v, additional %v", d.Deleted, d.Additional)
+	}
+}

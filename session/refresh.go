@@ -205,10 +205,9 @@ func (m *Manager) refreshOnce(ctx context.Context, seen uint64, force bool) erro
 	if cookies != nil {
 		if m.sess.Cookies.Merge(*cookies) {
 			if m.pend.cookies == nil {
-				c := AuthCookies{Additional: map[string]Secret{}}
-				m.pend.cookies = &c
+				m.pend.cookies = &AuthCookies{}
 			}
-			m.pend.cookies.Merge(*cookies)
+			m.pend.cookies.mergeDelta(*cookies)
 		}
 		cookies.Destroy()
 	}
