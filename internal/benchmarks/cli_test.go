@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sessionvault/sessionvault/kdf"
 )
@@ -66,17 +67,22 @@ func passphraseFile(tb testing.TB) string {
 }
 
 // vaultctlOp runs `vaultctl --dir DIR --passphrase-file F ARGS...` and
-// fails on a non-zero exit.
-func vaultctlOp(tb testing.TB, name, dir string, args ...string) contender {
+// fails on a non-zero exit. It adds each run's CPU time (user + system, from
+// the child's rusage) to *cpu: on a machine shared with other work, CPU
+// time moves much less than wall time.
+func vaultctlOp(tb testing.TB, name, dir string, cpu *time.Duration, args ...string) contender {
 	tb.Helper()
 	bin, pf := vaultctl(tb), passphraseFile(tb)
 	full := append([]string{"--dir", dir, "--passphrase-file", pf}, args...)
-	return contender{name: name, op: func(int) error {
+	return contender{name: name, op: func(i int) error {
 		cmd := exec.Command(bin, full...)
 		var stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = nil, &stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("vaultctl %v: %v: %s", args, err, stderr.Bytes())
+		}
+		if i > 0 { // not the warm-up run
+			*cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}
 		return nil
 	}}
@@ -136,13 +142,16 @@ func writeFloor(tb testing.TB, n int) contender {
 	}}
 }
 
-// cliBench races vaultctl ARGS over each fixture size against floor.
+// cliBench races vaultctl ARGS over each fixture size against floor, and
+// reports the time per session and vaultctl's CPU time per run.
 func cliBench(b *testing.B, args []string, floor func(testing.TB, int) contender) {
 	for _, n := range sessionCounts() {
 		b.Run(fmt.Sprint("sessions=", n), func(b *testing.B) {
 			dir := fixtureVault(b, n)
-			res := race(b, true, vaultctlOp(b, "vaultctl", dir, args...), floor(b, n))
+			var cpu time.Duration
+			res := race(b, true, vaultctlOp(b, "vaultctl", dir, &cpu, args...), floor(b, n))
 			b.ReportMetric(res[0].mean(b.N)/float64(n), "ns/session")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
