@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	kr "github.com/99designs/keyring"
 )
 
 // pairTimer times a candidate and its baseline in alternation within one
@@ -121,4 +123,46 @@ func BenchmarkKeyFetch(b *testing.B) {
 		}
 		benchKeyFetch(b, k)
 	})
+}
+
+// BenchmarkKeyFetchOverhead: what this package adds to a key fetch (the
+// goroutine that carries the deadline, the framing, the copies), measured
+// on the fastest real store, the kernel keyring: GetKey against
+// 99designs' own Get of the same entry, in alternation.
+func BenchmarkKeyFetchOverhead(b *testing.B) {
+	requireKeyCtl(b)
+	name := "sessionvault-" + uniq()
+	cfg := Config{AllowedBackends: []BackendType{KeyCtlBackend}, KeyCtlScope: "user", ServiceName: name}
+	k, err := Open(b.Context(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { unlinkKeyring(b, name) })
+	raw, err := kr.Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	account := uniq() + "/bench"
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := k.PutKey(ctx, account, key); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = k.DeleteKey(context.Background(), account) })
+	var p pairTimer
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.time(&p.base, func() {
+			if _, err := raw.Get(account); err != nil {
+				b.Fatal(err)
+			}
+		})
+		p.time(&p.cand, func() {
+			if _, err := k.GetKey(ctx, account); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	p.report(b)
 }
