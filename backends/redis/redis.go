@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -110,25 +111,46 @@ func NewFromURL(ctx context.Context, rawURL string, opts ...Option) (*Backend, e
 	return b, nil
 }
 
-// parseURL parses a Redis URL without ever putting the URL itself (and so
-// its password) into an error.
+// URL errors. Their text never depends on the URL, which may hold a
+// password (in its user information, or anywhere after a typo).
+var (
+	errURLSyntax     = errors.New("invalid URL: not parseable")
+	errURLScheme     = errors.New("invalid URL: scheme must be redis, rediss or unix")
+	errURLSkipVerify = errors.New("invalid URL: skip_verify is not allowed (it turns off TLS certificate checks)")
+	errURLPath       = errors.New("invalid URL: path must be empty or /<database number>")
+	errURLOption     = errors.New("invalid URL: unknown query option or invalid option value")
+	errURLSocket     = errors.New("invalid URL: empty unix socket path")
+	errURLOther      = errors.New("invalid URL")
+)
+
+// parseURL parses a Redis URL. Its errors are fixed texts: no part of the
+// URL ever reaches them.
 func parseURL(rawURL string) (*goredis.Options, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return nil, fmt.Errorf("invalid URL: %v", ue.Err)
-		}
-		return nil, errors.New("invalid URL")
+		return nil, errURLSyntax
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+	default:
+		return nil, errURLScheme
 	}
 	if u.Query().Has("skip_verify") {
-		return nil, errors.New("invalid URL: skip_verify is not allowed (it turns off TLS certificate checks)")
+		return nil, errURLSkipVerify
 	}
 	opt, err := goredis.ParseURL(rawURL)
 	if err != nil {
-		// go-redis's messages name the scheme, path or a query
-		// parameter, never the user information.
-		return nil, fmt.Errorf("invalid URL: %v", err)
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "database number"), strings.Contains(msg, "URL path"):
+			return nil, errURLPath
+		case strings.Contains(msg, "unix socket path"):
+			return nil, errURLSocket
+		case strings.Contains(msg, "option"), strings.Contains(msg, "number"),
+			strings.Contains(msg, "duration"), strings.Contains(msg, "boolean"):
+			return nil, errURLOption
+		}
+		return nil, errURLOther
 	}
 	return opt, nil
 }
