@@ -29,6 +29,17 @@ const (
 	StepFsyncDir   Step = "fsync dir"       // fsync the folder that holds the target
 )
 
+// PutSteps returns the steps of a Put that replaces a stored blob, in
+// the order they run (a Put that creates a blob skips StepLinkPrev and
+// StepRenamePrev). Harnesses that fail or hold each step should range
+// over it rather than keep their own copy of the list.
+func PutSteps() []Step {
+	return []Step{
+		StepCreateTemp, StepWrite, StepFsync, StepClose, StepLock, StepRead,
+		StepLinkPrev, StepRename, StepRenamePrev, StepFsyncDir,
+	}
+}
+
 // UnsafeError reports a path that the backend refuses to use because it
 // could let someone else read, change or redirect the vault: a symbolic
 // link, a file or folder that group or others can access, one owned by

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -79,9 +80,26 @@ func checkFault(t *testing.T, err error, step file.Step, errno syscall.Errno) {
 	}
 }
 
-var putSteps = []file.Step{
-	file.StepCreateTemp, file.StepWrite, file.StepFsync, file.StepClose, file.StepLock,
-	file.StepRead, file.StepLinkPrev, file.StepRename, file.StepRenamePrev, file.StepFsyncDir,
+var putSteps = file.PutSteps()
+
+// TestPutStepOrder checks that PutSteps is the order a Put runs.
+func TestPutStepOrder(t *testing.T) {
+	ctx := context.Background()
+	var got []file.Step
+	b := newBackend(t, file.WithStepHook(func(ctx context.Context, s file.StepInfo) error {
+		if s.Op == "put" {
+			got = append(got, s.Step)
+		}
+		return nil
+	}))
+	v, _ := b.Put(ctx, "s", []byte("1"), backends.Absent)
+	got = nil
+	if _, err := b.Put(ctx, "s", []byte("2"), v); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, putSteps) {
+		t.Fatalf("steps of a Put: %q, PutSteps says %q", got, putSteps)
+	}
 }
 
 // TestPutFaults fails each step of a Put with each fault: the call
