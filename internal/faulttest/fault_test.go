@@ -37,7 +37,7 @@ func opts(pass string) []vault.Option {
 // putSteps are the steps of a Put, in the order the backend runs them.
 var putSteps = []file.Step{
 	file.StepCreateTemp, file.StepWrite, file.StepFsync, file.StepClose,
-	file.StepLock, file.StepRead, file.StepLinkPrev, file.StepRename, file.StepFsyncDir,
+	file.StepLock, file.StepRead, file.StepLinkPrev, file.StepRename, file.StepRenamePrev, file.StepFsyncDir,
 }
 
 // faults are the errors injected: a failing disk, a full disk, a
