@@ -36,12 +36,12 @@ func (p Policy) Calibrate(target time.Duration) (Params, error) {
 	probe := Params{Time: 1, MemoryKiB: max(32<<10, p.Floor.MemoryKiB), Threads: uint8(threads)}
 	probe.Time = max(probe.Time, p.Floor.Time)
 	probe.MemoryKiB = min(probe.MemoryKiB, p.Ceiling.MemoryKiB)
-	perUnit := float64(bestOf(2, probe)) / (float64(probe.Time) * float64(probe.MemoryKiB))
+	perUnit := float64(bestOf(3, probe)) / (float64(probe.Time) * float64(probe.MemoryKiB))
 
 	params := p.fit(float64(target), perUnit, threads)
 	// One correction from a run at the chosen size: memory bandwidth and
 	// page faults do not scale quite linearly from the probe.
-	took := bestOf(1, params)
+	took := bestOf(2, params)
 	perUnit = float64(took) / (float64(params.Time) * float64(params.MemoryKiB))
 	return p.fit(float64(target), perUnit, threads), nil
 }

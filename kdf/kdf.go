@@ -56,6 +56,9 @@ func (p Params) String() string {
 	return fmt.Sprintf("argon2id t=%d m=%s p=%d", p.Time, m, p.Threads)
 }
 
+// Validate checks p against DefaultPolicy; see Policy.Check.
+func (p Params) Validate() error { return DefaultPolicy.Check(p) }
+
 // ParamError reports parameters refused by a Policy. It matches
 // ErrOutOfPolicy.
 type ParamError struct {

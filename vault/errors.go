@@ -93,7 +93,10 @@ type SlotError struct {
 }
 
 func (e *SlotError) Error() string {
-	return fmt.Sprintf("vault: %s slot %s: %s", e.Kind, e.Slot, e.Reason)
+	if e.Err == nil {
+		return fmt.Sprintf("vault: %s slot %s: %s", e.Kind, e.Slot, e.Reason)
+	}
+	return fmt.Sprintf("vault: %s slot %s: %s: %v", e.Kind, e.Slot, e.Reason, e.Err)
 }
 
 // Unwrap returns the category or cause.

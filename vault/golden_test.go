@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
 	"github.com/sessionvault/sessionvault/backends/memory"
 	"github.com/sessionvault/sessionvault/internal/secmem"
 	"github.com/sessionvault/sessionvault/kdf"
@@ -166,6 +167,52 @@ func TestGolden(t *testing.T) {
 			}
 			_, err = Open(ctx, b, WithPassphrase([]byte("not the golden passphrase")))
 			wantErr(t, err, ErrWrongKey, "golden vault, wrong passphrase")
+		})
+	}
+}
+
+// TestGoldenOnFileBackend opens each golden vault from a folder, as
+// vaultctl would: the blobs are copied into a backends/file folder first.
+func TestGoldenOnFileBackend(t *testing.T) {
+	ctx := context.Background()
+	for _, g := range goldenVaults {
+		t.Run(g.dir, func(t *testing.T) {
+			_, blobs := loadGolden(t, g)
+			dir := t.TempDir()
+			if err := os.Chmod(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			b, err := file.New(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			for name, blob := range blobs {
+				if _, err := b.Put(ctx, name, blob, backends.Absent); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, err := Open(ctx, b, WithPassphrase([]byte(g.passphrase)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			for name := range g.sessions {
+				plain, _, err := v.Store(name).Open(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				secmem.Wipe(plain)
+			}
+			// A golden vault keeps working: a rotation of it opens.
+			if err := v.RotateKey(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			v2, err := Open(ctx, b, WithPassphrase([]byte(g.passphrase)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v2.Close()
 		})
 	}
 }
