@@ -3,6 +3,8 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,4 +133,86 @@ func TestConcurrentSealOpenClose(t *testing.T) {
 	time.Sleep(time.Millisecond)
 	v.Close()
 	wg.Wait()
+}
+
+// TestConcurrentHeaderChanges runs header changes (passphrase, slots,
+// rotation) alongside seals and opens, for the race detector.
+func TestConcurrentHeaderChanges(t *testing.T) {
+	ctx := context.Background()
+	ks := newKeyStore()
+	v, b := newVault(t, cheap(testPass, WithKeyStore(ks))...)
+	other := mustOpen(t, b, cheap(testPass, WithKeyStore(ks))...)
+	seal(t, v, "a", "x")
+	var wg sync.WaitGroup
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if err := f(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	run(func() error { return v.ChangePassphrase(ctx, []byte(testPass), testParams) })
+	run(func() error { return other.RotateKey(ctx, nil) })
+	run(func() error {
+		id, err := v.AddKeychainSlot(ctx, ks)
+		if err != nil {
+			return err
+		}
+		return other.RemoveSlot(ctx, id)
+	})
+	run(func() error {
+		_, err := other.Store("a").Seal(ctx, []byte("y"), backends.Any)
+		return err
+	})
+	run(func() error {
+		_, _, err := v.Store("a").Open(ctx)
+		_ = v.Info()
+		return err
+	})
+	wg.Wait()
+	if got := open(t, mustOpen(t, b, cheap(testPass)...), "a"); got != "y" {
+		t.Fatalf("a = %q", got)
+	}
+}
+
+// TestErrorsCarryNoSecrets: error messages from failing paths never
+// contain a passphrase, a key or plaintext.
+func TestErrorsCarryNoSecrets(t *testing.T) {
+	ctx := context.Background()
+	const secretPass = "hunter2-SECRET-pass"
+	v, b := newVault(t, cheap(secretPass)...)
+	seal(t, v, "a", "PLAINTEXT-SECRET")
+	var errs []error
+	_, err := Open(ctx, b, cheap("SECRET-wrong-pass")...)
+	errs = append(errs, err)
+	blob, ver, _ := b.Get(ctx, "a")
+	blob[len(blob)-3] ^= 1
+	b.Put(ctx, "a", blob, ver)
+	_, _, err = v.Store("a").Open(ctx)
+	errs = append(errs, err)
+	hdr, hver, _ := b.Get(ctx, backends.HeaderName)
+	hdr[40] ^= 1
+	b.Put(ctx, backends.HeaderName, hdr, hver)
+	_, err = Open(ctx, b, cheap(secretPass)...)
+	errs = append(errs, err)
+	var secrets []string
+	for _, g := range v.gens {
+		secrets = append(secrets, string(g.key.Bytes()), fmt.Sprintf("%x", g.key.Bytes()))
+	}
+	secrets = append(secrets, secretPass, "SECRET-wrong-pass", "PLAINTEXT-SECRET")
+	for _, err := range errs {
+		if err == nil {
+			t.Fatal("expected an error")
+		}
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) || strings.Contains(fmt.Sprintf("%+v %#v", err, err), s) {
+				t.Fatalf("error %q contains a secret", err)
+			}
+		}
+	}
 }

@@ -164,7 +164,7 @@ func (v *Vault) allKEKs(ctx context.Context) (map[SlotID]*secmem.Buffer, error) 
 			copy(c.Bytes(), k.Bytes())
 			out[s.id] = c
 		}
-		ks, pass := v.keyStore, v.pass
+		ks, hasPass := v.keyStore, v.pass != nil
 		v.mu.RUnlock()
 		if out[s.id] != nil {
 			continue
@@ -175,8 +175,8 @@ func (v *Vault) allKEKs(ctx context.Context) (map[SlotID]*secmem.Buffer, error) 
 		)
 		switch {
 		case s.kind == KeychainSlot && ks != nil:
-			kek, err = v.fetchKEK(ctx, h, s)
-		case s.kind == PassphraseSlot && pass != nil:
+			kek, err = fetchKEK(ctx, ks, h, s)
+		case s.kind == PassphraseSlot && hasPass:
 			kek, err = v.derive(s)
 		default:
 			err = &SlotError{Slot: s.id, Kind: s.kind, Reason: fmt.Sprintf("re-wrapping this slot needs its %s: open the vault with it too, or remove the slot", map[SlotKind]string{PassphraseSlot: "passphrase", KeychainSlot: "key store"}[s.kind]), Err: ErrWrongKey}

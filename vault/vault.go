@@ -319,13 +319,16 @@ func (v *Vault) unlock(ctx context.Context, h *header, derive bool) ([]*secmem.B
 	}
 	v.mu.RUnlock()
 	// 2. Keychain slots, through the key store.
-	if v.keyStore != nil {
+	v.mu.RLock()
+	ks := v.keyStore
+	v.mu.RUnlock()
+	if ks != nil {
 		for i := range h.slots {
 			s := &h.slots[i]
 			if s.kind != KeychainSlot {
 				continue
 			}
-			kek, err := v.fetchKEK(ctx, h, s)
+			kek, err := fetchKEK(ctx, ks, h, s)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -343,7 +346,7 @@ func (v *Vault) unlock(ctx context.Context, h *header, derive bool) ([]*secmem.B
 		}
 	}
 	// 3. Passphrase slots: one argon2id run each.
-	if derive && v.pass != nil {
+	if derive && v.hasPassphrase() {
 		for i := range h.slots {
 			s := &h.slots[i]
 			if s.kind != PassphraseSlot {
@@ -374,11 +377,11 @@ func (v *Vault) unlock(ctx context.Context, h *header, derive bool) ([]*secmem.B
 	return nil, SlotID{}, nil, errors.Join(errs...)
 }
 
-// fetchKEK gets a keychain slot's KEK from the key store.
-func (v *Vault) fetchKEK(ctx context.Context, h *header, s *slot) (*secmem.Buffer, error) {
+// fetchKEK gets a keychain slot's KEK from the key store ks.
+func fetchKEK(ctx context.Context, ks backends.KeyStore, h *header, s *slot) (*secmem.Buffer, error) {
 	kctx, cancel := keyStoreCtx(ctx)
 	defer cancel()
-	raw, err := v.keyStore.GetKey(kctx, account(h.id, s.id))
+	raw, err := ks.GetKey(kctx, account(h.id, s.id))
 	if err != nil {
 		reason := "the key store could not be read"
 		if errors.Is(err, backends.ErrNotFound) {
@@ -395,8 +398,22 @@ func (v *Vault) fetchKEK(ctx context.Context, h *header, s *slot) (*secmem.Buffe
 	return secmem.From(raw), nil
 }
 
-// derive runs argon2id for a passphrase slot with v's passphrase.
+// hasPassphrase reports whether v holds a passphrase.
+func (v *Vault) hasPassphrase() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.pass != nil
+}
+
+// derive runs argon2id for a passphrase slot with v's passphrase. It holds
+// v.mu (read) throughout, so that Close or ChangePassphrase cannot destroy
+// the passphrase while argon2id reads it.
 func (v *Vault) derive(s *slot) (*secmem.Buffer, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.pass == nil {
+		return nil, ErrClosed
+	}
 	k, err := v.policy.Derive(v.pass.Bytes(), s.salt[:], s.params)
 	if err != nil {
 		return nil, &PolicyError{Slot: s.id, Err: err}
