@@ -10,9 +10,10 @@
 // BenchmarkStatus/sessions=1000. All sub-benchmarks that differ only in that
 // element form a family; plot draws one SVG per family (log-log: x the
 // number, y time per op), with one line for ns/op (ours) and one for each
-// "NAME-ns/op" metric (a baseline timed in the same run), and writes a
-// Markdown table of every metric. Repeated runs (-count N) are summarized by
-// their median.
+// "NAME-ns/op" metric (a baseline timed in the same run). It writes Markdown:
+// per input file, its header (command, date, machine, load), a table per
+// family with its plot, and a table per other benchmark. Repeated runs
+// (-count N) are summarized by their median.
 package main
 
 import (
@@ -42,30 +43,11 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	runs := map[string]*bench{}
-	var order []string
+	var md strings.Builder
 	for _, p := range flag.Args() {
-		f, err := os.Open(p)
-		if err != nil {
-			fatal(err)
-		}
-		err = parse(f, runs, &order)
-		f.Close()
-		if err != nil {
+		if err := plotFile(p, *outDir, &md); err != nil {
 			fatal(fmt.Errorf("%s: %w", p, err))
 		}
-	}
-	fams := families(runs, order)
-	var md strings.Builder
-	for _, fam := range fams {
-		if len(fam.points) < 2 {
-			continue
-		}
-		name := fileName(fam.name) + ".svg"
-		if err := os.WriteFile(filepath.Join(*outDir, name), []byte(fam.svg()), 0o644); err != nil {
-			fatal(err)
-		}
-		fam.markdown(&md, name)
 	}
 	if *mdPath == "" {
 		fmt.Print(md.String())
@@ -74,6 +56,99 @@ func main() {
 	if err := os.WriteFile(*mdPath, []byte(md.String()), 0o644); err != nil {
 		fatal(err)
 	}
+}
+
+// plotFile reads one file of benchmark output, draws an SVG per family
+// (named SET-FAMILY.svg, SET being the file's base name) and appends to md
+// a section: the file's header (command, date, machine, load) and a table
+// per benchmark.
+func plotFile(path, outDir string, md *strings.Builder) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runs := map[string]*bench{}
+	var order []string
+	hdr, err := parse(f, runs, &order)
+	if err != nil {
+		return err
+	}
+	set := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	fmt.Fprintf(md, "### %s\n\n", set)
+	if c := hdr["command"]; c != "" {
+		fmt.Fprintf(md, "    %s\n\n", c)
+	}
+	var facts []string
+	for _, k := range []string{"date", "machine", "go", "filesystem", "loadavg-before", "loadavg-after"} {
+		if v := hdr[k]; v != "" {
+			facts = append(facts, k+": "+v)
+		}
+	}
+	if len(facts) > 0 {
+		fmt.Fprintf(md, "%s\n\n", strings.Join(facts, "; "))
+	}
+	inFamily := map[string]bool{}
+	for _, fam := range families(runs, order) {
+		if len(fam.points) < 2 {
+			continue
+		}
+		for _, p := range fam.points {
+			inFamily[p.b.name] = true
+		}
+		name := set + "-" + fileName(fam.name) + ".svg"
+		if err := os.WriteFile(filepath.Join(outDir, name), []byte(fam.svg()), 0o644); err != nil {
+			return err
+		}
+		fam.markdown(md, name)
+	}
+	// Everything else: one table per top-level benchmark, a row per run name.
+	var groups []string
+	rows := map[string][]*bench{}
+	for _, n := range order {
+		if inFamily[n] {
+			continue
+		}
+		top, _, _ := strings.Cut(n, "/")
+		if _, ok := rows[top]; !ok {
+			groups = append(groups, top)
+		}
+		rows[top] = append(rows[top], runs[n])
+	}
+	for _, g := range groups {
+		table(md, g, rows[g])
+	}
+	return nil
+}
+
+// table writes one Markdown table: a row per benchmark, a column per unit,
+// each cell the median over runs.
+func table(w *strings.Builder, group string, bs []*bench) {
+	var units []string
+	seen := map[string]bool{}
+	for _, b := range bs {
+		for _, u := range b.units {
+			if !seen[u] && u != "MB/s" {
+				seen[u] = true
+				units = append(units, u)
+			}
+		}
+	}
+	fmt.Fprintf(w, "#### %s\n\n", strings.TrimPrefix(group, "Benchmark"))
+	fmt.Fprintf(w, "| benchmark | runs | %s |\n", strings.Join(units, " | "))
+	fmt.Fprintf(w, "|---|---:|%s\n", strings.Repeat("---:|", len(units)))
+	for _, b := range bs {
+		cells := make([]string, len(units))
+		runs := 0
+		for i, u := range units {
+			if v, ok := b.metrics[u]; ok {
+				cells[i] = formatValue(median(v), u)
+				runs = max(runs, len(v))
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %s |\n", strings.TrimPrefix(b.name, "Benchmark"), runs, strings.Join(cells, " | "))
+	}
+	w.WriteString("\n")
 }
 
 func fatal(err error) {
@@ -92,10 +167,23 @@ type bench struct {
 // pairs.
 var lineRE = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$`)
 
-func parse(r io.Reader, runs map[string]*bench, order *[]string) error {
+// headerRE matches a "key: value" configuration line (benchstat's format).
+var headerRE = regexp.MustCompile(`^([a-z][a-z0-9-]*): (.*)$`)
+
+// parse reads benchmark results into runs (names in order of first
+// appearance) and returns the "key: value" header lines (the first value of
+// each key; a key seen again later, as loadavg-after is, keeps its last).
+func parse(r io.Reader, runs map[string]*bench, order *[]string) (map[string]string, error) {
+	hdr := map[string]string{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
+		if h := headerRE.FindStringSubmatch(sc.Text()); h != nil {
+			if _, ok := hdr[h[1]]; !ok || strings.HasSuffix(h[1], "-after") {
+				hdr[h[1]] = h[2]
+			}
+			continue
+		}
 		m := lineRE.FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue
@@ -113,7 +201,7 @@ func parse(r io.Reader, runs map[string]*bench, order *[]string) error {
 		for i := 0; i < len(fields); i += 2 {
 			v, err := strconv.ParseFloat(fields[i], 64)
 			if err != nil {
-				return fmt.Errorf("bad value %q in %q", fields[i], sc.Text())
+				return nil, fmt.Errorf("bad value %q in %q", fields[i], sc.Text())
 			}
 			u := fields[i+1]
 			if _, ok := b.metrics[u]; !ok {
@@ -122,7 +210,7 @@ func parse(r io.Reader, runs map[string]*bench, order *[]string) error {
 			b.metrics[u] = append(b.metrics[u], v)
 		}
 	}
-	return sc.Err()
+	return hdr, sc.Err()
 }
 
 func median(v []float64) float64 {

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/xml"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -15,7 +17,9 @@ BenchmarkSave/size=1MiB-2   	   10	 9000000 ns/op	 8500000 physical-ns/op	  1.06
 BenchmarkSave/size=512B-2   	 1000	  640000 ns/op	  570000 physical-ns/op	  1.12 x-physical	 2048 B/op	 12 allocs/op
 BenchmarkStatus/sessions=10-2     	  100	 1000000 ns/op
 BenchmarkStatus/sessions=1000-2   	   10	 90000000 ns/op
-BenchmarkCompare-2   	 1000	  600000 ns/op
+BenchmarkCompare-2   	 1000	  600000 ns/op	 550000 physical-ns/op
+loadavg-after: 0.7
+loadavg-after: 0.5
 BenchmarkCalibrate/target=100ms-2   	 10	  98000000 ns/op	 3 t	 48 MiB	 4 p	 0.98 x-target
 BenchmarkCalibrate/target=1s-2   	 1	  1100000000 ns/op	 4 t	 256 MiB	 4 p	 1.1 x-target
 PASS
@@ -24,8 +28,12 @@ PASS
 func TestParseAndFamilies(t *testing.T) {
 	runs := map[string]*bench{}
 	var order []string
-	if err := parse(strings.NewReader(sample), runs, &order); err != nil {
+	hdr, err := parse(strings.NewReader(sample), runs, &order)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if hdr["goos"] != "linux" || hdr["loadavg-after"] != "0.5" {
+		t.Fatalf("header %v", hdr)
 	}
 	b := runs["BenchmarkSave/size=512B"]
 	if b == nil || len(b.metrics["ns/op"]) != 3 {
@@ -103,6 +111,28 @@ func TestFormat(t *testing.T) {
 	} {
 		if got := formatValue(c.v, c.unit); got != c.want {
 			t.Errorf("formatValue(%v, %q) = %q, want %q", c.v, c.unit, got, c.want)
+		}
+	}
+}
+
+func TestPlotFile(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "scale.txt")
+	if err := os.WriteFile(in, []byte("command: go test -bench . ./x\n"+sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	if err := plotFile(in, dir, &md); err != nil {
+		t.Fatal(err)
+	}
+	for _, svg := range []string{"scale-Save.svg", "scale-Status.svg", "scale-Calibrate.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, svg)); err != nil {
+			t.Errorf("no %s: %v", svg, err)
+		}
+	}
+	for _, want := range []string{"### scale\n", "    go test -bench . ./x\n", "#### Compare\n", "| Compare | 1 | 600 µs | 550 µs |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
 	}
 }
