@@ -44,7 +44,7 @@ func (k SlotKind) String() string {
 }
 
 // SlotID identifies a key slot within its vault.
-type SlotID [idSize]byte
+type SlotID [16]byte
 
 // String returns the id in lowercase hex.
 func (id SlotID) String() string { return hex.EncodeToString(id[:]) }

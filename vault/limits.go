@@ -91,6 +91,6 @@ const (
 	minHeaderSize = headerFixedSize + 1 + genSize + 1 + (1 + idSize + checkSize + nonceSize + keySize + tagSize) + macSize + sumSize
 )
 
-// The name rules are the backends' (backends.ValidateName); repeated here
-// for the envelope's name length byte.
-const _ = uint8(backends.MaxNameLen) // the name length fits the AAD's length byte
+// A session name's length is one byte of the session AAD: this stops
+// compiling if backends.MaxNameLen ever exceeds 255.
+const _ = uint8(backends.MaxNameLen)
