@@ -31,6 +31,9 @@ import (
 // By default a Lease extends itself every TTL/3 until Unlock (see
 // WithAutoExtend), so a live holder keeps it however long its work takes,
 // and a dead one loses it within one TTL. Lost reports when it is gone.
+// A Lease nobody unlocks stays held, like a mutex nobody unlocks, until
+// the process exits or the Backend is closed (then it lapses within one
+// TTL).
 type Lease struct {
 	b     *Backend
 	name  string
