@@ -19,7 +19,7 @@ type OpError struct {
 	Name string
 	// Step names the step of a write (or read) that failed, for backends
 	// whose writes have several: "create temp", "write", "fsync",
-	// "close", "link previous", "rename", "fsync dir", ... Empty when the
+	// "close", "link previous", "rename", "rename previous", "fsync dir", ... Empty when the
 	// call failed before any step or has a single one.
 	Step string
 	// Kind is the error category (ErrNotFound, ErrConflict, ErrTooLarge,

@@ -1,4 +1,4 @@
-//go:build unix && !darwin
+//go:build linux || freebsd || netbsd || openbsd || dragonfly
 
 package file
 
