@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/backendtest"
 	"github.com/sessionvault/sessionvault/backends/file"
 )
 
@@ -321,5 +322,44 @@ func TestOversizeFile(t *testing.T) {
 	}
 	if got, _, err := b.Get(ctx, "s"); err != nil || string(got) != "one" {
 		t.Fatalf("Get after Restore: %q, %v", got, err)
+	}
+}
+
+// TestBadNamesTouchNothing calls every method with every name of the
+// reject list: each call is refused and not one file appears or changes,
+// inside the folder or beside it.
+func TestBadNamesTouchNothing(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	if _, err := b.Put(ctx, "s", []byte("x"), backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	parent := filepath.Dir(b.Path())
+	before := walk(t, parent)
+	for _, name := range backendtest.BadNames() {
+		calls := map[string]error{}
+		_, _, calls["Get"] = b.Get(ctx, name)
+		_, calls["Put"] = b.Put(ctx, name, []byte("x"), backends.Any)
+		calls["Delete"] = b.Delete(ctx, name, backends.Any)
+		_, _, calls["Previous"] = b.Previous(ctx, name)
+		_, calls["Restore"] = b.Restore(ctx, name, backends.Any)
+		var l backends.Lock
+		if l, calls["Lock"] = b.Lock(ctx, name); l != nil {
+			l.Unlock(ctx)
+		}
+		for call, err := range calls {
+			if !errors.Is(err, backends.ErrInvalidName) {
+				t.Errorf("%s(%q): %v, want ErrInvalidName", call, name, err)
+			}
+		}
+	}
+	after := walk(t, parent)
+	if len(after) != len(before) {
+		t.Fatalf("files changed: before %v, after %v", before, after)
+	}
+	for p, m := range before {
+		if after[p] != m {
+			t.Errorf("%s changed: %v -> %v", p, m, after[p])
+		}
 	}
 }
