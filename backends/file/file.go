@@ -175,12 +175,16 @@ var (
 // by another user or accessible by group or others, with an
 // *UnsafeError that says what to fix.
 //
-// On Windows, New works with these reductions: no owner or mode checks
-// (Windows has ACLs, which the backend does not inspect: keep the folder
-// under the user's profile), symbolic links and other reparse points are
-// refused by a check before each open (a race a local attacker could
-// win), the folder is not fsynced after a rename (Windows cannot), and
-// Lock and the write lock use LockFileEx.
+// On Windows (built, but not tested on these machines), New works with
+// these reductions: no owner or mode checks (Windows keeps permissions in
+// ACLs, which the backend does not inspect: keep the folder under the
+// user's profile); a symbolic link or junction at a stored file is
+// refused on the opened handle (FILE_FLAG_OPEN_REPARSE_POINT), but at a
+// folder only by a check before use, which a local attacker able to
+// write the parent folder could race; the folder is not fsynced after a
+// rename (Windows cannot; NTFS journals the rename); Lock and the write
+// lock use LockFileEx. Other platforms than Linux, macOS, the BSDs and
+// Windows get backends.ErrUnavailable.
 func New(dir string, opts ...Option) (*Backend, error) {
 	if dir == "" {
 		return nil, &backends.OpError{Backend: "file", Op: "open", Kind: backends.ErrUnavailable, Err: errors.New("empty folder path")}
