@@ -15,7 +15,9 @@ import (
 // compare-and-set on the session's version), opens every session again to
 // verify it is sealed under the new generation, and only then drops the
 // old generation from the header. progress, if not nil, is called after
-// each session of the re-seal pass with the count done and the total.
+// each session of the re-seal pass with the count done and the total; it
+// runs while RotateKey holds the header lock, so it must not create
+// sessions or change the header (that would wait for the lock for ever).
 //
 // It is safe to stop at any instant (a crash, kill -9, a cancelled ctx):
 // each session is always sealed under a generation the stored header
