@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -154,6 +155,13 @@ func openRoot(path string, create bool) (*sysDir, error) {
 			return nil, &fs.PathError{Op: "mkdir", Path: path, Err: err}
 		}
 		created = err == nil
+		if created {
+			// Make the new folder's entry in its parent durable, as
+			// every later write makes its own entries durable.
+			if err := syncPath(filepath.Dir(path)); err != nil {
+				return nil, &fs.PathError{Op: "fsync", Path: filepath.Dir(path), Err: err}
+			}
+		}
 		err = retry(func() (err error) { fd, err = unix.Open(path, openDirFlags, 0); return })
 	}
 	if err != nil {
@@ -165,6 +173,17 @@ func openRoot(path string, create bool) (*sysDir, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// syncPath fsyncs the folder at path.
+func syncPath(path string) error {
+	var fd int
+	err := retry(func() (err error) { fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); return })
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return retry(func() error { return fullSync(fd) })
 }
 
 // checkSelf checks the open folder; a folder we just created gets its
