@@ -178,7 +178,10 @@ func openRoot(path string, create bool) (*sysDir, error) {
 // syncPath fsyncs the folder at path.
 func syncPath(path string) error {
 	var fd int
-	err := retry(func() (err error) { fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); return })
+	err := retry(func() (err error) {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return
+	})
 	if err != nil {
 		return err
 	}
