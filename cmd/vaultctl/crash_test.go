@@ -18,6 +18,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/session"
 	"github.com/sessionvault/sessionvault/vault"
 )
@@ -68,27 +69,28 @@ type statusDoc struct {
 	} `json:"sessions"`
 }
 
-// checkAllOpen runs status and verify in-process: every one of n
-// sessions must open.
-func checkAllOpen(t *testing.T, dir, passFile string, n int) statusDoc {
+// checkAllOpen runs status in-process: the vault must open, list n
+// sessions, and every one must open. It returns the status and the
+// number of sessions that are missing or do not open (reported with
+// t.Errorf).
+func checkAllOpen(t *testing.T, dir, passFile string, n int) (statusDoc, int) {
 	t.Helper()
 	code, out, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", passFile, "--json", "status")
-	if code != 0 {
-		t.Fatalf("status after a kill: exit %d: %s\n%s", code, stderr, out)
-	}
 	var doc statusDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		t.Fatal(err)
+		t.Fatalf("status: exit %d: %s: %v", code, stderr, err)
 	}
-	if len(doc.Sessions) != n {
-		t.Fatalf("status lists %d sessions, want %d", len(doc.Sessions), n)
-	}
+	bad := n - len(doc.Sessions)
 	for _, s := range doc.Sessions {
 		if s.Error != "" {
-			t.Fatalf("session %s does not open: %s", s.Name, s.Error)
+			bad++
+			t.Errorf("session %s does not open: %s", s.Name, s.Error)
 		}
 	}
-	return doc
+	if code != 0 || bad != 0 {
+		t.Errorf("status: exit %d, %d of %d sessions missing or unreadable: %s", code, bad, n, stderr)
+	}
+	return doc, bad
 }
 
 // killRandomly starts vaultctl ARGS as a child process, SIGKILLs it after
@@ -117,21 +119,25 @@ func killRandomly(t *testing.T, max time.Duration, args ...string) (finished boo
 	case <-time.After(time.Duration(rand.Int64N(int64(max)))):
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
-	err = <-done
-	if err == nil {
-		return true
-	}
-	return false
+	// A nil error: it exited on its own just before the signal.
+	return <-done == nil
 }
 
 // TestRotateKeyKill9 kills rotate-key with SIGKILL at random moments over
 // a vault of a few hundred sessions: after every kill every session
 // opens, and a rerun completes the rotation.
+//
+// Bounded by default (150 sessions, 15 runs); SESSIONVAULT_LONG=1 runs
+// 300 sessions and 200 runs, the figures quoted in SECURITY.md.
 func TestRotateKeyKill9(t *testing.T) {
-	sessions, kills := 200, 40
+	sessions, kills := figures.Scale(0, 150, 300), figures.Scale(0, 15, 200)
 	if testing.Short() {
-		sessions, kills = 60, 8
+		sessions, kills = 60, 6
 	}
+	fig := figures.New("vaultctl/rotate-key-kill9")
+	fig.Declare("sessions", "runs", "killed_mid_run", "finished_first", "unreadable_after_kill", "rerun_failed")
+	fig.Add("sessions", int64(sessions))
+	defer fig.Report(t)
 	dir, pass := makeVault(t, sessions)
 	// Measure one full rotation to aim the kills inside it.
 	start := time.Now()
@@ -142,18 +148,26 @@ func TestRotateKeyKill9(t *testing.T) {
 
 	killed, finished := 0, 0
 	for range kills {
+		fig.Inc("runs")
 		if killRandomly(t, window, "--dir", dir, "--passphrase-file", pass, "rotate-key") {
 			finished++
+			fig.Inc("finished_first")
 		} else {
 			killed++
+			fig.Inc("killed_mid_run")
 		}
-		checkAllOpen(t, dir, pass, sessions)
+		_, bad := checkAllOpen(t, dir, pass, sessions)
+		fig.Add("unreadable_after_kill", int64(bad))
+		if bad != 0 {
+			return
+		}
 	}
 	// A rerun completes whatever the last kill interrupted.
 	if code, _, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "rotate-key"); code != 0 {
+		fig.Inc("rerun_failed")
 		t.Fatalf("rotate-key after the kills: %d %s", code, stderr)
 	}
-	doc := checkAllOpen(t, dir, pass, sessions)
+	doc, _ := checkAllOpen(t, dir, pass, sessions)
 	if len(doc.Vault.Generations) != 1 {
 		t.Fatalf("after a completed rotation the header holds generations %v, want one", doc.Vault.Generations)
 	}
@@ -169,28 +183,52 @@ func TestRotateKeyKill9(t *testing.T) {
 // TestPasswdKill9 kills passwd at random moments: afterwards the vault
 // opens with the old passphrase or the new one, never neither.
 func TestPasswdKill9(t *testing.T) {
-	kills := 30
+	kills := figures.Scale(0, 20, 200)
 	if testing.Short() {
 		kills = 6
 	}
+	fig := figures.New("vaultctl/passwd-kill9")
+	fig.Declare("runs", "old_passphrase_opens", "new_passphrase_opens", "neither_opens")
+	defer fig.Report(t)
 	dir, pass := makeVault(t, 3)
 	newPass := filepath.Join(filepath.Dir(pass), "new")
 	if err := os.WriteFile(newPass, []byte("the-new-passphrase\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Time one passwd process (there and back) to aim the kills inside
+	// a run, process start-up included.
+	start := time.Now()
+	for _, p := range [][2]string{{pass, newPass}, {newPass, pass}} {
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(exe, append([]string{"--dir", dir, "--passphrase-file", p[0], "passwd", "--new-passphrase-file", p[1]}, floorKDF...)...)
+		cmd.Env = baseEnv(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("passwd: %v: %s", err, out)
+		}
+	}
+	window := time.Since(start) / 2 * 11 / 10
 	cur, other := pass, newPass
 	for range kills {
-		killRandomly(t, 60*time.Millisecond, append([]string{"--dir", dir, "--passphrase-file", cur, "passwd", "--new-passphrase-file", other}, floorKDF...)...)
+		killRandomly(t, window, append([]string{"--dir", dir, "--passphrase-file", cur, "passwd", "--new-passphrase-file", other}, floorKDF...)...)
 		codeCur, _, _ := runCLI(t, nil, "--dir", dir, "--passphrase-file", cur, "status")
 		codeOther, _, _ := runCLI(t, nil, "--dir", dir, "--passphrase-file", other, "status")
+		fig.Inc("runs")
 		switch {
 		case codeCur == 0 && codeOther == exitWrongKey:
+			fig.Inc("old_passphrase_opens")
 		case codeOther == 0 && codeCur == exitWrongKey:
+			fig.Inc("new_passphrase_opens")
 			cur, other = other, cur
 		default:
+			fig.Inc("neither_opens")
 			t.Fatalf("after a kill: old passphrase exit %d, new passphrase exit %d", codeCur, codeOther)
 		}
-		checkAllOpen(t, dir, cur, 3)
+		if _, bad := checkAllOpen(t, dir, cur, 3); bad != 0 {
+			return
+		}
 	}
 }
 
