@@ -99,7 +99,7 @@ var DefaultPolicy = Policy{Floor: Floor, Ceiling: Ceiling}
 // brute-forced cheaply: never use it outside tests. Production code paths
 // in this module never select it; it takes effect only where a caller
 // passes it explicitly.
-var InsecurePolicyForTesting = Policy{Floor: absoluteMinimum, Ceiling: Ceiling}
+var InsecurePolicyForTesting = Policy{Floor: Params{Time: 1, MemoryKiB: 8, Threads: 1}, Ceiling: Ceiling}
 
 // WithCeiling returns a copy of p whose ceiling is c, for callers that
 // accept costlier parameters than Ceiling (a vault made on a large machine
