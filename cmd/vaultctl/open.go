@@ -20,21 +20,30 @@ import (
 // Redis key prefix (never the Redis URL, which may hold a password).
 func (a *app) where() string {
 	if a.backend == "redis" {
+		if a.redisPrefix == "" {
+			return "redis prefix " + redis.DefaultPrefix
+		}
 		return "redis prefix " + a.redisPrefix
 	}
 	return a.dir
 }
 
 // resolveDir fills in a.dir from the environment when --dir was not given.
+// The path is made absolute, so that messages and --json name the
+// folder unambiguously.
 func (a *app) resolveDir() error {
-	if a.dir != "" {
-		return nil
+	d := a.dir
+	if d == "" {
+		var err error
+		if d, err = defaultDir(a.getenv); err != nil {
+			return err
+		}
 	}
-	d, err := defaultDir(a.getenv)
+	abs, err := filepath.Abs(d)
 	if err != nil {
 		return err
 	}
-	a.dir = d
+	a.dir = abs
 	return nil
 }
 
