@@ -90,14 +90,24 @@ func TestLeaseExpiry(t *testing.T) {
 // TestLeaseStaleUnlockAfterExpiry: Unlock of a lease that expired, and
 // that nobody took since, reports ErrLeaseLost.
 func TestLeaseStaleUnlockAfterExpiry(t *testing.T) {
-	b, _ := newTestBackend(t, WithLeaseTTL(MinLeaseTTL), WithAutoExtend(false))
+	b, prefix := newTestBackend(t, WithLeaseTTL(MinLeaseTTL), WithAutoExtend(false))
 	ctx := context.Background()
 	l, err := b.Lease(ctx, "x")
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-l.Lost()
-	time.Sleep(20 * time.Millisecond) // the server's clock may lag ours a little
+	// The server started the TTL when the request arrived, a little after
+	// the local estimate: wait until it has expired there too.
+	raw := rawClient(t, redisURL(t))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if n, err := raw.Exists(ctx, "{"+prefix+"}:lock:x").Result(); err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lease key still there 10 s after its TTL")
+		}
+	}
 	if err := l.Unlock(ctx); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("Unlock after expiry: %v, want ErrLeaseLost", err)
 	}
@@ -109,14 +119,16 @@ func TestLeaseStaleUnlockAfterExpiry(t *testing.T) {
 // TestLeaseAutoExtend: a held lease outlives many TTLs while its holder
 // lives, and ends at Unlock.
 func TestLeaseAutoExtend(t *testing.T) {
-	const ttl = 300 * time.Millisecond
+	// Long enough that a loaded machine (race detector, other jobs) does
+	// not delay an extension past the TTL; the lease still outlives three.
+	const ttl = time.Second
 	b, prefix := newTestBackend(t, WithLeaseTTL(ttl))
 	ctx := context.Background()
 	l, err := b.Lease(ctx, "x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(4 * ttl)
+	deadline := time.Now().Add(3 * ttl)
 	for time.Now().Before(deadline) {
 		sctx, cancel := context.WithTimeout(ctx, ttl/2)
 		other, err := b.Lock(sctx, "x")
