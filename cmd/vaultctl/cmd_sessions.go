@@ -144,6 +144,13 @@ func (a *app) importSession(ctx context.Context, name, src string, remove, force
 	if !same {
 		return errors.New("import: the sealed copy differs from the file: the source file was kept")
 	}
+	// And it loads as a session, which also gives the summary line.
+	back2, sum, err := loadSession(ctx, v, name)
+	if err != nil {
+		return withHint(fmt.Errorf("import: the sealed copy does not load: %w", err), "the source file was kept")
+	}
+	rep := report(name, back2, time.Now(), sum)
+	back2.Destroy()
 	removed := false
 	if remove {
 		if err := shredFile(src); err != nil {
@@ -151,12 +158,6 @@ func (a *app) importSession(ctx context.Context, name, src string, remove, force
 		}
 		removed = true
 	}
-	back2, sum, err := loadSession(ctx, v, name)
-	if err != nil {
-		return withHint(fmt.Errorf("import: the sealed copy does not read back: %w", err), "the source file was kept")
-	}
-	rep := report(name, back2, time.Now(), sum)
-	back2.Destroy()
 	return a.emit(map[string]any{
 		"name":           name,
 		"imported":       true,

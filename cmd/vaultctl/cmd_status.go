@@ -55,9 +55,7 @@ func (a *app) status(ctx context.Context) error {
 		s, sum, err := loadSession(ctx, v, name)
 		if err != nil {
 			entries = append(entries, statusEntry{sessionReport: sessionReport{Name: name}, Error: oneLine(err.Error())})
-			if worst == nil || pickWorse(worst, err) != worst {
-				worst = err
-			}
+			worst = pickWorse(worst, err)
 			p.update(i + 1)
 			continue
 		}
