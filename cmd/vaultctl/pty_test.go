@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -235,5 +236,23 @@ func TestNoTerminalNoPassphrase(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "--passphrase-file") {
 		t.Fatalf("message does not say what to do: %s", stderr.String())
+	}
+}
+
+// TestProgressBarOnTerminal: rotate-key over enough sessions draws a
+// progress bar on a terminal's stderr (and nothing secret).
+func TestProgressBarOnTerminal(t *testing.T) {
+	dir, pass := makeVault(t, 0)
+	sealSessions(t, dir, "crash-test-passphrase", 2*progressMin, 0)
+	r := startPTY(t, "--dir", dir, "--passphrase-file", pass, "rotate-key")
+	code, out := r.wait()
+	if code != 0 {
+		t.Fatalf("rotate-key: exit %d:\n%s", code, out)
+	}
+	if !strings.Contains(out, "\rrotate-key [") || !strings.Contains(out, fmt.Sprintf("%d/%d", 2*progressMin, 2*progressMin)) {
+		t.Fatalf("no progress bar on the terminal:\n%q", out)
+	}
+	if strings.Contains(out, "crash-access-") {
+		t.Fatalf("a token reached the terminal:\n%q", out)
 	}
 }
