@@ -3,6 +3,7 @@ package fakeauth
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -87,4 +88,31 @@ func TestLifecycle(t *testing.T) {
 	if c.Logins != 1 || c.Refreshes != 1 || c.ReusedRefresh != 1 || c.APICalls != 2 || c.Unauthorized != 3 {
 		t.Errorf("counts %+v", c)
 	}
+}
+
+// Example: log in, then call the API with the bearer token and cookies.
+func Example() {
+	s := Start()
+	defer s.Close()
+	body, _ := json.Marshal(LoginRequest{Email: Email, Password: Password})
+	resp, err := s.Client().Post(s.URL()+LoginPath, "application/json", bytes.NewReader(body))
+	if err != nil {
+		panic(err)
+	}
+	var tr TokenResponse
+	json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+
+	req, _ := http.NewRequest("GET", s.URL()+APIPath, nil)
+	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	api, err := s.Client().Do(req)
+	if err != nil {
+		panic(err)
+	}
+	api.Body.Close()
+	fmt.Println(api.StatusCode, s.Counts().Logins, s.Counts().APICalls)
+	// Output: 200 1 1
 }
