@@ -255,7 +255,7 @@ pipe it straight to the program that needs it.`,
 func (a *app) sessionErr(name string, err error) error {
 	switch {
 	case errors.Is(err, backends.ErrNotFound), errors.Is(err, vault.ErrNotFound), errors.Is(err, session.ErrNoSession):
-		return withHint(fmt.Errorf("no session named %q: %w", name, backends.ErrNotFound), "run 'vaultctl status' for the names")
+		return withHint(notFoundf("no session named %q", name), "run 'vaultctl status' for the names")
 	case errors.Is(err, vault.ErrCorrupt):
 		return withHint(err, "run 'vaultctl verify --recover' to restore its previous generation")
 	}

@@ -57,6 +57,22 @@ func withHint(err error, hint string) error {
 	return &hintError{err: err, hint: hint}
 }
 
+// msgError replaces the message of an error it still unwraps to, for the
+// few outcomes where the library's detail is noise to an operator
+// ("vault: passphrase slot 0a1b...: the key does not fit this slot").
+type msgError struct {
+	msg string
+	err error
+}
+
+func (e *msgError) Error() string { return e.msg }
+func (e *msgError) Unwrap() error { return e.err }
+
+// notFoundf is a "not found" (exit 3) with a message of its own.
+func notFoundf(format string, args ...any) error {
+	return &msgError{msg: fmt.Sprintf(format, args...), err: backends.ErrNotFound}
+}
+
 // codedError forces an exit code, for outcomes that are not errors of a
 // library call (verify finding a damaged session it could not repair).
 type codedError struct {

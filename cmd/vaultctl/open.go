@@ -68,8 +68,7 @@ func (a *app) openBackend(ctx context.Context, create bool) (backends.Backend, e
 	}
 	if !create {
 		if _, err := os.Lstat(a.dir); errors.Is(err, fs.ErrNotExist) {
-			return nil, withHint(fmt.Errorf("no vault in %s: %w", a.dir, backends.ErrNotFound),
-				"run 'vaultctl init' first, or pass --dir")
+			return nil, withHint(notFoundf("no vault in %s", a.dir), "run 'vaultctl init' first, or pass --dir")
 		}
 	} else if parent := filepath.Dir(a.dir); parent != a.dir {
 		// The data folder itself may not exist yet on a new account
@@ -179,11 +178,12 @@ func (a *app) explain(err error) error {
 		return withHint(err, "unlock the keychain (or start the Secret Service), or unlock with the passphrase instead of --keychain")
 	case errors.Is(err, vault.ErrWrongKey):
 		if a.keychain {
-			return withHint(err, "the keychain key and passphrase do not open this vault")
+			return &msgError{msg: "neither the keychain key nor a passphrase given opens the vault in " + a.where() +
+				": check the passphrase, or unlock the keychain that holds this vault's key; nothing was changed", err: err}
 		}
-		return withHint(err, "wrong passphrase: check it and try again (nothing was changed)")
+		return &msgError{msg: "wrong passphrase for the vault in " + a.where() + ": check it and try again; nothing was changed", err: err}
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, backends.ErrNotFound):
-		return withHint(err, "no vault here: run 'vaultctl init' first, or pass --dir")
+		return withHint(&msgError{msg: "no vault in " + a.where(), err: err}, "run 'vaultctl init' first, or pass --dir")
 	case errors.Is(err, vault.ErrUnsupportedVersion):
 		return withHint(err, "written by a newer vaultctl, or damaged: upgrade vaultctl or run 'vaultctl verify'")
 	case errors.Is(err, vault.ErrCorrupt), errors.Is(err, vault.ErrPolicy):
