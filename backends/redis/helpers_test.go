@@ -132,14 +132,29 @@ type server struct {
 	dir  string
 	port int
 	args []string
-	cmd  *exec.Cmd
+	// configFirst, when set, replaces the generated flags: a config file
+	// (and --sentinel) must come first on redis-server's command line.
+	configFirst []string
+	cmd         *exec.Cmd
 	exit chan struct{}
 }
 
 // startServer starts a redis-server on a free port with extra arguments.
 func startServer(t testing.TB, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, bin: redisServerBin(t), dir: t.TempDir(), args: extra}
+	return launch(t, &server{t: t, bin: redisServerBin(t), dir: t.TempDir(), args: extra})
+}
+
+// startSentinel starts a Redis Sentinel with the configuration file conf,
+// which must be writable (Sentinel rewrites it).
+func startSentinel(t testing.TB, conf string) *server {
+	t.Helper()
+	return launch(t, &server{t: t, bin: redisServerBin(t), dir: filepath.Dir(conf),
+		configFirst: []string{conf, "--sentinel"}})
+}
+
+func launch(t testing.TB, s *server) *server {
+	t.Helper()
 	for attempt := 0; ; attempt++ {
 		s.port = freePort(t)
 		if err := s.start(); err == nil {
@@ -159,6 +174,10 @@ func (s *server) start() error {
 	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
 		"--daemonize", "no", "--save", "", "--logfile", filepath.Join(s.dir, "redis.log")}
 	args = append(args, s.args...)
+	if s.configFirst != nil {
+		args = append(append([]string{}, s.configFirst...), "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+			"--dir", s.dir, "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
+	}
 	if i := indexOf(args, "--tls-port"); i >= 0 {
 		// TLS only: the plain port is 0, the TLS port is ours.
 		args[3] = "0"
