@@ -136,7 +136,7 @@ type server struct {
 	// (and --sentinel) must come first on redis-server's command line.
 	configFirst []string
 	cmd         *exec.Cmd
-	exit chan struct{}
+	exit        chan struct{}
 }
 
 // startServer starts a redis-server on a free port with extra arguments.
