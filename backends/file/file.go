@@ -655,7 +655,12 @@ func (b *Backend) List(ctx context.Context) ([]string, error) {
 	names := make([]string, 0, len(ents))
 	for _, e := range ents {
 		name, ok := strings.CutSuffix(e.name, sessionExt)
-		if !ok || !e.regular || name == backends.HeaderName || backends.ValidateName(name) != nil {
+		// An entry under a session's file name that is not a regular
+		// file (a planted symlink, a FIFO, a folder) is listed all the
+		// same: Get refuses it with ErrPermission, so a caller that
+		// walks the vault (status, verify, gc) reports it instead of
+		// silently skipping a session.
+		if !ok || name == backends.HeaderName || backends.ValidateName(name) != nil {
 			continue
 		}
 		names = append(names, name)

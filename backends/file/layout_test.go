@@ -159,8 +159,16 @@ func TestStrayFilesIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(names, []string{"real"}) {
-		t.Fatalf("List = %q, want [real]", names)
+	// A folder or a symlink under a session's file name is not stray: it
+	// is listed, so that whoever walks the vault meets it, and Get
+	// refuses it as unsafe instead of following it.
+	if !slices.Equal(names, []string{"dir", "link", "real"}) {
+		t.Fatalf("List = %q, want [dir link real]", names)
+	}
+	for _, name := range []string{"dir", "link"} {
+		if _, _, err := b.Get(ctx, name); !errors.Is(err, backends.ErrPermission) {
+			t.Errorf("Get(%q) = %v, want ErrPermission", name, err)
+		}
 	}
 }
 
