@@ -85,7 +85,6 @@ func (a *app) initVault(ctx context.Context, params kdf.Params) error {
 	}
 	v, err := vault.Create(ctx, b, opts...)
 	if err != nil {
-		b.Close()
 		if errors.Is(err, vault.ErrExists) {
 			return withHint(fmt.Errorf("a vault already exists in %s: %w", a.where(), err), "nothing was changed; use another --dir")
 		}

@@ -46,8 +46,12 @@ vault has a random passphrase that is never shown.`,
 // demoRun collects the demo's steps, printing them as they happen
 // (or, with --json, into one document at the end).
 type demoRun struct {
-	a     *app
-	steps []string
+	a      *app
+	steps  []string
+	params kdf.Params
+	dir    string
+	pass   []byte
+	srv    *fakeauth.Server
 }
 
 func (d *demoRun) step(format string, args ...any) {
@@ -61,8 +65,7 @@ func (d *demoRun) step(format string, args ...any) {
 func (a *app) demo(ctx context.Context) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, demoTimeout)
 	defer cancel()
-	d := &demoRun{a: a}
-	params := kdf.Floor
+	d := &demoRun{a: a, params: kdf.Floor}
 
 	tmp, err := os.MkdirTemp("", "vaultctl-demo-")
 	if err != nil {
@@ -73,141 +76,159 @@ func (a *app) demo(ctx context.Context) (err error) {
 			err = rerr
 		}
 	}()
-	dir := filepath.Join(tmp, "vault")
+	d.dir = filepath.Join(tmp, "vault")
 
-	srv := fakeauth.Start()
-	defer srv.Close()
-	d.step("1. fake auth API listening on %s (loopback only)", srv.URL())
+	d.srv = fakeauth.Start()
+	defer d.srv.Close()
+	d.step("1. fake auth API listening on %s (loopback only)", d.srv.URL())
 
 	// A random passphrase: the demo shows the flow, not a secret.
-	pass := make([]byte, 32)
-	rand.Read(pass)
-	defer secmem.Wipe(pass)
+	d.pass = make([]byte, 32)
+	rand.Read(d.pass)
+	defer secmem.Wipe(d.pass)
 
-	b, err := file.New(dir)
+	summary, err := d.loginSealRefresh(ctx)
 	if err != nil {
 		return err
 	}
-	v, err := vault.Create(ctx, b, vault.WithPassphrase(pass), vault.WithKDFParams(params))
-	if err != nil {
-		b.Close()
+	if err := d.reopenAndClean(ctx); err != nil {
 		return err
 	}
+	d.step("8. cleaned up: session wiped from memory and deleted from the vault, data keys wiped on close, temporary folder removed")
+
+	if a.json {
+		counts := d.srv.Counts()
+		return a.writeJSON(map[string]any{
+			"ok":        true,
+			"steps":     d.steps,
+			"summary":   summary,
+			"kdf":       kdfDoc(d.params),
+			"logins":    counts.Logins,
+			"refreshes": counts.Refreshes,
+			"api_calls": counts.APICalls,
+		})
+	}
+	return nil
+}
+
+// loginSealRefresh creates the vault, logs in, seals the session, makes
+// an API call through the session's transport (which refreshes first) and
+// returns the summary line. Everything it opens is closed (and wiped) when
+// it returns.
+func (d *demoRun) loginSealRefresh(ctx context.Context) (string, error) {
+	b, err := file.New(d.dir)
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
+	v, err := vault.Create(ctx, b, vault.WithPassphrase(d.pass), vault.WithKDFParams(d.params))
+	if err != nil {
+		return "", err
+	}
+	defer v.Close()
 	d.step("2. created vault %s in %s with a passphrase slot: %v (the policy floor, for a fast demo; real vaults default to %v)",
-		v.ID(), dir, params, kdf.Default)
+		v.ID(), d.dir, d.params, kdf.Default)
 
-	// Log in.
-	login, cookies, err := demoLogin(ctx, srv)
+	login, cookies, err := demoLogin(ctx, d.srv)
 	if err != nil {
-		v.Close()
-		return err
+		return "", err
 	}
 	d.step("3. logged in as %s: access token valid for %v, so a refresh is due (tokens refresh 15 minutes early)",
-		fakeauth.Email, srv.AccessTTL)
+		fakeauth.Email, d.srv.AccessTTL)
 
-	refresher := demoRefresher(srv)
-	m, err := session.NewManager(ctx, v.Store("demo"), session.WithAutoSave(true), session.WithRefresher(refresher))
+	m, err := session.NewManager(ctx, v.Store("demo"), session.WithAutoSave(true), session.WithRefresher(demoRefresher(d.srv)))
 	if err != nil {
-		v.Close()
-		return err
+		login.Destroy()
+		cookies.Destroy()
+		return "", err
 	}
+	defer m.Close(ctx)
 	err = m.CreateSessionFromLoginResult(ctx, login, &cookies)
 	login.Destroy()
 	cookies.Destroy()
 	if err != nil {
-		m.Close(ctx)
-		v.Close()
-		return err
+		return "", err
 	}
-	sealed, err := os.ReadFile(filepath.Join(dir, "sessions", "demo.sealed"))
+	file := filepath.Join(d.dir, "sessions", "demo.sealed")
+	sealed, err := os.ReadFile(file)
 	if err != nil {
-		m.Close(ctx)
-		v.Close()
-		return err
+		return "", err
 	}
-	leaked := bytes.Contains(sealed, []byte("fake-access-")) || bytes.Contains(sealed, []byte("fake-refresh-"))
-	if leaked {
-		m.Close(ctx)
-		v.Close()
-		return errors.New("demo: a token is readable in the sealed file")
+	if bytes.Contains(sealed, []byte("fake-access-")) || bytes.Contains(sealed, []byte("fake-refresh-")) {
+		return "", errors.New("demo: a token is readable in the sealed file")
 	}
-	fi, _ := os.Stat(filepath.Join(dir, "sessions", "demo.sealed"))
+	fi, err := os.Stat(file)
+	if err != nil {
+		return "", err
+	}
 	d.step("4. sealed session \"demo\" (%d bytes, mode %v, XChaCha20-Poly1305); no token readable in the file", len(sealed), fi.Mode().Perm())
 
 	// An API call through the session's transport: it refreshes first.
 	// The fake server is plain http on loopback; anywhere else the
 	// transport refuses to send credentials without TLS.
-	u, _ := url.Parse(srv.URL())
+	u, err := url.Parse(d.srv.URL())
+	if err != nil {
+		return "", err
+	}
 	var transportErr error
 	client := &http.Client{Transport: session.NewTransport(m, http.DefaultTransport,
 		session.WithInsecureLoopback(), session.WithHosts(u.Hostname()),
 		session.WithErrorHandler(func(err error) { transportErr = err }))}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+fakeauth.APIPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.srv.URL()+fakeauth.APIPath, nil)
 	if err != nil {
-		m.Close(ctx)
-		v.Close()
-		return err
+		return "", err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		m.Close(ctx)
-		v.Close()
-		return fmt.Errorf("demo: API call: %w", err)
+		return "", fmt.Errorf("demo: API call: %w", err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	counts := srv.Counts()
 	if transportErr != nil {
-		m.Close(ctx)
-		v.Close()
-		return fmt.Errorf("demo: API call: %w", transportErr)
+		return "", fmt.Errorf("demo: API call: %w", transportErr)
 	}
-	if resp.StatusCode != http.StatusOK || counts.Refreshes != 1 {
-		m.Close(ctx)
-		v.Close()
-		return fmt.Errorf("demo: API call: status %d after %d refreshes, want 200 after 1", resp.StatusCode, counts.Refreshes)
+	if n := d.srv.Counts().Refreshes; resp.StatusCode != http.StatusOK || n != 1 {
+		return "", fmt.Errorf("demo: API call: status %d after %d refreshes, want 200 after 1", resp.StatusCode, n)
 	}
 	d.step("5. API call: %d OK; the transport refreshed the tokens first (the refresh token rotated and was saved before the call)", resp.StatusCode)
 
 	summary := m.Summary()
 	d.step("6. %s", summary)
-	if !a.json {
+	if !d.a.json {
 		// The summary line on its own line, for scripts and humans.
-		fmt.Fprintln(a.stdout, summary)
+		fmt.Fprintln(d.a.stdout, summary)
 	}
-
 	if err := m.Close(ctx); err != nil {
-		v.Close()
-		return err
+		return "", err
 	}
-	if err := v.Close(); err != nil {
-		return err
-	}
+	return summary, nil
+}
 
-	// Reopen: one KDF run, the refreshed session is there.
-	b, err = file.New(dir)
+// reopenAndClean opens the vault again (one argon2id run), checks that
+// the refreshed session is there and valid (the tokens the login gave
+// would show NEEDS_REFRESH), then clears it: wiped and deleted.
+func (d *demoRun) reopenAndClean(ctx context.Context) error {
+	b, err := file.New(d.dir)
 	if err != nil {
 		return err
 	}
-	v, err = vault.Open(ctx, b, vault.WithPassphrase(pass))
+	defer b.Close()
+	v, err := vault.Open(ctx, b, vault.WithPassphrase(d.pass))
 	if err != nil {
-		b.Close()
 		return err
 	}
 	defer v.Close()
-	m, err = session.NewManager(ctx, v.Store("demo"), session.WithAutoSave(true))
+	m, err := session.NewManager(ctx, v.Store("demo"), session.WithAutoSave(true))
 	if err != nil {
 		return err
 	}
-	if !m.IsSessionValid() {
-		m.Close(ctx)
-		return errors.New("demo: the reopened session is not valid")
+	defer m.Close(ctx)
+	if !m.IsSessionValid() || m.NeedsRefresh() {
+		return fmt.Errorf("demo: the reopened session is not the refreshed one: %s", m.Summary())
 	}
 	d.step("7. reopened the vault (one argon2id run) and the session: %s", m.Summary())
 
-	// Secure cleanup: wipe from memory, delete the sealed copy.
 	if err := m.ClearSession(ctx); err != nil {
-		m.Close(ctx)
 		return err
 	}
 	if err := m.Close(ctx); err != nil {
@@ -219,20 +240,6 @@ func (a *app) demo(ctx context.Context) (err error) {
 	}
 	if len(names) != 0 {
 		return fmt.Errorf("demo: %d sessions left after ClearSession", len(names))
-	}
-	d.step("8. cleaned up: session wiped from memory and deleted from the vault, data keys wiped on close, temporary folder removed")
-
-	if a.json {
-		counts := srv.Counts()
-		return a.writeJSON(map[string]any{
-			"ok":        true,
-			"steps":     d.steps,
-			"summary":   summary,
-			"kdf":       kdfDoc(params),
-			"logins":    counts.Logins,
-			"refreshes": counts.Refreshes,
-			"api_calls": counts.APICalls,
-		})
 	}
 	return nil
 }

@@ -26,6 +26,8 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/sessionvault/sessionvault/backends"
 )
 
 func main() {
@@ -71,6 +73,8 @@ type app struct {
 
 	cmd     *command // the command being run, for messages
 	emitted bool     // a JSON document was written to stdout
+	// backends opened by the command, closed when it returns.
+	backends []backends.Backend
 }
 
 // command is one subcommand.
@@ -122,7 +126,6 @@ var cmdNames = &command{
 			if err != nil {
 				return err
 			}
-			defer b.Close()
 			names, err := b.List(ctx)
 			if err != nil {
 				return err
@@ -193,7 +196,12 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if len(pos) < c.min || (c.max >= 0 && len(pos) > c.max) {
 		return a.fail(usagef("usage: vaultctl %s: run 'vaultctl %s --help'", strings.TrimSpace(c.name+" "+c.args), c.name))
 	}
-	return a.fail(runFn(ctx, a, pos))
+	err = runFn(ctx, a, pos)
+	for _, b := range a.backends {
+		b.Close()
+	}
+	a.backends = nil
+	return a.fail(err)
 }
 
 // checkGlobals validates the global flags that every command shares.

@@ -50,18 +50,24 @@ func (a *app) resolveDir() error {
 // openBackend opens the storage. With create false, a vault folder that
 // does not exist is "not found" (exit 3): status must not create an empty
 // folder where the operator mistyped a path.
-func (a *app) openBackend(ctx context.Context, create bool) (backends.Backend, error) {
+func (a *app) openBackend(ctx context.Context, create bool) (b backends.Backend, err error) {
+	defer func() {
+		if b != nil {
+			// Closed when the command ends (run), after the vault.
+			a.backends = append(a.backends, b)
+		}
+	}()
 	if a.backend == "redis" {
 		var opts []redis.Option
 		if a.redisPrefix != "" {
 			opts = append(opts, redis.WithPrefix(a.redisPrefix))
 		}
-		b, err := redis.NewFromURL(ctx, a.redisURL, opts...)
+		rb, err := redis.NewFromURL(ctx, a.redisURL, opts...)
 		if err != nil {
 			// A refused password is not an unsafe file mode: exit 1.
 			return nil, &codedError{err: withHint(err, "check --redis-url and that the server is up"), code: exitError}
 		}
-		return b, nil
+		return rb, nil
 	}
 	if err := a.resolveDir(); err != nil {
 		return nil, err
@@ -77,14 +83,14 @@ func (a *app) openBackend(ctx context.Context, create bool) (backends.Backend, e
 			return nil, fmt.Errorf("init: %w", err)
 		}
 	}
-	b, err := file.New(a.dir)
+	fb, err := file.New(a.dir)
 	if err != nil {
 		if create {
 			return nil, err
 		}
 		return nil, a.explain(err)
 	}
-	return b, nil
+	return fb, nil
 }
 
 // keyStore returns the OS keychain as a KeyStore whose errors are marked
@@ -153,13 +159,11 @@ func (a *app) openVault(ctx context.Context) (*vault.Vault, error) {
 	}
 	opts, wipe, err := a.unlockOptions(ctx)
 	if err != nil {
-		b.Close()
 		return nil, err
 	}
 	v, err := vault.Open(ctx, b, opts...)
 	wipe()
 	if err != nil {
-		b.Close()
 		return nil, a.explain(err)
 	}
 	return v, nil
