@@ -127,14 +127,17 @@ func (a *app) verify(ctx context.Context, recover bool) error {
 		return err
 	}
 	defer v.Close()
-	var problems []string
+	// problems make verify fail; notes are worth knowing but harmless.
+	problems, notes := []string{}, []string{}
 	var worst error
 	if a.backend == "file" {
 		for _, fp := range checkVaultFiles(a.dir) {
-			problems = append(problems, fp.String())
-			if fp.Unsafe {
-				worst = pickWorse(worst, &codedError{err: fmt.Errorf("%s", fp), code: exitPermission})
+			if !fp.Unsafe {
+				notes = append(notes, fp.String())
+				continue
 			}
+			problems = append(problems, fp.String())
+			worst = pickWorse(worst, &codedError{err: fmt.Errorf("%s", fp), code: exitPermission})
 		}
 	}
 	info := vaultDoc(v)
@@ -142,10 +145,16 @@ func (a *app) verify(ctx context.Context, recover bool) error {
 		if s.KDF == nil {
 			continue
 		}
-		if err := kdf.DefaultPolicy.Check(s.KDF.params()); err != nil {
+		p := s.KDF.params()
+		if err := kdf.DefaultPolicy.Check(p); err != nil {
 			problems = append(problems, fmt.Sprintf("key slot %s: %v: run 'vaultctl passwd' to re-derive it with current parameters", s.ID, err))
 			worst = pickWorse(worst, &codedError{err: err, code: exitError})
+		} else if p.Time < kdf.Default.Time || p.MemoryKiB < kdf.Default.MemoryKiB {
+			notes = append(notes, fmt.Sprintf("key slot %s uses %v, above the floor but weaker than the default %v: 'vaultctl passwd' re-derives it", s.ID, p, kdf.Default))
 		}
+	}
+	if info.Rotating {
+		notes = append(notes, fmt.Sprintf("a rotation was interrupted (generations %v, every session still opens): run 'vaultctl rotate-key' to finish it", info.Generations))
 	}
 	names, err := v.Sessions(ctx)
 	if err != nil {
@@ -175,13 +184,13 @@ func (a *app) verify(ctx context.Context, recover bool) error {
 		p.update(i + 1)
 	}
 	p.finish()
-	if problems == nil {
-		problems = []string{}
-	}
 	ok := worst == nil
-	err = a.emit(map[string]any{"ok": ok, "location": a.where(), "vault": info, "sessions": entries, "problems": problems}, func(w io.Writer) {
+	err = a.emit(map[string]any{"ok": ok, "location": a.where(), "vault": info, "sessions": entries, "problems": problems, "notes": notes}, func(w io.Writer) {
 		for _, pr := range problems {
 			fmt.Fprintf(w, "problem: %s\n", pr)
+		}
+		for _, n := range notes {
+			fmt.Fprintf(w, "note: %s\n", n)
 		}
 		for _, e := range entries {
 			switch {

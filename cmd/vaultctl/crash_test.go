@@ -147,6 +147,7 @@ func TestRotateKeyKill9(t *testing.T) {
 	window := time.Since(start) + 20*time.Millisecond // plus process start-up
 
 	killed, finished := 0, 0
+	sawRotating := false
 	for range kills {
 		fig.Inc("runs")
 		if killRandomly(t, window, "--dir", dir, "--passphrase-file", pass, "rotate-key") {
@@ -156,10 +157,19 @@ func TestRotateKeyKill9(t *testing.T) {
 			killed++
 			fig.Inc("killed_mid_run")
 		}
-		_, bad := checkAllOpen(t, dir, pass, sessions)
+		doc, bad := checkAllOpen(t, dir, pass, sessions)
 		fig.Add("unreadable_after_kill", int64(bad))
 		if bad != 0 {
 			return
+		}
+		if len(doc.Vault.Generations) > 1 && !sawRotating {
+			// An interrupted rotation: verify passes and says how to
+			// finish it.
+			sawRotating = true
+			code, out, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "verify")
+			if code != 0 || !strings.Contains(out, "a rotation was interrupted") {
+				t.Errorf("verify mid-rotation: exit %d, output %q %q", code, out, stderr)
+			}
 		}
 	}
 	// A rerun completes whatever the last kill interrupted.
