@@ -23,6 +23,21 @@ import (
 	"github.com/sessionvault/sessionvault/vault"
 )
 
+// baseEnv is the environment for vaultctl children: no passphrase in the
+// environment, no keychain, a private data folder.
+func baseEnv(t *testing.T) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case passphraseEnv, dirEnv, "DBUS_SESSION_BUS_ADDRESS", "XDG_DATA_HOME", redisURLEnv:
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, asMainEnv+"=1", "XDG_DATA_HOME="+t.TempDir())
+}
+
 // runCLI runs vaultctl in this process and returns its exit code and
 // output. The environment is the given map only.
 func runCLI(t testing.TB, env map[string]string, args ...string) (int, string, string) {

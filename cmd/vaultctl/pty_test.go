@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
 package main
 
@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // lockedBuffer collects a pty's output while the test reads it.
@@ -44,21 +46,6 @@ type ptyRun struct {
 	ptmx *os.File
 	out  *lockedBuffer
 	done chan struct{}
-}
-
-// baseEnv is the environment for vaultctl children: no passphrase in the
-// environment, no keychain, a private data folder.
-func baseEnv(t *testing.T) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case passphraseEnv, dirEnv, "DBUS_SESSION_BUS_ADDRESS", "XDG_DATA_HOME", redisURLEnv:
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, asMainEnv+"=1", "XDG_DATA_HOME="+t.TempDir())
 }
 
 func startPTY(t *testing.T, args ...string) *ptyRun {
@@ -254,5 +241,64 @@ func TestProgressBarOnTerminal(t *testing.T) {
 	}
 	if strings.Contains(out, "crash-access-") {
 		t.Fatalf("a token reached the terminal:\n%q", out)
+	}
+}
+
+// TestPromptInterruptRestoresEcho: Ctrl-C at the passphrase prompt ends
+// vaultctl (exit 1, "interrupted") and leaves the terminal echoing again.
+func TestPromptInterruptRestoresEcho(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, append([]string{"--dir", filepath.Join(t.TempDir(), "v"), "init"}, floorKDF...)...)
+	cmd.Env = baseEnv(t)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &ptyRun{t: t, cmd: cmd, ptmx: ptmx, out: new(lockedBuffer), done: make(chan struct{})}
+	go func() { io.Copy(r.out, ptmx); close(r.done) }()
+	off := r.expect("New passphrase", 0)
+	r.expect(": ", off)
+	// While the prompt waits, echo is off on the terminal (turned off
+	// just after the prompt is written: poll for it).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		st, err := unix.IoctlGetTermios(int(tty.Fd()), ioctlGetTermios)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Lflag&unix.ECHO == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("echo is still on while the passphrase prompt waits")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ptmx.Write([]byte{3}) // Ctrl-C: the line discipline sends SIGINT
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitError {
+		t.Fatalf("after Ctrl-C: %v, want exit %d", err, exitError)
+	}
+	st, err := unix.IoctlGetTermios(int(tty.Fd()), ioctlGetTermios)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Lflag&unix.ECHO == 0 {
+		t.Fatal("the terminal was left without echo after Ctrl-C at the prompt")
+	}
+	tty.Close()
+	<-r.done
+	if !strings.Contains(r.out.String(), "interrupted") {
+		t.Fatalf("no interruption message: %q", r.out.String())
 	}
 }
