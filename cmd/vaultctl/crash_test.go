@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -290,5 +291,54 @@ func sealSessions(t testing.TB, dir, pass string, n, pad int) {
 			t.Fatal(err)
 		}
 		clear(plain)
+	}
+}
+
+// TestRotateKeyInterrupt: SIGINT (Ctrl-C) mid-rotation stops between two
+// atomic writes, says so (exit 1), and a rerun finishes the rotation.
+func TestRotateKeyInterrupt(t *testing.T) {
+	const n = 120
+	dir, pass := makeVault(t, 0)
+	sealSessions(t, dir, "crash-test-passphrase", n, 0)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	interrupted := 0
+	for attempt := 0; attempt < 5 && interrupted == 0; attempt++ {
+		cmd := exec.Command(exe, "--dir", dir, "--passphrase-file", pass, "rotate-key")
+		cmd.Env = baseEnv(t)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(30+20*attempt) * time.Millisecond)
+		_ = cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			// Finished before the signal: try again, earlier or later.
+		case errors.As(err, &ee) && ee.ExitCode() == exitError:
+			if !strings.Contains(stderr.String(), "interrupted") {
+				t.Fatalf("exit 1 without the interruption message: %s", stderr.String())
+			}
+			interrupted++
+		default:
+			t.Fatalf("rotate-key after SIGINT: %v: %s", err, stderr.String())
+		}
+		if _, bad := checkAllOpen(t, dir, pass, n); bad != 0 {
+			return
+		}
+	}
+	if interrupted == 0 {
+		t.Skip("every run finished before the signal; nothing to check")
+	}
+	if code, _, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "rotate-key"); code != 0 {
+		t.Fatalf("rerun: %d %s", code, stderr)
+	}
+	if doc, _ := checkAllOpen(t, dir, pass, n); len(doc.Vault.Generations) != 1 {
+		t.Fatalf("generations %v after the rerun", doc.Vault.Generations)
 	}
 }
