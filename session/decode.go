@@ -17,7 +17,8 @@ import (
 // invalid UTF-8, lone surrogates and times that are not RFC 3339 are
 // errors, and every size is bounded (limits.go). Following serde's derive,
 // an optional field may be absent (read as null) and a required one may
-// not. Errors give an offset and a field path, never the input bytes.
+// not. Errors give an offset and a field path (names of the format, never
+// a key read from the input), never the input bytes.
 
 // ParseSession decodes a session from its axiomtrade-rs JSON form. It also
 // accepts a tokens-only file {access_token, refresh_token, expires_at}
@@ -161,7 +162,9 @@ type fields struct {
 }
 
 // mark records key and returns its index, refusing unknown and duplicate
-// keys.
+// keys. An unknown key is not quoted in the error (a broken file may hold
+// a secret where a name belongs): the error gives its offset, the path of
+// the object it is in, and the keys that object may have.
 func (f *fields) mark(d *decoder, key []byte) (int, error) {
 	for i, n := range f.names {
 		if string(key) == n {
@@ -172,7 +175,7 @@ func (f *fields) mark(d *decoder, key []byte) (int, error) {
 			return i, nil
 		}
 	}
-	return 0, d.errorf("unknown key %s", quoteKey(key))
+	return 0, d.errorf("unknown key; want one of %s", strings.Join(f.names, ", "))
 }
 
 // require fails if a required field (by index) is missing.
@@ -183,16 +186,6 @@ func (f *fields) require(d *decoder, idx ...int) error {
 		}
 	}
 	return nil
-}
-
-// quoteKey quotes an unknown key for an error message, shortened: keys
-// are names, not values, but the message stays small.
-func quoteKey(k []byte) string {
-	const max = 40
-	if len(k) > max {
-		return sprintf("%q...", k[:max])
-	}
-	return sprintf("%q", k)
 }
 
 // str reads a JSON string into a new buffer of exactly its unescaped
@@ -510,7 +503,7 @@ func (d *decoder) cookies(c *AuthCookies) error {
 			err = d.object(maxCookies, func(key []byte) error {
 				name := string(key)
 				if _, dup := c.Additional[name]; dup {
-					return d.errorf("duplicate cookie %s", quoteKey(key))
+					return d.errorf("duplicate cookie name")
 				}
 				v, err := d.secret()
 				if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,15 +241,62 @@ func TestDecodeBounds(t *testing.T) {
 	if _, err := ParseSession(huge); !errors.Is(err, ErrInvalidSession) {
 		t.Errorf("oversized input: %v", err)
 	}
-	var b strings.Builder
-	b.WriteString(`{"a0":"v"`)
-	for i := 1; i <= maxCookies; i++ {
-		b.WriteString(`,"a` + strings.Repeat("x", i) + `":"v"`)
+	cookies := func(n int) []byte {
+		var b strings.Builder
+		b.WriteString(`{"a0":"v"`)
+		for i := 1; i < n; i++ {
+			b.WriteString(`,"a` + strconv.Itoa(i) + `":"v"`)
+		}
+		b.WriteString(`}`)
+		return []byte(strings.Replace(string(readGolden(t)), `"additional_cookies": {}`, `"additional_cookies": `+b.String(), 1))
 	}
-	b.WriteString(`}`)
-	many := strings.Replace(string(readGolden(t)), `"additional_cookies": {}`, `"additional_cookies": `+b.String(), 1)
-	if _, err := ParseSession([]byte(many)); !errors.Is(err, ErrInvalidSession) {
+	if s, err := ParseSession(cookies(maxCookies)); err != nil {
+		t.Errorf("%d cookies: %v", maxCookies, err)
+	} else {
+		s.Destroy()
+	}
+	_, err := ParseSession(cookies(maxCookies + 1))
+	if !errors.Is(err, ErrInvalidSession) || !strings.Contains(err.Error(), "cookies.additional_cookies") {
 		t.Errorf("too many cookies: %v", err)
+	}
+}
+
+// TestDecodeErrorsNeverQuoteKeys: a broken file may hold a secret where a
+// field name belongs. The error gives the offset, the path of the object
+// and the keys it may have; never the key it found.
+func TestDecodeErrorsNeverQuoteKeys(t *testing.T) {
+	const secret = "eyJSECRETinsteadOfAName"
+	golden := string(readGolden(t))
+	cases := map[string]struct{ in, path, want string }{
+		"top level":   {strings.Replace(golden, `"user_info"`, `"`+secret+`"`, 1), "", "tokens, cookies, turnkey_session, user_info, session_metadata"},
+		"tokens only": {`{"access_token":"a","refresh_token":"r","` + secret + `":null}`, "", "access_token, refresh_token, expires_at"},
+		"tokens":      {strings.Replace(golden, `"expires_at": "2025-08-14T18:29:27.918204311Z"`, `"`+secret+`": null`, 1), "tokens", "access_token, refresh_token, expires_at"},
+		"cookies":     {strings.Replace(golden, `"g_state"`, `"`+secret+`"`, 1), "cookies", "auth_access_token, auth_refresh_token, g_state, additional_cookies"},
+		"turnkey":     {strings.Replace(golden, `"organization_id"`, `"`+secret+`"`, 1), "turnkey_session", "organization_id, user_id"},
+		"user info":   {strings.Replace(golden, `"user_info": null`, `"user_info": {"`+secret+`": null}`, 1), "user_info", "id, email, username"},
+		"metadata":    {strings.Replace(golden, `"ip_address"`, `"`+secret+`"`, 1), "session_metadata", "created_at, last_refreshed_at"},
+		"api key": {strings.Replace(golden, `"api_keys": []`, `"api_keys": [{"`+secret+`": 1}]`, 1),
+			"turnkey_session.api_keys", "api_key_id, api_key_name"},
+		"duplicate cookie": {strings.Replace(golden, `"additional_cookies": {}`, `"additional_cookies": {"`+secret+`": "1", "`+secret+`": "2"}`, 1),
+			"cookies.additional_cookies", "duplicate cookie name"},
+	}
+	for name, c := range cases {
+		_, err := ParseSession([]byte(c.in))
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "SECRET") || strings.Contains(msg, "eyJ") {
+			t.Errorf("%s: the error quotes the key: %v", name, err)
+		}
+		var de *DecodeError
+		if !errors.As(err, &de) || de.Field != c.path || de.Offset <= 0 {
+			t.Errorf("%s: %#v, want a *DecodeError at the object %q", name, err, c.path)
+		}
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %v, want it to list %q", name, err, c.want)
+		}
 	}
 }
 
