@@ -52,9 +52,11 @@ func ptrSecret(s session.Secret) *session.Secret { return &s }
 // physical baseline: a raw durable write of as many bytes as the sealed
 // session (temp file, write, fsync, rename, folder fsync), in the same
 // folder. A third series times the vault Store's Seal of the same
-// plaintext alone, to separate the Manager's cost from storage's. The
-// series are interleaved, one of each per iteration in rotating order, so
-// drift in the disk affects all; ns/op and the ratio are of medians.
+// plaintext alone, to separate the Manager's cost from storage's, and a
+// fourth the store lock every write takes (Store.Lock and Unlock: a
+// flock on the file backend). The series are interleaved, one of each per
+// iteration in rotating order, so drift in the disk affects all; ns/op
+// and the ratio are of medians.
 func BenchmarkUpdateTokens(b *testing.B) {
 	ctx := context.Background()
 	tv := newVault(b)
@@ -94,7 +96,18 @@ func BenchmarkUpdateTokens(b *testing.B) {
 	defer clear(plain)
 	st := tv.v.Store("bench-store")
 	var stVer backends.Version
-	var ours, base, store benchmarks.Histogram
+	var ours, base, store, locks benchmarks.Histogram
+	lockCycle := func() {
+		t0 := time.Now()
+		lk, err := st.Lock(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := lk.Unlock(ctx); err != nil {
+			b.Fatal(err)
+		}
+		locks.Record(time.Since(t0))
+	}
 	seal := func() {
 		t0 := time.Now()
 		v, err := st.Seal(ctx, plain, stVer)
@@ -135,6 +148,7 @@ func BenchmarkUpdateTokens(b *testing.B) {
 			rawWrite()
 			update(i)
 		}
+		lockCycle()
 	}
 	b.StopTimer()
 	mo, mb := ours.Quantile(0.5), base.Quantile(0.5)
@@ -142,6 +156,7 @@ func BenchmarkUpdateTokens(b *testing.B) {
 	b.ReportMetric(float64(mb.Nanoseconds()), "baseline-ns/op")
 	b.ReportMetric(float64(mo)/float64(mb), "x-baseline")
 	b.ReportMetric(float64(store.Quantile(0.5).Nanoseconds()), "store-seal-ns/op")
+	b.ReportMetric(float64(locks.Quantile(0.5).Nanoseconds()), "lock-ns/op")
 	b.ReportMetric(float64(len(blob)), "sealed-bytes")
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ParseSetCookies reads the Set-Cookie headers of a response into
@@ -14,13 +15,15 @@ import (
 // session's g_state. A cookie the server expires (Max-Age <= 0, or an
 // Expires in the past) is listed in Deleted. Lines net/http refuses only
 // because the value holds a '"' or '\' (Google's g_state is JSON) are
-// read as name=value; other malformed lines are skipped.
+// read as name=value; other malformed lines are skipped, and so are
+// cookies a session cannot store (a name or value that is not UTF-8 or is
+// longer than 64 KiB, which no browser sends either).
 func ParseSetCookies(h http.Header) AuthCookies {
 	c := AuthCookies{Additional: map[string]Secret{}}
 	now := time.Now()
 	for _, line := range h.Values("Set-Cookie") {
 		name, value, quoted, deleted, ok := parseSetCookie(line, now)
-		if !ok {
+		if !ok || !storable(name, value, quoted) {
 			continue
 		}
 		c.forget(name)
@@ -43,6 +46,17 @@ func ParseSetCookies(h http.Header) AuthCookies {
 		}
 	}
 	return c
+}
+
+// storable reports whether a cookie fits a stored session: its name and
+// value (with the quotes the value is stored with) within maxStringLen
+// and valid UTF-8, as ParseSession reads them.
+func storable(name, value string, quoted bool) bool {
+	n := len(value)
+	if quoted {
+		n += 2
+	}
+	return len(name) <= maxStringLen && n <= maxStringLen && utf8.ValidString(name) && utf8.ValidString(value)
 }
 
 // forget drops an earlier entry for name (a later line wins).

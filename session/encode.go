@@ -1,7 +1,6 @@
 package session
 
 import (
-	"errors"
 	"time"
 	"unicode/utf8"
 )
@@ -20,29 +19,47 @@ import (
 
 // MarshalPlaintext returns the session in the axiomtrade-rs JSON shape
 // with every secret in clear. The caller owns the result and must wipe it
-// (clear(b)) as soon as it is sealed or written out. An error matches
-// ErrInvalidSession (a time outside years 0000-9999).
+// (clear(b)) as soon as it is sealed or written out.
+//
+// It refuses every session ParseSession would refuse, so that nothing is
+// stored that cannot be loaded again: past a bound of limits.go (more
+// cookies or API keys, a longer string, more bytes of JSON) the error is
+// a *LimitError matching ErrTooLarge; a string that is not UTF-8 or a
+// time outside years 0000-9999 is a *DecodeError matching
+// ErrInvalidSession.
 func (s *AuthSession) MarshalPlaintext() ([]byte, error) {
 	e := encoder{}
 	e.buf = make([]byte, 0, s.sizeHint())
 	e.session(s)
-	if e.err != nil {
+	if err := e.finish(len(e.buf)); err != nil {
 		e.wipe()
-		return nil, &DecodeError{Field: e.errField, Reason: e.err.Error()}
+		return nil, err
 	}
 	return e.buf, nil
+}
+
+// measure returns the length MarshalPlaintext would write for s, or the
+// error it would return, writing nothing: the check every update runs on
+// the session it would make, before changing anything.
+func (s *AuthSession) measure() (int, error) {
+	e := encoder{measure: true}
+	e.session(s)
+	if err := e.finish(e.n); err != nil {
+		return 0, err
+	}
+	return e.n, nil
 }
 
 // MarshalJSON writes the session in the axiomtrade-rs shape with every
 // secret replaced by "[REDACTED]", for logs and debugging. It is not a way
 // to store a session (UnmarshalJSON refuses the result): use
-// MarshalPlaintext and a vault.
+// MarshalPlaintext and a vault. The bounds of the stored form do not apply.
 func (s *AuthSession) MarshalJSON() ([]byte, error) {
 	e := encoder{redact: true}
 	e.buf = make([]byte, 0, 2048)
 	e.session(s)
 	if e.err != nil {
-		return nil, &DecodeError{Field: e.errField, Reason: e.err.Error()}
+		return nil, e.err
 	}
 	return e.buf, nil
 }
@@ -66,23 +83,61 @@ func (s *AuthSession) sizeHint() int {
 	return n + n/8
 }
 
+// encoder writes a session into buf or, in measure mode, only counts the
+// bytes it would write (n). Both modes run the same code, with the same
+// checks, so that a measured session is exactly what would be written.
 type encoder struct {
-	buf      []byte
-	depth    int
-	has      [8]bool // has[d]: the object or array at depth d has a member
-	err      error
-	errField string
-	field    string // the key being written, for errors
-	redact   bool   // write "[REDACTED]" instead of secrets
+	buf     []byte
+	n       int  // measure mode: bytes that would be written
+	measure bool // count and check, write nothing
+	redact  bool // write "[REDACTED]" instead of secrets; no bounds
+	depth   int
+	has     [8]bool // has[d]: the object or array at depth d has a member
+	err     error   // the first failure
+	obj     string  // JSON path of the object being written, for errors
+	name    string  // the key being written in it, for errors
 }
 
-var errNotUTF8 = errors.New("not valid UTF-8 (JSON strings cannot hold raw bytes)")
+// field is the JSON path being written, for errors. It is made of field
+// names of the format only: inside additional_cookies it stops at the
+// map, so that no cookie name reaches an error.
+func (e *encoder) field() string {
+	switch {
+	case e.obj == "":
+		return e.name
+	case e.name == "":
+		return e.obj
+	}
+	return e.obj + "." + e.name
+}
 
 func (e *encoder) fail(err error) {
 	if e.err == nil {
-		e.err, e.errField = err, e.field
+		e.err = err
 	}
 }
+
+func (e *encoder) failValue(reason string) {
+	e.fail(&DecodeError{Offset: -1, Field: e.field(), Reason: reason})
+}
+
+// failLimit records a bound of limits.go that the session passes. The
+// redacted form, which is never read back, has no bounds.
+func (e *encoder) failLimit(unit string, size, limit int) {
+	if !e.redact {
+		e.fail(&LimitError{Field: e.field(), Unit: unit, Size: size, Limit: limit})
+	}
+}
+
+// finish checks the whole length n and returns the first failure.
+func (e *encoder) finish(n int) error {
+	if e.err == nil && n > maxSessionJSON {
+		e.err = &LimitError{Unit: "bytes of JSON", Size: n, Limit: maxSessionJSON}
+	}
+	return e.err
+}
+
+const errNotUTF8 = "not valid UTF-8 (JSON strings cannot hold raw bytes)"
 
 // ensure makes room for n more bytes, wiping the buffer it leaves.
 func (e *encoder) ensure(n int) {
@@ -101,11 +156,19 @@ func (e *encoder) wipe() {
 }
 
 func (e *encoder) raw(s string) {
+	if e.measure {
+		e.n += len(s)
+		return
+	}
 	e.ensure(len(s))
 	e.buf = append(e.buf, s...)
 }
 
 func (e *encoder) newlineIndent() {
+	if e.measure {
+		e.n += 1 + 2*e.depth
+		return
+	}
 	e.ensure(1 + 2*e.depth)
 	e.buf = append(e.buf, '\n')
 	for range e.depth {
@@ -133,19 +196,64 @@ func (e *encoder) end(closer string) {
 	e.raw(closer)
 }
 
+// key writes a field name of the format.
 func (e *encoder) key(k string) {
-	e.field = k
+	e.name = k
 	e.member()
 	e.str(k)
 	e.raw(": ")
 }
 
+// mapKey writes a key of additional_cookies: a name from outside, which
+// errors do not name (e.field stays the map's path).
+func (e *encoder) mapKey(k string) {
+	e.name = ""
+	e.member()
+	e.str(k)
+	e.raw(": ")
+}
+
+// checkString applies the reader's rules for a string of n bytes (after
+// unescaping) to a string about to be written.
+func (e *encoder) checkString(n int, valid bool) {
+	if !valid {
+		e.failValue(errNotUTF8)
+	}
+	if n > maxStringLen {
+		e.failLimit("bytes", n, maxStringLen)
+	}
+}
+
 const hexDigits = "0123456789abcdef"
+
+// quotedLen is the length of b written as a JSON string, quotes included,
+// escaped as strBytes escapes it.
+func quotedLen[T string | []byte](b T) int {
+	n := 2
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"' || c == '\\':
+			n += 2
+		case c < 0x20:
+			switch c {
+			case '\b', '\t', '\n', '\f', '\r':
+				n += 2
+			default:
+				n += 6
+			}
+		default:
+			n++
+		}
+	}
+	return n
+}
 
 // strBytes writes b as a JSON string, escaping as serde_json does.
 func (e *encoder) strBytes(b []byte) {
-	if !utf8.Valid(b) {
-		e.fail(errNotUTF8)
+	e.checkString(len(b), utf8.Valid(b))
+	if e.measure {
+		e.n += quotedLen(b)
+		return
 	}
 	e.ensure(len(b) + 2)
 	e.buf = append(e.buf, '"')
@@ -179,24 +287,23 @@ func (e *encoder) strBytes(b []byte) {
 	e.buf = append(e.buf, '"')
 }
 
+// str writes s as strBytes does; strings need no escaping in the common
+// case, which it copies in one go.
 func (e *encoder) str(s string) {
-	if !utf8.ValidString(s) {
-		e.fail(errNotUTF8)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
+			e.strBytes([]byte(s)) // rare, and s is no secret
+			return
+		}
+	}
+	e.checkString(len(s), utf8.ValidString(s))
+	if e.measure {
+		e.n += len(s) + 2
+		return
 	}
 	e.ensure(len(s) + 2)
 	e.buf = append(e.buf, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' || c == '\\' || c < 0x20 {
-			// Rare: fall back to the byte path for the rest.
-			e.buf = e.buf[:len(e.buf)-1-i]
-			e.strBytes([]byte(s))
-			return
-		}
-		e.ensure(1)
-		e.buf = append(e.buf, c)
-	}
-	e.ensure(1)
+	e.buf = append(e.buf, s...)
 	e.buf = append(e.buf, '"')
 }
 
@@ -224,27 +331,46 @@ func (e *encoder) optSecret(s *Secret) {
 	e.secret(*s)
 }
 
-func (e *encoder) time(field string, t time.Time) {
+func (e *encoder) time(t time.Time) {
+	if !timeInRange(t) {
+		e.failValue(errTimeRange.Error())
+	}
+	if e.measure {
+		e.n += timeLen(t) + 2
+		return
+	}
 	e.ensure(timeLen(t) + 2)
 	e.buf = append(e.buf, '"')
-	var err error
-	e.buf, err = appendTime(e.buf, t)
-	if err != nil {
-		e.field = field
-		e.fail(err)
-	}
+	e.buf, _ = appendTime(e.buf, t) // out of range: already failed
 	e.buf = append(e.buf, '"')
 }
 
-func (e *encoder) optTime(field string, t *time.Time) {
+func (e *encoder) optTime(t *time.Time) {
 	if t == nil {
 		e.raw("null")
 		return
 	}
-	e.time(field, *t)
+	e.time(*t)
+}
+
+// optTimeLen and optStrLen are the lengths optTime and optStr write, for
+// MarkAPICall, which updates a measured size without measuring again.
+func optTimeLen(t *time.Time) int {
+	if t == nil {
+		return len("null")
+	}
+	return timeLen(*t) + 2
+}
+
+func optStrLen(s *string) int {
+	if s == nil {
+		return len("null")
+	}
+	return quotedLen(*s)
 }
 
 func (e *encoder) session(s *AuthSession) {
+	e.obj = ""
 	e.beginObject()
 	e.key("tokens")
 	e.tokens(&s.Tokens)
@@ -259,18 +385,24 @@ func (e *encoder) session(s *AuthSession) {
 	e.end("}")
 }
 
+// Each struct writer sets e.obj to its path and restores the top level's
+// (its own parent is always the top level, or the list in turnkey).
+
 func (e *encoder) tokens(t *AuthTokens) {
+	e.obj = "tokens"
 	e.beginObject()
 	e.key("access_token")
 	e.secret(t.AccessToken)
 	e.key("refresh_token")
 	e.secret(t.RefreshToken)
 	e.key("expires_at")
-	e.optTime("tokens.expires_at", t.ExpiresAt)
+	e.optTime(t.ExpiresAt)
 	e.end("}")
+	e.obj = ""
 }
 
 func (e *encoder) cookies(c *AuthCookies) {
+	e.obj = "cookies"
 	e.beginObject()
 	e.key("auth_access_token")
 	e.optSecret(c.AuthAccessToken)
@@ -279,13 +411,26 @@ func (e *encoder) cookies(c *AuthCookies) {
 	e.key("g_state")
 	e.optStr(c.GState)
 	e.key("additional_cookies")
+	e.obj, e.name = "cookies.additional_cookies", ""
+	if n := len(c.Additional); n > maxCookies {
+		e.failLimit("cookies", n, maxCookies)
+	}
 	e.beginObject()
-	for _, k := range sortedKeys(c.Additional) {
-		e.key(k)
-		e.secret(c.Additional[k])
+	if e.measure {
+		for k, v := range c.Additional { // order does not change the length
+			e.mapKey(k)
+			e.secret(v)
+		}
+	} else {
+		for _, k := range sortedKeys(c.Additional) {
+			e.mapKey(k)
+			e.secret(c.Additional[k])
+		}
 	}
 	e.end("}")
+	e.obj = "cookies"
 	e.end("}")
+	e.obj = ""
 }
 
 func (e *encoder) turnkey(t *TurnkeySession) {
@@ -293,6 +438,7 @@ func (e *encoder) turnkey(t *TurnkeySession) {
 		e.raw("null")
 		return
 	}
+	e.obj = "turnkey_session"
 	e.beginObject()
 	e.key("organization_id")
 	e.str(t.OrganizationID)
@@ -303,10 +449,14 @@ func (e *encoder) turnkey(t *TurnkeySession) {
 	e.key("client_secret")
 	e.secret(t.ClientSecret)
 	e.key("api_keys")
+	if n := len(t.APIKeys); n > maxAPIKeys {
+		e.failLimit("api keys", n, maxAPIKeys)
+	}
 	e.beginArray()
 	for i := range t.APIKeys {
 		k := &t.APIKeys[i]
 		e.member()
+		e.obj = "turnkey_session.api_keys"
 		e.beginObject()
 		e.key("api_key_id")
 		e.str(k.APIKeyID)
@@ -317,17 +467,19 @@ func (e *encoder) turnkey(t *TurnkeySession) {
 		e.key("key_type")
 		e.str(k.KeyType)
 		e.key("created_at")
-		e.time("turnkey_session.api_keys.created_at", k.CreatedAt)
+		e.time(k.CreatedAt)
 		e.key("expires_at")
-		e.optTime("turnkey_session.api_keys.expires_at", k.ExpiresAt)
+		e.optTime(k.ExpiresAt)
 		e.end("}")
+		e.obj = "turnkey_session"
 	}
 	e.end("]")
 	e.key("created_at")
-	e.time("turnkey_session.created_at", t.CreatedAt)
+	e.time(t.CreatedAt)
 	e.key("expires_at")
-	e.optTime("turnkey_session.expires_at", t.ExpiresAt)
+	e.optTime(t.ExpiresAt)
 	e.end("}")
+	e.obj = ""
 }
 
 func (e *encoder) userInfo(u *UserInfo) {
@@ -335,6 +487,7 @@ func (e *encoder) userInfo(u *UserInfo) {
 		e.raw("null")
 		return
 	}
+	e.obj = "user_info"
 	e.beginObject()
 	e.key("id")
 	e.optStr(u.ID)
@@ -343,16 +496,18 @@ func (e *encoder) userInfo(u *UserInfo) {
 	e.key("username")
 	e.optStr(u.Username)
 	e.end("}")
+	e.obj = ""
 }
 
 func (e *encoder) metadata(m *SessionMetadata) {
+	e.obj = "session_metadata"
 	e.beginObject()
 	e.key("created_at")
-	e.time("session_metadata.created_at", m.CreatedAt)
+	e.time(m.CreatedAt)
 	e.key("last_refreshed_at")
-	e.optTime("session_metadata.last_refreshed_at", m.LastRefreshedAt)
+	e.optTime(m.LastRefreshedAt)
 	e.key("last_api_call_at")
-	e.optTime("session_metadata.last_api_call_at", m.LastAPICallAt)
+	e.optTime(m.LastAPICallAt)
 	e.key("current_api_server")
 	e.optStr(m.CurrentAPIServer)
 	e.key("user_agent")
@@ -362,4 +517,5 @@ func (e *encoder) metadata(m *SessionMetadata) {
 	e.key("client_fingerprint")
 	e.optStr(m.ClientFingerprint)
 	e.end("}")
+	e.obj = ""
 }

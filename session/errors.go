@@ -44,6 +44,13 @@ var (
 	ErrClosed = errors.New("session: manager closed")
 	// ErrSessionExists: a Registry already has a session by that id.
 	ErrSessionExists = errors.New("session: session id already registered")
+	// ErrTooLarge: a session, or an update of one, is past a bound of the
+	// stored form (limits.go): more cookies or API keys, a longer string
+	// or more bytes of JSON than ParseSession accepts. The writer refuses
+	// it before anything is stored or changed in memory, so that nothing
+	// is ever saved that cannot be loaded again. A *LimitError says which
+	// bound.
+	ErrTooLarge = errors.New("session: session too large")
 )
 
 // StoreError reports a failed store operation on a named session. It
@@ -85,16 +92,21 @@ func (e *NotSavedError) Error() string {
 
 func (e *NotSavedError) Unwrap() []error { return []error{ErrNotSaved, e.Err} }
 
-// DecodeError reports where session JSON is malformed. It never quotes the
-// input: the bytes around an error may be a token.
+// DecodeError reports where session JSON is malformed, or (Offset -1) a
+// value MarshalPlaintext cannot write in a form ParseSession reads. It
+// never quotes the input, not even a key: the bytes around an error, or
+// where a name belongs in a broken file, may be a token.
 type DecodeError struct {
-	Offset int    // byte offset in the input
-	Field  string // the JSON path being read, such as "tokens.expires_at"
+	Offset int    // byte offset in the input; -1 when encoding
+	Field  string // the JSON path being read or written, such as "tokens.expires_at"
 	Reason string
 }
 
 func (e *DecodeError) Error() string {
 	msg := "session: invalid session data at byte " + strconv.Itoa(e.Offset)
+	if e.Offset < 0 {
+		msg = "session: cannot encode session"
+	}
 	if e.Field != "" {
 		msg += " (" + e.Field + ")"
 	}
@@ -102,6 +114,28 @@ func (e *DecodeError) Error() string {
 }
 
 func (e *DecodeError) Unwrap() error { return ErrInvalidSession }
+
+// LimitError reports a session, or an update of one, past a bound of the
+// stored form (see ErrTooLarge, which it matches): it was refused before
+// anything was stored or changed in memory. It names the field by its
+// JSON path and gives sizes only, never a cookie name or a value.
+type LimitError struct {
+	Field string // JSON path, such as "cookies.additional_cookies"; "" for the whole session
+	Unit  string // what Size and Limit count: "cookies", "api keys", "bytes"
+	Size  int    // how many the session would have
+	Limit int    // the most ParseSession accepts
+}
+
+func (e *LimitError) Error() string {
+	what := "session"
+	if e.Field != "" {
+		what = e.Field
+	}
+	return "session: too large: " + what + " would have " + strconv.Itoa(e.Size) + " " + e.Unit +
+		", more than the limit of " + strconv.Itoa(e.Limit)
+}
+
+func (e *LimitError) Unwrap() error { return ErrTooLarge }
 
 // UnknownSessionError is returned by a Registry for an id it does not
 // hold. It matches ErrNotAuthenticated, as the seed's switch_session does.

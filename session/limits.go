@@ -41,24 +41,30 @@ const (
 	turnkeyUsernamePrefixLen = 8
 )
 
-// Bounds on the JSON of a session. Stored bytes are hostile input: these
-// limits keep a crafted file from allocating much or nesting deeply.
+// Bounds on the JSON of a session, shared by the reader (ParseSession)
+// and the writer (MarshalPlaintext and every update of a Manager): stored
+// bytes are hostile input, so the reader refuses anything past them, and
+// the writer refuses, before anything is stored or changed in memory,
+// every session the reader would refuse. A session that saves but does
+// not load again is a lost login.
 const (
-	// maxSessionJSON is the largest session JSON accepted (1 MiB). A real
-	// session is 1-4 KiB; the vault caps a sealed blob well below this.
+	// maxSessionJSON is the largest session JSON accepted (1 MiB), equal
+	// to the vault's cap on a sealed plaintext (vault.MaxPlaintextSize,
+	// checked by a test). A real session is 1-4 KiB.
 	maxSessionJSON = 1 << 20
-	// maxStringLen bounds any one JSON string after unescaping (64 KiB): a
-	// JWT is 1-2 KiB and browsers cap a cookie at 4 KiB.
+	// maxStringLen bounds any one JSON string after unescaping (64 KiB),
+	// keys included: a JWT is 1-2 KiB and browsers cap a cookie at 4 KiB.
 	maxStringLen = 64 << 10
-	// maxCookies bounds additional_cookies (browsers keep about 180
-	// cookies per domain).
-	maxCookies = 256
-	// maxAPIKeys bounds a Turnkey session's api_keys list.
+	// maxCookies bounds additional_cookies (4096). Browsers keep about 180
+	// cookies per domain, but one session is shared by every process of
+	// a fleet, and it must hold the contention harness's 8 processes x
+	// 200 uniquely named cookies (1,600; about 32 KiB of JSON). Cookies
+	// count against maxSessionJSON too, which is the binding bound for
+	// large ones: at 4 KiB a cookie, about 250 fit.
+	maxCookies = 4096
+	// maxAPIKeys bounds a Turnkey session's api_keys list (a user has a
+	// handful).
 	maxAPIKeys = 256
-	// maxConflictRetries bounds how often one write re-reads and retries
-	// after a version conflict. Each retry happens under the store's lock,
-	// where only writers that skip the lock can still interleave.
-	maxConflictRetries = 8
 )
 
 // maxDrain is how much of a dropped 401 response body is read so that its

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/singleflight"
 
@@ -16,12 +17,17 @@ import (
 // Store: the Go port of axiomtrade-rs's SessionManager. It is safe for
 // concurrent use.
 //
-// Every write is based on the stored version the Manager last saw. When
-// another writer (another Manager, another process) stored a newer
-// version, the write re-reads it under the store's lock, re-applies this
+// Every write takes the store's lock and is based on the stored version
+// the Manager last saw. When another writer (another Manager, another
+// process) stored a newer version, the write re-reads it, re-applies this
 // Manager's changes on top (tokens and the Turnkey session replace,
 // cookies merge, last_api_call_at keeps the later), and writes again with
-// the version check. No update is lost.
+// the version check, still under the lock. No update is lost, and a
+// durable update fails only when the storage does.
+//
+// Every update is checked against the bounds of the stored form before
+// it changes anything (see ErrTooLarge): a session the Manager saves
+// always loads again.
 //
 // Close the Manager when done: it flushes metadata written behind and
 // wipes every secret it holds.
@@ -37,11 +43,14 @@ type Manager struct {
 	pend     pending          // changes not yet written
 	tokenGen uint64           // counts changes of the access token
 	hdr      headerCache      // request headers built from sess
+	size     int              // the length of sess's stored form, when sizeOK
+	sizeOK   bool             // size is known (reset by every change)
+	apiWarn  bool             // MarkAPICall logged a refusal since the last change
 	closing  bool             // Close began: no new changes
 	closed   bool             // Close finished: memory wiped
 
 	// ioMu serializes this Manager's store writes. Lock order: ioMu, then
-	// the store lock, then mu.
+	// the store lock (Store.Lock, taken by every write), then mu.
 	ioMu sync.Mutex
 
 	// Write-behind of metadata.
@@ -62,7 +71,15 @@ type pending struct {
 	turnkey bool         // UpdateTurnkeySession
 	api     bool         // MarkAPICall
 	cookies *AuthCookies // merged deltas of UpdateCookies (owned)
+	// waiters are the UpdateCookies calls whose changes are in cookies,
+	// told if the delta is refused when re-applied on a newer stored
+	// session that has no room for it.
+	waiters []*cookieWaiter
 }
+
+// cookieWaiter is how an UpdateCookies call learns that its change was
+// refused after a re-read. refused is guarded by Manager.mu.
+type cookieWaiter struct{ refused error }
 
 func (p *pending) empty() bool {
 	return !p.replace && !p.tokens && !p.turnkey && !p.api && p.cookies == nil
@@ -87,6 +104,7 @@ func (p *pending) absorb(q *pending) {
 			p.cookies.mergeDelta(*q.cookies)
 		}
 	}
+	p.waiters = append(p.waiters, q.waiters...)
 	q.destroy()
 }
 
@@ -172,8 +190,11 @@ func retryUnavailable(ctx context.Context, op func() error) error {
 }
 
 // change applies f to the in-memory session under mu. It fails with
-// ErrClosed after Close and ErrNotAuthenticated without a session.
-func (m *Manager) change(f func(s *AuthSession, p *pending) bool) (changed bool, err error) {
+// ErrClosed after Close and ErrNotAuthenticated without a session. f
+// returns whether it changed the session, and an error (a bound of the
+// stored form) if it refused to change it. When f changed the session and
+// measured the result, it returns its stored length as size (else -1).
+func (m *Manager) change(f func(s *AuthSession, p *pending) (changed bool, size int, err error)) (changed bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
@@ -182,12 +203,42 @@ func (m *Manager) change(f func(s *AuthSession, p *pending) bool) (changed bool,
 	if m.sess == nil {
 		return false, ErrNotAuthenticated
 	}
-	changed = f(m.sess, &m.pend)
+	changed, size, err := f(m.sess, &m.pend)
 	if changed {
-		m.hdr = headerCache{}
+		m.changedLocked()
+		if size >= 0 {
+			m.size, m.sizeOK = size, true
+		}
 	}
-	return changed, nil
+	return changed, err
 }
+
+// changedLocked drops what is derived from the in-memory session (the
+// request headers, the stored length) after a change. Called with mu held.
+func (m *Manager) changedLocked() {
+	m.hdr = headerCache{}
+	m.sizeOK = false
+	m.apiWarn = false
+}
+
+// sizeLocked returns the length of the in-memory session's stored form,
+// measuring it once per change; false if it cannot be stored (a session
+// loaded from a file past the writer's bounds). Called with mu held.
+func (m *Manager) sizeLocked() (int, bool) {
+	if !m.sizeOK {
+		n, err := m.sess.measure()
+		if err != nil {
+			return 0, false
+		}
+		m.size, m.sizeOK = n, true
+	}
+	return m.size, true
+}
+
+// fits checks the session an update would make (a shallow view sharing
+// the buffers of the session and the update) against the bounds of the
+// stored form, and returns its stored length.
+func fits(view *AuthSession) (int, error) { return view.measure() }
 
 // commit writes a change when auto-save is on.
 func (m *Manager) commit(ctx context.Context, op string) error {
@@ -226,6 +277,11 @@ func (m *Manager) CreateSessionFromLoginResult(ctx context.Context, r LoginResul
 }
 
 func (m *Manager) install(ctx context.Context, s *AuthSession, op string) error {
+	size, err := fits(s)
+	if err != nil {
+		s.Destroy()
+		return err
+	}
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
@@ -235,7 +291,8 @@ func (m *Manager) install(ctx context.Context, s *AuthSession, op string) error 
 	m.sess.Destroy()
 	m.sess = s
 	m.tokenGen++
-	m.hdr = headerCache{}
+	m.changedLocked()
+	m.size, m.sizeOK = size, true
 	m.pend.destroy()
 	m.pend.replace = true
 	m.mu.Unlock()
@@ -244,16 +301,26 @@ func (m *Manager) install(ctx context.Context, s *AuthSession, op string) error 
 
 // UpdateTokens replaces the tokens and sets last_refreshed_at (the seed's
 // update_tokens). The Manager keeps a copy of tokens. Without a session it
-// fails with ErrNotAuthenticated. With auto-save the tokens are durable on
-// return; an error matching ErrNotSaved means they are in effect in memory
-// but not stored (the next write retries).
+// fails with ErrNotAuthenticated; tokens the stored form cannot hold
+// (longer than 64 KiB, not UTF-8) are refused with an error matching
+// ErrTooLarge or ErrInvalidSession, and nothing changes. With auto-save
+// the tokens are durable on return; an error matching ErrNotSaved means
+// they are in effect in memory but not stored (the next write retries).
 func (m *Manager) UpdateTokens(ctx context.Context, tokens AuthTokens) error {
 	c := tokens.Clone()
-	if _, err := m.change(func(s *AuthSession, p *pending) bool {
-		setTokens(s, c, m.now())
+	now := m.now()
+	if _, err := m.change(func(s *AuthSession, p *pending) (bool, int, error) {
+		view := *s
+		view.Tokens = c
+		view.Metadata.LastRefreshedAt = &now
+		size, err := fits(&view)
+		if err != nil {
+			return false, -1, err
+		}
+		setTokens(s, c, now)
 		m.tokenGen++
 		p.tokens = true
-		return true
+		return true, size, nil
 	}); err != nil {
 		c.Destroy()
 		return err
@@ -272,35 +339,66 @@ func setTokens(s *AuthSession, t AuthTokens, now time.Time) {
 // a cookie present in cookies replaces the session's, others are kept,
 // deleted ones are removed. A merge that changes nothing writes nothing.
 // The caller still owns cookies.
+//
+// A merge that would leave the session past a bound of the stored form
+// (more than 4096 additional cookies, a value over 64 KiB, 1 MiB of JSON
+// in all) is refused whole with a *LimitError (ErrTooLarge), before
+// anything changes. With auto-save, the same error is returned when the
+// merge fitted this Manager's copy but not the newer session another
+// writer stored, on which it was re-applied: that session is kept, and
+// becomes this Manager's copy. (Without auto-save, such a refusal happens
+// at Save, which logs it.)
 func (m *Manager) UpdateCookies(ctx context.Context, cookies AuthCookies) error {
-	changed, err := m.change(func(s *AuthSession, p *pending) bool {
+	w := &cookieWaiter{}
+	changed, err := m.change(func(s *AuthSession, p *pending) (bool, int, error) {
+		view := *s
+		view.Cookies = s.Cookies.mergedView(cookies)
+		size, err := fits(&view)
+		if err != nil {
+			return false, -1, err
+		}
 		if !s.Cookies.Merge(cookies) {
-			return false
+			return false, -1, nil
 		}
 		if p.cookies == nil {
 			p.cookies = &AuthCookies{}
 		}
 		p.cookies.mergeDelta(cookies)
-		return true
+		p.waiters = append(p.waiters, w)
+		return true, size, nil
 	})
 	if err != nil || !changed {
 		return err
 	}
-	return m.commit(ctx, "update cookies")
+	err = m.commit(ctx, "update cookies")
+	m.mu.Lock()
+	refused := w.refused
+	m.mu.Unlock()
+	if refused != nil {
+		return refused
+	}
+	return err
 }
 
 // UpdateTurnkeySession sets the session's Turnkey session (the seed's
-// update_turnkey_session). The Manager keeps a copy.
+// update_turnkey_session). The Manager keeps a copy. A Turnkey session the
+// stored form cannot hold is refused, as UpdateTokens refuses tokens.
 func (m *Manager) UpdateTurnkeySession(ctx context.Context, t TurnkeySession) error {
 	c := t.Clone()
 	if c.APIKeys == nil {
 		c.APIKeys = []TurnkeyAPIKey{}
 	}
-	if _, err := m.change(func(s *AuthSession, p *pending) bool {
+	if _, err := m.change(func(s *AuthSession, p *pending) (bool, int, error) {
+		view := *s
+		view.TurnkeySession = c
+		size, err := fits(&view)
+		if err != nil {
+			return false, -1, err
+		}
 		s.TurnkeySession.Destroy()
 		s.TurnkeySession = c
 		p.turnkey = true
-		return true
+		return true, size, nil
 	}); err != nil {
 		c.Destroy()
 		return err
@@ -312,6 +410,11 @@ func (m *Manager) UpdateTurnkeySession(ctx context.Context, t TurnkeySession) er
 // server is "" (the seed's mark_api_call). It does no I/O: with auto-save
 // the metadata is written behind, at most once per flush interval, and on
 // Close. Without a session it does nothing.
+//
+// It records nothing the stored form cannot hold: a server name that is
+// not UTF-8 or is longer than 64 KiB is left out, and a call that would
+// take a session at its 1 MiB bound past it is not recorded (logged), so
+// that the write behind never fails.
 func (m *Manager) MarkAPICall(server string) {
 	now := m.now()
 	m.mu.Lock()
@@ -320,13 +423,39 @@ func (m *Manager) MarkAPICall(server string) {
 		return
 	}
 	md := &m.sess.Metadata
+	// Refusals are logged once per change of the session: a caller may
+	// make thousands of calls a second.
+	warn := func(msg string) {
+		if !m.apiWarn {
+			m.apiWarn = true
+			m.cfg.logger.Warn(msg, "session", m.store.Name())
+		}
+	}
+	setServer := server != "" && (md.CurrentAPIServer == nil || *md.CurrentAPIServer != server)
+	if setServer && (len(server) > maxStringLen || !utf8.ValidString(server)) {
+		setServer = false
+		warn("session: API server name not recorded: not UTF-8 or longer than the limit")
+	}
+	size, ok := m.sizeLocked()
+	if ok {
+		size += optTimeLen(&now) - optTimeLen(md.LastAPICallAt)
+		if setServer {
+			size += quotedLen(server) - optStrLen(md.CurrentAPIServer)
+		}
+	}
+	if !ok || size > maxSessionJSON {
+		warn("session: API call not recorded: the session is at its size limit")
+		m.mu.Unlock()
+		return
+	}
 	if md.LastAPICallAt == nil {
 		md.LastAPICallAt = new(time.Time)
 	}
 	*md.LastAPICallAt = now
-	if server != "" && (md.CurrentAPIServer == nil || *md.CurrentAPIServer != server) {
+	if setServer {
 		md.CurrentAPIServer = &server
 	}
+	m.size = size // the headers built from the session did not change
 	m.pend.api = true
 	m.mu.Unlock()
 	if m.kick != nil {
@@ -373,9 +502,19 @@ func (m *Manager) isClosing() bool {
 }
 
 // adoptLocked makes theirs (stored at v; owned) the base of the in-memory
-// session, re-applying pending changes. Called with mu held.
+// session, re-applying pending changes. A pending cookie delta that does
+// not fit theirs is refused: its UpdateCookies calls get the error, and
+// theirs keeps its cookies. Called with mu held.
 func (m *Manager) adoptLocked(theirs *AuthSession, v backends.Version) {
-	s := replay(theirs, &m.pend, m.sess)
+	s, refused := replay(theirs, &m.pend, m.sess)
+	if refused != nil {
+		for _, w := range m.pend.waiters {
+			w.refused = refused
+		}
+		m.pend.cookies.Destroy()
+		m.pend.cookies, m.pend.waiters = nil, nil
+		m.cfg.logger.Warn("session: cookie update refused: the newer stored session has no room for it", "session", m.store.Name(), "err", refused)
+	}
 	if s != m.sess {
 		if m.sess == nil || !m.sess.Tokens.AccessToken.Equal(s.Tokens.AccessToken) {
 			m.tokenGen++
@@ -383,30 +522,29 @@ func (m *Manager) adoptLocked(theirs *AuthSession, v backends.Version) {
 		m.sess.Destroy()
 		m.sess = s
 	}
-	m.hdr = headerCache{}
+	m.changedLocked()
 	m.version = v
 }
 
 // replay re-applies the pending changes p, whose values are in ours, on
 // top of theirs (which it takes over) and returns the result: ours itself
 // when p replaces the session, else theirs, changed. Tokens replace
-// theirs unless theirs were refreshed later; cookies merge;
-// last_api_call_at keeps the later. It leaves ours to the caller.
-func replay(theirs *AuthSession, p *pending, ours *AuthSession) *AuthSession {
+// theirs unless theirs were refreshed later; cookies merge, unless the
+// merge would take the session past a bound of the stored form: then
+// they are left out and refused says why; last_api_call_at keeps the
+// later. It leaves ours and p to the caller.
+func replay(theirs *AuthSession, p *pending, ours *AuthSession) (s *AuthSession, refused error) {
 	if ours == nil {
-		return theirs
+		return theirs, nil
 	}
 	if p.replace || theirs == nil {
 		theirs.Destroy()
-		return ours
+		return ours, nil
 	}
 	if p.tokens && !later(theirs.Metadata.LastRefreshedAt, ours.Metadata.LastRefreshedAt) {
 		theirs.Tokens.Destroy()
 		theirs.Tokens = ours.Tokens.Clone()
 		theirs.Metadata.LastRefreshedAt = cloneTime(ours.Metadata.LastRefreshedAt)
-	}
-	if p.cookies != nil {
-		theirs.Cookies.Merge(*p.cookies)
 	}
 	if p.turnkey {
 		theirs.TurnkeySession.Destroy()
@@ -418,7 +556,17 @@ func replay(theirs *AuthSession, p *pending, ours *AuthSession) *AuthSession {
 			theirs.Metadata.CurrentAPIServer = cloneStr(ours.Metadata.CurrentAPIServer)
 		}
 	}
-	return theirs
+	// Cookies last, checked on the session with everything else applied:
+	// they are what grows when writers merge.
+	if p.cookies != nil {
+		view := *theirs
+		view.Cookies = theirs.Cookies.mergedView(*p.cookies)
+		if _, err := fits(&view); err != nil {
+			return theirs, err
+		}
+		theirs.Cookies.Merge(*p.cookies)
+	}
+	return theirs, nil
 }
 
 // later reports whether a is set and strictly after b (or b unset).
@@ -428,30 +576,44 @@ func later(a, b *time.Time) bool {
 
 var errDeletedElsewhere = fmt.Errorf("%w: deleted by another writer; the in-memory copy was wiped", ErrNoSession)
 
-// write stores the in-memory session with the version check. On a
-// conflict it takes the store lock (unless locked), re-reads, re-applies
-// the pending changes and tries again. It returns nil without a session
-// or without anything to write (the session is stored and unchanged).
+// write stores the in-memory session with the version check, under the
+// store's lock (see writeLocked). It returns nil without a session or
+// without anything to write (the session is stored and unchanged).
 func (m *Manager) write(ctx context.Context, locked bool) (err error) {
 	m.ioMu.Lock()
 	defer m.ioMu.Unlock()
 	return m.writeLocked(ctx, locked)
 }
 
+// writeLocked writes with ioMu held. Unless locked (the caller holds the
+// store's lock), it takes the store's lock first, for every write: a
+// cross-process flock costs microseconds next to a durable write's
+// millisecond, and a writer that held the lock only after a first
+// unlocked attempt could lose to others' unlocked attempts again and
+// again.
+//
+// Under the lock, a version conflict can only come from a writer that
+// does not take it (a key rotation re-sealing the session, an older
+// release of this package). The write then re-reads, re-applies the
+// pending changes and tries again, for as long as the stored version
+// moves: each conflict is progress by that other writer, so there is no
+// retry count after which an update would be given up. A store that
+// reports a conflict but still holds the version written over contradicts
+// itself: that is a storage failure, returned.
 func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
-	var lk backends.Lock
-	defer func() {
-		if lk != nil {
-			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
-			if uerr := lk.Unlock(uctx); uerr != nil {
-				m.cfg.logger.Warn("session: unlock failed", "session", m.store.Name(), "err", uerr)
-			}
-			cancel()
+	if !m.needsWrite() {
+		return nil
+	}
+	if !locked {
+		lk, err := m.lock(ctx)
+		if err != nil {
+			return err
 		}
-	}()
-	for attempt := 0; ; attempt++ {
+		defer m.unlock(ctx, lk)
+	}
+	for {
 		m.mu.Lock()
-		if m.closed || m.sess == nil || (m.pend.empty() && m.version != backends.Absent) {
+		if !m.needsWriteLocked() {
 			m.mu.Unlock()
 			return nil
 		}
@@ -479,20 +641,19 @@ func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 			return nil
 		}
 		m.restorePending(&p)
-		if !errors.Is(err, backends.ErrConflict) || attempt == maxConflictRetries {
+		if !errors.Is(err, backends.ErrConflict) {
 			return &StoreError{Op: "seal", Name: m.store.Name(), Err: err}
 		}
-		// Someone stored a newer version: re-read it under the lock and
-		// re-apply our changes.
-		if !locked {
-			if lk, err = m.lock(ctx); err != nil {
-				return err
-			}
-			locked = true
+		// Someone stored a newer version: re-read it and re-apply our
+		// changes.
+		theirs, v, rerr := m.read(ctx)
+		if rerr != nil && !errors.Is(rerr, ErrNoSession) {
+			return rerr
 		}
-		theirs, v, err := m.read(ctx)
-		if err != nil && !errors.Is(err, ErrNoSession) {
-			return err
+		if theirs != nil && v == base {
+			theirs.Destroy()
+			return &StoreError{Op: "seal", Name: m.store.Name(),
+				Err: fmt.Errorf("the store reports a conflict but still holds the version written over: %w", err)}
 		}
 		m.mu.Lock()
 		if theirs == nil && !m.pend.replace {
@@ -502,6 +663,28 @@ func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 		}
 		m.adoptLocked(theirs, v)
 		m.mu.Unlock()
+	}
+}
+
+// needsWrite reports whether there is anything to write: a session with
+// changes not yet stored, or never stored.
+func (m *Manager) needsWrite() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.needsWriteLocked()
+}
+
+func (m *Manager) needsWriteLocked() bool {
+	return !m.closed && m.sess != nil && (!m.pend.empty() || m.version == backends.Absent)
+}
+
+// unlock releases a store lock, even after ctx ended: a lease must be
+// released.
+func (m *Manager) unlock(ctx context.Context, lk backends.Lock) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+	defer cancel()
+	if err := lk.Unlock(uctx); err != nil {
+		m.cfg.logger.Warn("session: unlock failed", "session", m.store.Name(), "err", err)
 	}
 }
 
@@ -531,7 +714,7 @@ func (m *Manager) wipeLocked() {
 	m.sess.Destroy()
 	m.sess = nil
 	m.tokenGen++
-	m.hdr = headerCache{}
+	m.changedLocked()
 	m.pend.destroy()
 	m.version = backends.Absent
 }

@@ -57,7 +57,10 @@ func isRefreshing(ctx context.Context, m *Manager) bool {
 //     writes the new tokens with the version check, still under the lock.
 //
 // A refresh is written even without auto-save: a rotated refresh token
-// that is not stored logs every other process out. If the write fails the
+// that is not stored logs every other process out. Tokens the stored form
+// cannot hold (see ErrTooLarge) fail the refresh with a *RefreshError
+// wrapping the reason, and are not used; cookies returned with the tokens
+// that do not fit are left out. If the write fails the
 // error matches ErrNotSaved and the new tokens are in use in memory (the
 // next write retries). If the RefreshFunc reports ErrUnauthorized, the
 // session it refreshed is wiped and its stored copy deleted, unless
@@ -137,13 +140,7 @@ func (m *Manager) refreshOnce(ctx context.Context, seen uint64, force bool) erro
 	if err != nil {
 		return err
 	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
-		if uerr := lk.Unlock(uctx); uerr != nil {
-			m.cfg.logger.Warn("session: unlock failed", "session", m.store.Name(), "err", uerr)
-		}
-		cancel()
-	}()
+	defer m.unlock(ctx, lk)
 
 	theirs, v, err := m.read(ctx)
 	if err != nil && !errors.Is(err, ErrNoSession) {
@@ -191,6 +188,7 @@ func (m *Manager) refreshOnce(ctx context.Context, seen uint64, force bool) erro
 		return &RefreshError{Err: err}
 	}
 
+	now := m.now()
 	m.mu.Lock()
 	if m.sess == nil {
 		m.mu.Unlock()
@@ -198,9 +196,29 @@ func (m *Manager) refreshOnce(ctx context.Context, seen uint64, force bool) erro
 		cookies.Destroy()
 		return ErrNotAuthenticated
 	}
-	setTokens(m.sess, tokens, m.now())
+	// What the stored form cannot hold is refused before it is used:
+	// tokens that do not fit fail the refresh; cookies that do not fit
+	// are left out, and the tokens are kept.
+	view := *m.sess
+	view.Tokens = tokens
+	view.Metadata.LastRefreshedAt = &now
+	if _, err := fits(&view); err != nil {
+		m.mu.Unlock()
+		tokens.Destroy()
+		cookies.Destroy()
+		return &RefreshError{Err: err}
+	}
+	if cookies != nil {
+		view.Cookies = m.sess.Cookies.mergedView(*cookies)
+		if _, err := fits(&view); err != nil {
+			m.cfg.logger.Warn("session: cookies of a refresh not kept", "session", m.store.Name(), "err", err)
+			cookies.Destroy()
+			cookies = nil
+		}
+	}
+	setTokens(m.sess, tokens, now)
 	m.tokenGen++
-	m.hdr = headerCache{}
+	m.changedLocked()
 	m.pend.tokens = true
 	if cookies != nil {
 		if m.sess.Cookies.Merge(*cookies) {

@@ -193,24 +193,31 @@ func TestRefreshRejectedDropsSession(t *testing.T) {
 }
 
 // TestRefreshRejectedKeepsNewerSession: while our refresh is refused,
-// another writer stores a newer session (a fresh login). It must survive.
+// a writer that does not take the store's lock (an older release, an
+// import) stores a newer session (a fresh login). It must survive, and
+// become ours.
 func TestRefreshRejectedKeepsNewerSession(t *testing.T) {
-	st, _, clk, ms := setupRefresh(t, 1)
-	other := newTestManager(t, st.sibling("main"), WithClock(clk.now))
+	st, _, clk, _ := setupRefresh(t, 1)
 	m, err := NewManager(ctxT(t), st, WithClock(clk.now), WithRefresher(func(ctx context.Context, rt Secret) (AuthTokens, *AuthCookies, error) {
 		// Someone logs in again while the server refuses our token.
 		tok := tokens("fresh-login", "fresh-refresh", nil)
-		defer tok.Destroy()
-		if err := other.CreateSession(ctx, tok, nil, nil); err != nil {
+		s := newSession(tok, nil, nil, clk.now(), "ua")
+		tok.Destroy()
+		pt, err := s.MarshalPlaintext()
+		s.Destroy()
+		if err != nil {
 			t.Error(err)
 		}
+		if _, err := st.sibling("main").Seal(ctx, pt, backends.Any); err != nil {
+			t.Error(err)
+		}
+		wipe(pt)
 		return AuthTokens{}, nil, fmt.Errorf("invalid_grant: %w", ErrUnauthorized)
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close(ctxT(t))
-	_ = ms
 	err = m.Refresh(ctxT(t))
 	if !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotAuthenticated) {
 		t.Fatalf("refresh: %v", err)
@@ -219,6 +226,43 @@ func TestRefreshRejectedKeepsNewerSession(t *testing.T) {
 	defer s.Destroy()
 	secretIs(t, "stored session", s.Tokens.AccessToken, "fresh-login")
 	m.WithAccessToken(func(s Secret) error { secretIs(t, "adopted", s, "fresh-login"); return nil })
+}
+
+// TestLoginDuringRejectedRefresh: another Manager logs in again while our
+// refresh is being refused. Its write waits for the store's lock, which
+// the refresh holds; the refresh drops the dead session, then the new
+// login is stored, and nothing of it is lost.
+func TestLoginDuringRejectedRefresh(t *testing.T) {
+	st, _, clk, _ := setupRefresh(t, 1)
+	other := newTestManager(t, st.sibling("main"), WithClock(clk.now))
+	loggedIn := make(chan error, 1)
+	m, err := NewManager(ctxT(t), st, WithClock(clk.now), WithRefresher(func(ctx context.Context, rt Secret) (AuthTokens, *AuthCookies, error) {
+		go func() {
+			tok := tokens("fresh-login", "fresh-refresh", nil)
+			defer tok.Destroy()
+			loggedIn <- other.CreateSession(context.Background(), tok, nil, nil)
+		}()
+		time.Sleep(20 * time.Millisecond) // let the login reach the lock
+		return AuthTokens{}, nil, fmt.Errorf("invalid_grant: %w", ErrUnauthorized)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctxT(t))
+	err = m.Refresh(ctxT(t))
+	if !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("refresh: %v", err)
+	}
+	if err := <-loggedIn; err != nil {
+		t.Fatalf("the login waiting for the lock: %v", err)
+	}
+	s := st.stored(t)
+	defer s.Destroy()
+	secretIs(t, "stored session", s.Tokens.AccessToken, "fresh-login")
+	if err := m.Load(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	m.WithAccessToken(func(s Secret) error { secretIs(t, "loaded", s, "fresh-login"); return nil })
 }
 
 func TestRefreshErrors(t *testing.T) {

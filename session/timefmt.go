@@ -16,11 +16,11 @@ var errTimeRange = errors.New("year outside 0000-9999")
 // appendTime appends t in the chrono form. Years outside 0000-9999 have no
 // four-digit RFC 3339 form and are refused.
 func appendTime(dst []byte, t time.Time) ([]byte, error) {
-	t = t.UTC()
-	y := t.Year()
-	if y < 0 || y > 9999 {
+	if !timeInRange(t) {
 		return dst, errTimeRange
 	}
+	t = t.UTC()
+	y := t.Year()
 	dst = appendInt(dst, y, 4)
 	dst = append(dst, '-')
 	dst = appendInt(dst, int(t.Month()), 2)
@@ -45,6 +45,13 @@ func appendTime(dst []byte, t time.Time) ([]byte, error) {
 		dst = appendInt(dst, ns, 9)
 	}
 	return append(dst, 'Z'), nil
+}
+
+// timeInRange reports whether t, in UTC, falls in years 0000-9999, the
+// years appendTime writes and parseTime reads.
+func timeInRange(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }
 
 // timeLen is the length appendTime writes for t.

@@ -68,6 +68,12 @@ type TurnkeyAPIKey struct {
 	ExpiresAt  *time.Time // "expires_at", null when nil
 }
 
+// TurnkeyApiKey is TurnkeyAPIKey under the name axiomtrade-rs gives it,
+// so that code ported from that library, or written against that name,
+// compiles. It is an alias: both names denote one type. Go code should
+// prefer TurnkeyAPIKey.
+type TurnkeyApiKey = TurnkeyAPIKey
+
 // SessionMetadata records when a session was made, refreshed and used.
 type SessionMetadata struct {
 	CreatedAt         time.Time  // "created_at"
@@ -250,6 +256,43 @@ func (c *AuthCookies) Merge(other AuthCookies) (changed bool) {
 		changed = true
 	}
 	return changed
+}
+
+// mergedView returns the cookies that c.Merge(other) would leave, without
+// changing c: a shallow view that shares the buffers of c and other, for
+// measuring the session an update would make. It must not be destroyed
+// or kept.
+func (c AuthCookies) mergedView(other AuthCookies) AuthCookies {
+	v := AuthCookies{
+		AuthAccessToken:  c.AuthAccessToken,
+		AuthRefreshToken: c.AuthRefreshToken,
+		GState:           c.GState,
+		Additional:       make(map[string]Secret, len(c.Additional)+len(other.Additional)),
+	}
+	maps.Copy(v.Additional, c.Additional)
+	for _, name := range other.Deleted {
+		switch name {
+		case CookieAuthAccessToken:
+			v.AuthAccessToken = nil
+		case CookieAuthRefreshToken:
+			v.AuthRefreshToken = nil
+		case CookieGState:
+			v.GState = nil
+		default:
+			delete(v.Additional, name)
+		}
+	}
+	if other.AuthAccessToken != nil {
+		v.AuthAccessToken = other.AuthAccessToken
+	}
+	if other.AuthRefreshToken != nil {
+		v.AuthRefreshToken = other.AuthRefreshToken
+	}
+	if other.GState != nil {
+		v.GState = other.GState
+	}
+	maps.Copy(v.Additional, other.Additional)
+	return v
 }
 
 // Clone returns a deep copy of t (nil for nil).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -196,4 +197,71 @@ func TestFileVaultUnreadableSessionIsTypedError(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSessionBoundIsVaultBound: the session's size bound (which its
+// reader and writer share) is the vault's plaintext cap, so that a session
+// the Manager accepts is one the vault seals.
+func TestSessionBoundIsVaultBound(t *testing.T) {
+	if session.MaxSessionJSONForTest != vault.MaxPlaintextSize {
+		t.Fatalf("session bound %d bytes, vault cap %d", session.MaxSessionJSONForTest, vault.MaxPlaintextSize)
+	}
+}
+
+// TestFileVaultCookieBound: through a real file-backed vault, the
+// contention requirement (1,600 uniquely named cookies on one session)
+// and the cookie bound itself are stored and load in a new vault handle;
+// one cookie more is refused (ErrTooLarge) and what is stored still loads.
+func TestFileVaultCookieBound(t *testing.T) {
+	ctx := ctxFor(t)
+	tv := newVault(t)
+	m, err := session.NewManager(ctx, tv.v.Store("fleet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	tok := session.NewAuthTokens([]byte("a"), []byte("r"), nil)
+	defer tok.Destroy()
+	if err := m.CreateSession(ctx, tok, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	add := func(from, to int) error {
+		c := session.AuthCookies{Additional: map[string]session.Secret{}}
+		defer c.Destroy()
+		for i := from; i < to; i++ {
+			c.Additional[fmt.Sprintf("w%d-%d", i%8, i/8)] = session.NewSecret([]byte("v"))
+		}
+		return m.UpdateCookies(ctx, c)
+	}
+	loads := func(want int) {
+		t.Helper()
+		v2, b2, err := openVault(ctx, tv.dir, tv.passFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b2.Close()
+		defer v2.Close()
+		m2, err := session.NewManager(ctx, v2.Store("fleet"))
+		if err != nil {
+			t.Fatalf("the stored session does not load: %v", err)
+		}
+		defer m2.Close(ctx)
+		snap, _ := m2.Snapshot()
+		defer snap.Destroy()
+		if got := len(snap.Cookies.Additional); got != want {
+			t.Errorf("%d cookies stored, want %d", got, want)
+		}
+	}
+	if err := add(0, 1600); err != nil {
+		t.Fatal(err)
+	}
+	loads(1600)
+	if err := add(1600, session.MaxCookiesForTest); err != nil {
+		t.Fatal(err)
+	}
+	loads(session.MaxCookiesForTest)
+	if err := add(session.MaxCookiesForTest, session.MaxCookiesForTest+1); !errors.Is(err, session.ErrTooLarge) {
+		t.Fatalf("one cookie past the bound: %v", err)
+	}
+	loads(session.MaxCookiesForTest)
 }
