@@ -425,11 +425,10 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 	c.f.Report(t)
 }
 
-// TestSecretAsFieldName documents a limit: the session parser names an
-// unknown key in its error (quoted, at most 40 bytes), because keys are
-// names. A secret that a broken file puts where a field name belongs is
-// therefore echoed. The test records it so that a change either way is
-// noticed.
+// TestSecretAsFieldName: a broken file that puts a secret where a field
+// name belongs must not get it echoed. The session parser reports an
+// unknown key by its offset, the path of its object and the keys that
+// object may have, never the key itself.
 func TestSecretAsFieldName(t *testing.T) {
 	m := memscan.NewMarker(40)
 	doc := m.AppendPlain([]byte(`{"access_token":"a","refresh_token":"r","expires_at":null,"`))
@@ -439,7 +438,19 @@ func TestSecretAsFieldName(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted an unknown key")
 	}
-	t.Logf("unknown key echoed in the error: %v", m.Matches([]byte(err.Error())))
+	if m.MatchesAny([]byte(err.Error())) {
+		t.Errorf("the unknown key (a secret) is echoed in the error: %v", err)
+	}
+	// Not even a part of it: any 8 bytes of the marker.
+	plain := m.Plain()
+	defer memscan.Wipe(plain)
+	msg := []byte(err.Error())
+	for i := 0; i+8 <= len(plain); i++ {
+		if bytes.Contains(msg, plain[i:i+8]) {
+			t.Errorf("the error holds bytes %d-%d of the key", i, i+8)
+			break
+		}
+	}
 }
 
 // hostileJSON returns session files with markers in them that the parser
