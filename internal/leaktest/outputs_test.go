@@ -261,6 +261,8 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 		"session.AuthCookies":         {s.Cookies, &s.Cookies, ck},
 		"session.TurnkeySession":      {s.TurnkeySession, *s.TurnkeySession, tk},
 		"session.TurnkeyAPIKey":       {session.TurnkeyAPIKey{APIKeyID: "k"}},
+		"session.TurnkeyApiKey":       {session.TurnkeyApiKey{APIKeyID: "k"}},
+		"session.LimitError":          {&session.LimitError{Field: "cookies.additional_cookies", Unit: "cookies", Size: 4097, Limit: 4096}},
 		"session.TurnkeyCredentials":  {cred, &cred},
 		"session.LoginResult":         {lr, &lr},
 		"session.Secret":              {s.Tokens.AccessToken, &s.Tokens.AccessToken, s.Cookies.AuthAccessToken},
