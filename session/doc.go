@@ -62,9 +62,9 @@
 //     a live credential at rest otherwise. ClearSession always deletes.
 //   - Two processes on one session file lost each other's updates (last
 //     write wins) and could both refresh with the same rotating refresh
-//     token. Writes here are versioned and re-applied on conflict, and
-//     refreshes are single-flight in the process and locked across
-//     processes.
+//     token. Writes here are locked, versioned and re-applied on
+//     conflict, and refreshes are single-flight in the process and locked
+//     across processes.
 //   - The seed's WebSocket example put the access token in the URL query.
 //     WebSocketHeader sends it in headers instead (see there for why).
 //
@@ -77,14 +77,26 @@
 // background goroutine writes metadata behind, at most once per
 // WithMetadataFlushInterval, and Close flushes it.
 //
-// Every write is based on the stored version the Manager last saw. When
-// another writer (another Manager, another process) stored a newer one,
-// the Manager takes the store's lock, re-reads, re-applies its own
-// changes (tokens and the Turnkey session replace, unless the stored
-// tokens were refreshed later; cookies merge; last_api_call_at keeps the
-// later) and writes again with the version check. A session deleted by
+// Every write takes the store's lock (a flock on the file backend, a few
+// microseconds next to a durable write's millisecond) and is based on the
+// stored version the Manager last saw. When another writer (another
+// Manager, another process) stored a newer one, the Manager re-reads,
+// re-applies its own changes (tokens and the Turnkey session replace,
+// unless the stored tokens were refreshed later; cookies merge;
+// last_api_call_at keeps the later) and writes again with the version
+// check, still under the lock, for as long as the stored version moves:
+// a durable update fails only when the storage does. A session deleted by
 // another writer (a logout elsewhere) is not resurrected: the update
 // fails with ErrNoSession and the Manager wipes its copy.
+//
+// # Bounds
+//
+// The reader (ParseSession, and so every load) and the writer share one
+// set of bounds (at most 4096 additional cookies, 256 Turnkey API keys,
+// 64 KiB per string, 1 MiB of JSON in all), and the writer refuses,
+// before anything is stored or changed in memory, every session the
+// reader would refuse: an update past a bound fails with a *LimitError
+// (ErrTooLarge). A session the Manager saved always loads again.
 //
 // Refresh and RefreshIfNeeded run one refresh per session at a time:
 // singleflight in the process, the store's lock across processes, and a
