@@ -126,7 +126,7 @@ func (s *slotFlags) register(fs *flag.FlagSet) {
 // asked twice on the terminal.
 func (a *app) newPassphrase(ctx context.Context, file string) ([]byte, error) {
 	if file != "" {
-		return readPassphraseFile(file)
+		return readPassphraseFile(file, a.stderr)
 	}
 	p, err := promptPassphrase(ctx, a.openTerminal, "New passphrase: ", true)
 	if err == errNoTerminal {

@@ -154,6 +154,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 func (a *app) run(ctx context.Context, args []string) int {
 	a.pass.getenv = a.getenv
 	a.pass.openTerminal = a.openTerminal
+	a.pass.warn = a.stderr
 	fs := flag.NewFlagSet("vaultctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	a.globalFlags(fs)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/sessionvault/sessionvault/internal/secmem"
 )
@@ -26,7 +27,8 @@ type passphraseSource struct {
 	getenv func(string) string // os.Getenv, replaceable in tests
 	// openTerminal opens the controlling terminal for a prompt.
 	openTerminal func() (terminal, error)
-	used         bool // the fd or file has been consumed
+	warn         io.Writer // where warnings go (stderr); nil: nowhere
+	used         bool      // the fd or file has been consumed
 }
 
 // explicit reports whether a non-interactive source was given.
@@ -47,7 +49,7 @@ func (s *passphraseSource) get(ctx context.Context, prompt string, confirm bool)
 	case s.file != "" && s.fd >= 0:
 		return nil, usagef("--passphrase-file and --passphrase-fd both given: use one")
 	case s.file != "":
-		return readPassphraseFile(s.file)
+		return readPassphraseFile(s.file, s.warn)
 	case s.fd >= 0:
 		if s.used {
 			return nil, usagef("--passphrase-fd %d was already read: it can give one passphrase", s.fd)
@@ -116,13 +118,17 @@ func lowerFirst(s string) string {
 }
 
 // readPassphraseFile reads a passphrase from a file, without one
-// trailing newline.
-func readPassphraseFile(name string) ([]byte, error) {
+// trailing newline. A file that others can read gets a warning on warn
+// (it still works: refusing would break scripts at the worst moment).
+func readPassphraseFile(name string, warn io.Writer) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, withHint(fmt.Errorf("--passphrase-file: %w", err), "check the path")
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && warn != nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(warn, "vaultctl: warning: passphrase file %s is readable by others (mode %#o): chmod 600 %s\n", name, fi.Mode().Perm(), shQuote(name))
+	}
 	return readPassphrase(f, "--passphrase-file "+name)
 }
 
