@@ -42,9 +42,11 @@ func defaultConfig() config {
 // is treated as transient.
 //
 // The function runs while the Manager holds its store lock: it must not
-// call methods of the Manager. Requests it makes through a Transport of
-// the same Manager are sent with the session's credentials but neither
-// refresh nor merge cookies (return those instead).
+// call methods of the Manager, nor wait for another Manager's update of
+// the same session (every write takes that lock, so the update waits for
+// the refresh). Requests it makes through a Transport of the same Manager
+// are sent with the session's credentials but neither refresh nor merge
+// cookies (return those instead).
 type RefreshFunc func(ctx context.Context, refreshToken Secret) (AuthTokens, *AuthCookies, error)
 
 // WithAutoSave sets whether every change is saved as it is made (the
