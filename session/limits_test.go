@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -484,5 +485,88 @@ func TestWriteStopsOnSelfContradictingStore(t *testing.T) {
 	err := m.UpdateTokens(ctx, tok)
 	if !errors.Is(err, backends.ErrConflict) || !errors.Is(err, ErrNotSaved) {
 		t.Fatalf("UpdateTokens on a self-contradicting store: %v", err)
+	}
+}
+
+// lockCheckingStore records every Seal made without its lock held.
+type lockCheckingStore struct {
+	*testStore
+	mu       sync.Mutex
+	held     bool
+	unlocked int // Seals without the lock
+	seals    int
+}
+
+type checkedLock struct {
+	s  *lockCheckingStore
+	lk backends.Lock
+}
+
+func (s *lockCheckingStore) Lock(ctx context.Context) (backends.Lock, error) {
+	lk, err := s.testStore.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.held = true
+	s.mu.Unlock()
+	return &checkedLock{s, lk}, nil
+}
+
+func (l *checkedLock) Unlock(ctx context.Context) error {
+	l.s.mu.Lock()
+	l.s.held = false
+	l.s.mu.Unlock()
+	return l.lk.Unlock(ctx)
+}
+
+func (s *lockCheckingStore) Seal(ctx context.Context, pt []byte, v backends.Version) (backends.Version, error) {
+	s.mu.Lock()
+	s.seals++
+	if !s.held {
+		s.unlocked++
+	}
+	s.mu.Unlock()
+	return s.testStore.Seal(ctx, pt, v)
+}
+
+// TestEveryWriteTakesTheLock: create, updates, a refresh, metadata
+// written behind and Close's flush all write under the store's lock.
+func TestEveryWriteTakesTheLock(t *testing.T) {
+	ctx := ctxT(t)
+	st := &lockCheckingStore{testStore: newTestStore(t)}
+	clk := newClock(t0)
+	srv := &authServer{current: "r0", clock: clk.now}
+	m := newTestManager(t, st, WithClock(clk.now), WithRefresher(srv.refresh), WithMetadataFlushInterval(time.Millisecond))
+	exp := t0.Add(20 * time.Minute)
+	tok := tokens("a0", "r0", &exp)
+	defer tok.Destroy()
+	if err := m.CreateSession(ctx, tok, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := manyCookies("c", 3, "v")
+	defer c.Destroy()
+	if err := m.UpdateCookies(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UpdateTokens(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.MarkAPICall("api")
+	time.Sleep(20 * time.Millisecond)
+	m.MarkAPICall("api2")
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.seals < 5 {
+		t.Fatalf("only %d writes: the test tested little", st.seals)
+	}
+	if st.unlocked > 0 {
+		t.Errorf("%d of %d writes without the store's lock", st.unlocked, st.seals)
 	}
 }
