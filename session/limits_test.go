@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -568,5 +569,27 @@ func TestEveryWriteTakesTheLock(t *testing.T) {
 	}
 	if st.unlocked > 0 {
 		t.Errorf("%d of %d writes without the store's lock", st.unlocked, st.seals)
+	}
+}
+
+// TestParseSetCookiesSkipsUnstorable: a Set-Cookie a session cannot store
+// (a value that is not UTF-8, or longer than a stored string may be) is
+// skipped, as malformed lines are, so that it cannot block the other
+// cookies of the response from being saved.
+func TestParseSetCookiesSkipsUnstorable(t *testing.T) {
+	h := http.Header{}
+	h.Add("Set-Cookie", "latin1=caf\xe9; Path=/")
+	h.Add("Set-Cookie", "huge="+strings.Repeat("x", maxStringLen+1))
+	h.Add("Set-Cookie", "auth-access-token=ok; Secure")
+	c := ParseSetCookies(h)
+	defer c.Destroy()
+	if len(c.Additional) != 0 || c.AuthAccessToken == nil {
+		t.Errorf("kept %d unstorable cookies; auth cookie kept: %v", len(c.Additional), c.AuthAccessToken != nil)
+	}
+	s := limitSession()
+	defer s.Destroy()
+	s.Cookies.Merge(c)
+	if _, err := s.measure(); err != nil {
+		t.Errorf("the parsed cookies do not fit a session: %v", err)
 	}
 }
