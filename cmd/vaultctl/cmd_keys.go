@@ -146,7 +146,10 @@ still opens, and running rotate-key again finishes the rotation.
 --keychain and --passphrase choose the key sources the vault has afterwards:
 one alone moves the vault to it (for example from a passphrase to the OS
 keychain), both keep or add both. The new passphrase comes from
---new-passphrase-file or is asked twice.`,
+--new-passphrase-file or is asked twice. (The global --keychain, before
+the command, says how to unlock the vault; these flags, after it, say
+which key sources it keeps.) Slots are added first and removed before the
+new key generation is made, so a retired passphrase never wraps it.`,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		var sf slotFlags
 		sf.register(fs)

@@ -140,7 +140,7 @@ var cmdNames = &command{
 
 // globalFlags registers the flags that go before the command.
 func (a *app) globalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&a.dir, "dir", "", "vault folder (default $VAULTCTL_DIR, else the user's data folder)")
+	fs.StringVar(&a.dir, "dir", "", "vault folder `DIR` (default $VAULTCTL_DIR, else the user's data folder; not used with --backend redis)")
 	fs.StringVar(&a.pass.file, "passphrase-file", "", "read the passphrase from `FILE` (one trailing newline stripped)")
 	fs.IntVar(&a.pass.fd, "passphrase-fd", -1, "read the passphrase from file descriptor `N`")
 	fs.BoolVar(&a.keychain, "keychain", false, "unlock with (or, at init, create) a key in the OS keychain")
@@ -366,7 +366,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		if name != "" {
 			head += " " + name
 		}
-		fmt.Fprintf(w, "  %-24s %s", head, usage)
+		fmt.Fprintf(w, "  %-28s %s", head, usage)
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "-1" && f.DefValue != "0" {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
