@@ -25,17 +25,20 @@ no passphrase: names are not secret (they are file names on disk).`,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		return func(_ context.Context, a *app, args []string) error {
 			spec := completionSpec()
+			var b strings.Builder
 			switch args[0] {
 			case "bash":
-				spec.bash(a.stdout)
+				spec.bash(&b)
 			case "zsh":
-				spec.zsh(a.stdout)
+				spec.zsh(&b)
 			case "fish":
-				spec.fish(a.stdout)
+				spec.fish(&b)
 			default:
 				return usagef("completion: unknown shell %q: use bash, zsh or fish", args[0])
 			}
-			return nil
+			return a.emit(map[string]any{"shell": args[0], "script": b.String()}, func(w io.Writer) {
+				io.WriteString(w, b.String())
+			})
 		}
 	},
 }

@@ -382,18 +382,21 @@ var cmdHelp = &command{
 	max:     1,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		return func(_ context.Context, a *app, args []string) error {
+			var b strings.Builder
 			if len(args) == 0 {
-				a.mainUsage(a.stdout)
-				return nil
+				a.mainUsage(&b)
+			} else {
+				c := lookupCommand(args[0])
+				if c == nil {
+					return usagef("unknown command %q: run 'vaultctl help' for the list", args[0])
+				}
+				cfs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+				c.setup(cfs)
+				commandUsage(&b, c, cfs)
 			}
-			c := lookupCommand(args[0])
-			if c == nil {
-				return usagef("unknown command %q: run 'vaultctl help' for the list", args[0])
-			}
-			cfs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-			c.setup(cfs)
-			commandUsage(a.stdout, c, cfs)
-			return nil
+			return a.emit(map[string]any{"help": b.String()}, func(w io.Writer) {
+				io.WriteString(w, b.String())
+			})
 		}
 	},
 }
