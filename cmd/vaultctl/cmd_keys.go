@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/sessionvault/sessionvault/internal/secmem"
 	"github.com/sessionvault/sessionvault/kdf"
@@ -79,12 +82,29 @@ func (a *app) initVault(ctx context.Context, params kdf.Params) error {
 		defer secmem.Wipe(p)
 		opts = append(opts, vault.WithPassphrase(p))
 	}
+	fresh := false
+	if a.backend == "file" {
+		if err := a.resolveDir(); err != nil {
+			return err
+		}
+		_, err := os.Lstat(a.dir)
+		fresh = errors.Is(err, fs.ErrNotExist)
+	}
 	b, err := a.openBackend(ctx, true)
 	if err != nil {
 		return err
 	}
 	v, err := vault.Create(ctx, b, opts...)
 	if err != nil {
+		if fresh {
+			// Leave no empty vault folder behind a failed init (the
+			// keychain was away, say): remove what the backend made,
+			// which is empty (os.Remove refuses anything else).
+			b.Close()
+			for _, p := range []string{"locks/.write.lock", "locks", "sessions", "."} {
+				_ = os.Remove(filepath.Join(a.dir, p))
+			}
+		}
 		if errors.Is(err, vault.ErrExists) {
 			return withHint(fmt.Errorf("a vault already exists in %s: %w", a.where(), err), "nothing was changed; use another --dir")
 		}
