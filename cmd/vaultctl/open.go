@@ -142,6 +142,9 @@ func (a *app) unlockOptions(ctx context.Context) ([]vault.Option, func(), error)
 	}
 	if !a.keychain || a.pass.explicit() {
 		p, err := a.pass.get(ctx, "Passphrase for "+a.where()+": ", false)
+		if err == errNoTerminal {
+			return nil, wipe, usagef("%s, or --keychain if the vault opens with the OS keychain", errNoTerminal.msg)
+		}
 		if err != nil {
 			return nil, wipe, err
 		}
