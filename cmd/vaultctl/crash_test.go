@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,13 +27,15 @@ import (
 
 // baseEnv is the environment for vaultctl children: no passphrase in the
 // environment, no keychain, a private data folder.
-func baseEnv(t *testing.T) []string {
+func baseEnv(t *testing.T, keep ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
 		case passphraseEnv, dirEnv, "DBUS_SESSION_BUS_ADDRESS", "XDG_DATA_HOME", redisURLEnv:
-			continue
+			if !slices.Contains(keep, k) {
+				continue
+			}
 		}
 		env = append(env, kv)
 	}
@@ -91,7 +94,13 @@ type statusDoc struct {
 // t.Errorf).
 func checkAllOpen(t *testing.T, dir, passFile string, n int) (statusDoc, int) {
 	t.Helper()
-	code, out, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", passFile, "--json", "status")
+	return checkAllOpenWith(t, n, "--dir", dir, "--passphrase-file", passFile)
+}
+
+// checkAllOpenWith is checkAllOpen with the global flags given.
+func checkAllOpenWith(t *testing.T, n int, globals ...string) (statusDoc, int) {
+	t.Helper()
+	code, out, stderr := runCLI(t, nil, append(append([]string{}, globals...), "--json", "status")...)
 	var doc statusDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("status: exit %d: %s: %v", code, stderr, err)
@@ -113,12 +122,18 @@ func checkAllOpen(t *testing.T, dir, passFile string, n int) (statusDoc, int) {
 // a random delay below max, and reports whether it had already finished.
 func killRandomly(t *testing.T, max time.Duration, args ...string) (finished bool) {
 	t.Helper()
+	return killRandomlyEnv(t, max, baseEnv(t), args...)
+}
+
+// killRandomlyEnv is killRandomly with the child's environment given.
+func killRandomlyEnv(t *testing.T, max time.Duration, env []string, args ...string) (finished bool) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = baseEnv(t)
+	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
