@@ -19,11 +19,14 @@ import (
 // child processes (this test binary run again in a role): one that only
 // starts, one that runs argon2id once, one that opens a vault.
 
-// childRoles are the roles TestMain dispatches.
+// childRoles are the roles TestMain dispatches (this file and cli_test.go).
 var childRoles = map[string]reexec.Func{
 	"rss-idle": func([]string) error { return reportRSS() },
 	"rss-kdf":  rssKDF,
 	"rss-open": rssOpen,
+	// The floors of the vaultctl benchmarks (cli_test.go).
+	"floor-read":  floorRead,
+	"floor-write": floorWrite,
 }
 
 func reportRSS() error {
