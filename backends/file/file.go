@@ -26,6 +26,15 @@
 // whole. Readers take no lock: they never wait for a writer. The write
 // lock is not held while the temp file is written and fsynced.
 //
+// # Locks
+//
+// Lock (the lock a session write takes around its read-modify-write)
+// is an flock(2) on locks/NAME.lock plus a lock inside the process. The
+// Backend keeps each lock file open between Locks, for the names in use
+// and the most recently used idle ones (see Lock), and checks its path
+// with one fstatat(2) before every flock, so a lock file replaced or
+// opened up to others is opened again and refused as on a first open.
+//
 // Keeping the previous generation costs no extra fsync: the link(2) and
 // the two rename(2)s change the same folder, and the one folder fsync
 // that a durable rename needs anyway makes them all durable. It costs one
@@ -118,6 +127,15 @@ const (
 	// writers waiting for it poll faster.
 	writePollMin = 20 * time.Microsecond
 	writePollMax = 2 * time.Millisecond
+
+	// maxIdleLocks bounds the lock files a Backend keeps open for names
+	// not locked at the moment (see Lock): reopening one costs about
+	// ten microseconds on every session write, while a descriptor per
+	// name for the Backend's life would grow without bound in a process
+	// that walks thousands of sessions. 64 covers the sessions a process
+	// writes again and again (a bot has a handful) and stays far below
+	// the common soft limit of 1,024 descriptors.
+	maxIdleLocks = 64
 )
 
 // StepInfo describes one step of an operation, for WithStepHook.
@@ -150,13 +168,14 @@ func WithStepHook(fn func(ctx context.Context, s StepInfo) error) Option {
 // backends.Locker and backends.Recoverer, and is safe for concurrent use
 // by several goroutines and several processes.
 type Backend struct {
-	path     string
-	root     *sysDir
-	sessions *sysDir
-	locks    *sysDir
-	wlock    *sysLock      // locks/.write.lock, held by one writer of this process at a time
-	wsem     chan struct{} // the in-process half of the write lock
-	hook     func(ctx context.Context, s StepInfo) error
+	path      string
+	root      *sysDir
+	sessions  *sysDir
+	locks     *sysDir
+	wlock     *sysLock      // locks/.write.lock, held by one writer of this process at a time
+	wsem      chan struct{} // the in-process half of the write lock
+	lockFiles lockFiles     // the lock files of Lock, kept open (lock.go)
+	hook      func(ctx context.Context, s StepInfo) error
 
 	closeMu sync.RWMutex // held shared by every call, exclusively by Close
 	closed  bool
@@ -229,8 +248,10 @@ func (b *Backend) closeFDs() {
 }
 
 // Close releases the folder and lock descriptors; it waits for calls in
-// progress. Later calls fail with backends.ErrUnavailable. Locks taken
-// with Lock stay held until unlocked. A second Close is a no-op.
+// progress (but not for Locks waiting for a lock: they fail with
+// backends.ErrUnavailable). Later calls fail with backends.ErrUnavailable.
+// Locks taken with Lock stay held until unlocked (their lock files are
+// closed then). A second Close is a no-op.
 func (b *Backend) Close() error {
 	b.closeMu.Lock()
 	defer b.closeMu.Unlock()
@@ -239,6 +260,7 @@ func (b *Backend) Close() error {
 	}
 	b.closed = true
 	close(b.done)
+	b.lockFiles.close()
 	b.closeFDs()
 	return nil
 }

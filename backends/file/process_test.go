@@ -76,6 +76,21 @@ func child(role, dir string) error {
 		fmt.Println("locked")
 		time.Sleep(time.Minute)
 		return errors.New("not killed")
+	case "try-lock":
+		// One attempt at "refresh" for n milliseconds: prints
+		// "locked" or "busy".
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(n)*time.Millisecond)
+		defer cancel()
+		l, err := b.Lock(ctx, "refresh")
+		switch {
+		case err == nil:
+			fmt.Println("locked")
+			return l.Unlock(ctx)
+		case errors.Is(err, backends.ErrLocked):
+			fmt.Println("busy")
+			return nil
+		}
+		return err
 	case "save-loop":
 		// Saves generation after generation, continuing from the
 		// stored one, printing each acknowledged generation, until

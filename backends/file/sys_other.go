@@ -38,6 +38,7 @@ func (d *sysDir) rename(string, string) error          { return errPlatform }
 func (d *sysDir) remove(string) error                  { return errPlatform }
 func (d *sysDir) entries() ([]entry, error)            { return nil, errPlatform }
 func (d *sysDir) openLock(string) (*sysLock, error)    { return nil, errPlatform }
+func (d *sysDir) sameLock(*sysLock, string) bool       { return false }
 func (f *sysFile) write([]byte) error                  { return errPlatform }
 func (f *sysFile) sync() error                         { return errPlatform }
 func (f *sysFile) close() error                        { return nil }

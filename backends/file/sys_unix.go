@@ -416,8 +416,9 @@ func (d *sysDir) entries() ([]entry, error) {
 
 // sysLock is an open lock file.
 type sysLock struct {
-	fd   int
-	path string
+	fd       int
+	path     string
+	dev, ino uint64 // the file's identity, for sameLock
 }
 
 // openLock opens (creating it 0600 if needed) the lock file name.
@@ -450,7 +451,24 @@ func (d *sysDir) openLock(name string) (*sysLock, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &sysLock{fd: fd, path: path}, nil
+	return &sysLock{fd: fd, path: path, dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+}
+
+// sameLock reports whether the file at name in d is still the file l has
+// open and still passes the checks of openLock (a regular file, ours,
+// 0600): one fstatat(2) without following a symbolic link. A lock file
+// removed, replaced (by a symbolic link, a folder, a FIFO, another file)
+// or opened up to others since l was opened reports false; the caller
+// then opens it again with openLock, which refuses it as before.
+func (d *sysDir) sameLock(l *sysLock, name string) bool {
+	var st unix.Stat_t
+	if err := retry(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return false
+	}
+	if uint64(st.Dev) != l.dev || uint64(st.Ino) != l.ino {
+		return false
+	}
+	return checkStat(l.path, &st, d.euid, false) == nil
 }
 
 // tryLock takes the lock without waiting; false means someone holds it.

@@ -218,6 +218,17 @@ func (d *sysDir) openLock(name string) (*sysLock, error) {
 	return &sysLock{f: f, path: path}, nil
 }
 
+// sameLock reports whether the file at name in d is still the regular
+// file l has open.
+func (d *sysDir) sameLock(l *sysLock, name string) bool {
+	fi, err := os.Lstat(d.join(name))
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	li, err := l.f.Stat()
+	return err == nil && os.SameFile(fi, li)
+}
+
 func (l *sysLock) tryLock() (bool, error) {
 	ol := new(windows.Overlapped)
 	err := windows.LockFileEx(windows.Handle(l.f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
