@@ -189,3 +189,44 @@ func TestHistogramQuantiles(t *testing.T) {
 		t.Fatal("largest duration overflows the buckets")
 	}
 }
+
+// race reports ours as ns/op, each baseline's mean, and both ratios; and
+// it shuffles the order, so that every contender runs first sometimes.
+func TestRace(t *testing.T) {
+	first := map[string]int{}
+	var calls []string
+	mk := func(name string, d time.Duration) contender {
+		return contender{name: name, op: func(i int) error {
+			calls = append(calls, name)
+			time.Sleep(d)
+			return nil
+		}}
+	}
+	res := testing.Benchmark(func(b *testing.B) {
+		calls = calls[:0]
+		race(b, true, mk("slow", 2*time.Millisecond), mk("fast", time.Millisecond), mk("other", time.Millisecond))
+		for i := 3; i+3 <= len(calls); i += 3 { // after the warm-up round
+			first[calls[i]]++
+		}
+	})
+	if res.N < 2 {
+		t.Fatalf("ran %d iterations", res.N)
+	}
+	for _, name := range []string{"slow", "fast", "other"} {
+		if first[name] == 0 {
+			t.Errorf("%s never ran first: %v", name, first)
+		}
+	}
+	for _, unit := range []string{"x-fast", "x-fast-med", "x-other", "x-other-med"} {
+		// 2 ms over 1 ms, with room for a busy machine's sleeps.
+		if r := res.Extra[unit]; r < 1.2 || r > 3 {
+			t.Errorf("%s = %.3f, want about 2", unit, r)
+		}
+	}
+	if ns := res.Extra["ns/op"]; ns < 1.9e6 || ns > 10e6 {
+		t.Errorf("ns/op = %.0f, want about 2e6 (ours alone)", ns)
+	}
+	if ns := res.Extra["fast-ns/op"]; ns < 0.9e6 || ns > 5e6 {
+		t.Errorf("fast-ns/op = %.0f, want about 1e6", ns)
+	}
+}
