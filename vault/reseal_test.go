@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -205,5 +206,50 @@ func TestRotateKeyCancelled(t *testing.T) {
 		if g := sessionGen(t, b, fmt.Sprintf("s%02d", i)); g != 2 {
 			t.Fatalf("s%02d under generation %d", i, g)
 		}
+	}
+}
+
+// TestRotateKeyStaleSlotKey: a Vault that remembers a passphrase slot's
+// key from before another Vault changed that passphrase (same slot id,
+// new salt) must not re-wrap the slot under the stale key, which would
+// leave a slot its passphrase no longer opens. With a stale passphrase it
+// refuses before any change; with the same passphrase (new salt) it
+// derives the key again and the rotation leaves every slot opening.
+func TestRotateKeyStaleSlotKey(t *testing.T) {
+	ctx := context.Background()
+	ks := newKeyStore()
+	v, b := newVault(t, cheap(testPass, WithKeyStore(ks))...)
+	seal(t, v, "a", "x")
+	other := mustOpen(t, b, cheap(testPass, WithKeyStore(ks))...)
+	if err := other.RotateKey(ctx, nil); err != nil { // remembers the passphrase slot's key
+		t.Fatal(err)
+	}
+
+	const newPass = "a different passphrase"
+	if err := v.ChangePassphrase(ctx, []byte(newPass), testParams); err != nil {
+		t.Fatal(err)
+	}
+	hdr, _, _ := b.Get(ctx, backends.HeaderName)
+	err := other.RotateKey(ctx, nil)
+	wantErr(t, err, ErrWrongKey, "rotation with a stale passphrase")
+	if hdr2, _, _ := b.Get(ctx, backends.HeaderName); !bytes.Equal(hdr, hdr2) {
+		t.Fatal("a refused rotation changed the header")
+	}
+	if got := open(t, mustOpen(t, b, cheap(newPass)...), "a"); got != "x" {
+		t.Fatalf("a = %q", got)
+	}
+
+	// The same passphrase set again: new salt, same words.
+	if err := v.ChangePassphrase(ctx, []byte(testPass), testParams); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.RotateKey(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(t, mustOpen(t, b, cheap(testPass)...), "a"); got != "x" {
+		t.Fatalf("after the rotation, with the passphrase: a = %q", got)
+	}
+	if got := open(t, mustOpen(t, b, WithKeyStore(ks), WithInsecureKDFForTesting()), "a"); got != "x" {
+		t.Fatalf("after the rotation, with the keychain: a = %q", got)
 	}
 }

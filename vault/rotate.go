@@ -132,6 +132,23 @@ func (v *Vault) rewrapAll(ctx context.Context, change func(h *header) (map[uint3
 		for i, n := range h.gens {
 			byGen[n] = keys[i]
 		}
+		// Every slot must open with the key it will be re-wrapped
+		// under, as the header is now: a slot added or changed since
+		// allKEKs (by a writer that bypassed the lock) stops the
+		// change, rather than be re-wrapped under a key its
+		// passphrase or keychain entry no longer gives.
+		for i := range h.slots {
+			s := &h.slots[i]
+			kek := keks[s.id]
+			if kek == nil {
+				return nil, nil, &SlotError{Slot: s.id, Kind: s.kind, Reason: "no key to re-wrap this slot", Err: ErrWrongKey}
+			}
+			old, err := unwrapSlot(h, s, kek.Bytes())
+			if err != nil {
+				return nil, nil, &SlotError{Slot: s.id, Kind: s.kind, Reason: "the slot changed while re-wrapping it; run the rotation again", Err: err}
+			}
+			destroyAll(old)
+		}
 		added, err := change(h)
 		if err != nil {
 			return nil, nil, err
@@ -146,16 +163,7 @@ func (v *Vault) rewrapAll(ctx context.Context, change func(h *header) (map[uint3
 		}
 		for i := range h.slots {
 			s := &h.slots[i]
-			kek := keks[s.id]
-			if kek == nil {
-				// The header changed since allKEKs (a slot added by a
-				// writer that bypassed the lock).
-				for _, k := range added {
-					k.Destroy()
-				}
-				return nil, nil, &SlotError{Slot: s.id, Kind: s.kind, Reason: "no key to re-wrap this slot", Err: ErrWrongKey}
-			}
-			wrapSlot(h, s, kek.Bytes(), newKeys)
+			wrapSlot(h, s, keks[s.id].Bytes(), newKeys)
 		}
 		return nil, added, nil
 	})
@@ -186,8 +194,26 @@ func (v *Vault) allKEKs(ctx context.Context) (map[SlotID]*secmem.Buffer, error) 
 		}
 		ks, hasPass := v.keyStore, v.pass != nil
 		v.mu.RUnlock()
-		if out[s.id] != nil {
-			continue
+		if c := out[s.id]; c != nil {
+			// A remembered key may be stale: another Vault (or
+			// process) changed this slot's passphrase, keeping its
+			// id. Re-wrapping with it would leave a slot that its
+			// passphrase no longer opens, so check that it fits
+			// (one AEAD open), and fetch or derive the key again
+			// if it does not.
+			keys, err := unwrapSlot(h, s, c.Bytes())
+			if err == nil {
+				destroyAll(keys)
+				continue
+			}
+			c.Destroy()
+			delete(out, s.id)
+			v.mu.Lock()
+			if k := v.keks[s.id]; k != nil {
+				k.Destroy()
+				delete(v.keks, s.id)
+			}
+			v.mu.Unlock()
 		}
 		var (
 			kek *secmem.Buffer
