@@ -115,3 +115,49 @@ func ExampleVault_RotateKey() {
 	// re-sealed 2/2
 	// generations: [2]
 }
+
+// A bit flipped in the vault header on disk makes Open fail with
+// ErrCorrupt; RecoverHeader puts the header's previous generation back
+// (the file backend keeps one, and Create writes a spare) once it has
+// checked that every session opens under it.
+func ExampleRecoverHeader() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "vault-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	b, err := file.New(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	passphrase := []byte("correct horse battery staple")
+	v, err := vault.Create(ctx, b, vault.WithPassphrase(passphrase), vault.WithKDFParams(kdf.Default))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := v.Store("trader-1").Seal(ctx, []byte(`{"tokens":{}}`), backends.Absent); err != nil {
+		log.Fatal(err)
+	}
+	v.Close()
+
+	// Damage, as a failing disk would.
+	hdrPath := dir + "/vault.hdr"
+	hdr, _ := os.ReadFile(hdrPath)
+	hdr[40] ^= 0x08
+	os.WriteFile(hdrPath, hdr, 0o600)
+	_, err = vault.Open(ctx, b, vault.WithPassphrase(passphrase))
+	fmt.Println("open:", errors.Is(err, vault.ErrCorrupt))
+
+	v, report, err := vault.RecoverHeader(ctx, b, false, vault.WithPassphrase(passphrase))
+	if err != nil {
+		log.Fatal(err) // a *vault.HeaderRecoveryError lists sessions that would not open
+	}
+	defer v.Close()
+	secmem.Wipe(passphrase)
+	fmt.Println("restored:", report.Restored, "sessions checked:", report.Sessions)
+	// Output:
+	// open: true
+	// restored: true sessions checked: 1
+}

@@ -23,6 +23,20 @@
 // taken under the backend's lock (backends.Locker) when it has one, and a
 // process that meets a session sealed under a generation it does not know
 // re-reads the header once.
+//
+// # Recovery
+//
+// Backends that keep the previous generation of every blob
+// (backends.Recoverer: the file, memory and Redis backends) let damage be
+// undone. Vault.Recover restores a session that does not open from its
+// previous generation. RecoverHeader does the same for the header, which
+// no Vault can be opened without: it restores the header's previous
+// generation only if that opens with the caller's credentials and every
+// session opens under it (or the caller forces it), and Create writes the
+// header twice so that a spare copy exists from the start. Only damage is
+// repaired: a wrong passphrase or key, a newer format or a KDF policy
+// refusal never leads to a restore. docs/FORMAT.md, "Recovery", gives the
+// rules.
 package vault
 
 import (
@@ -95,6 +109,12 @@ func keyStoreCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // WithPassphrase, WithKeyStore or both: each adds a key slot, and either
 // opens the vault. It fails with ErrExists if b already holds a vault
 // header or any session.
+//
+// When b keeps previous generations (backends.Recoverer), Create writes
+// the header twice, the same bytes, so that b holds a spare copy of it
+// from the start for RecoverHeader. If that second write fails, Create
+// still succeeds (the header is complete; the next header change makes
+// the spare).
 func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, error) {
 	c := newConfig(opts)
 	ok := false
@@ -173,6 +193,15 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 			err = fmt.Errorf("vault: create: write header: %w", err)
 		}
 		return fail(err)
+	}
+	// A spare copy: writing the same header again makes a backend that
+	// keeps previous generations (the file backend's .vault.hdr.prev)
+	// hold one from the start, for RecoverHeader. Best effort: the vault
+	// is complete without it, and the next header change makes one.
+	if _, ok := b.(backends.Recoverer); ok {
+		if nv, err := b.Put(ctx, backends.HeaderName, h.encode(), ver); err == nil {
+			ver = nv
+		}
 	}
 	v.hdrVer = ver
 	ok = true
@@ -264,6 +293,18 @@ func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, erro
 		}
 		return nil, fmt.Errorf("vault: open: read header: %w", err)
 	}
+	v, err := openHeaderBlob(ctx, b, c, blob, ver)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return v, nil
+}
+
+// openHeaderBlob parses the header blob (stored at version ver) and unlocks
+// it with c's credentials. On success the Vault owns c.pass; on failure
+// the caller still does.
+func openHeaderBlob(ctx context.Context, b backends.Backend, c *config, blob []byte, ver backends.Version) (*Vault, error) {
 	h, err := parseHeader(blob, c.policy)
 	if err != nil {
 		return nil, err
@@ -277,7 +318,6 @@ func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, erro
 	v.keks[id] = kek
 	v.unlockedBy = id
 	v.install(h, ver, keys)
-	ok = true
 	return v, nil
 }
 
