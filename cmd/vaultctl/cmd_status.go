@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
@@ -102,16 +103,104 @@ and parses.
 
 With --recover, a session that does not open (a damaged or truncated file)
 is restored from its previous generation, which the storage keeps, and
-checked again.
+checked again. A damaged vault header (vault.hdr) is restored from its
+previous generation too, if that opens with the passphrase or keychain
+given and every session opens under it; it is kept as the previous
+generation in turn. If some sessions would not open under it (sealed under
+a key that only the damaged header held), nothing is changed and they are
+listed: --force restores the header anyway, and those sessions are then
+rolled back to their own previous generation where one opens.
 
 Exit code 0 when everything is sound (or was recovered), else the most
-telling problem's code: 7 permissions, 5 corrupt, ...`,
+telling problem's code: 7 permissions, 5 corrupt, 4 wrong passphrase, ...`,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
-		recover := fs.Bool("recover", false, "restore damaged sessions from their previous generation")
+		recover := fs.Bool("recover", false, "restore a damaged header and damaged sessions from their previous generation")
+		force := fs.Bool("force", false, "with --recover: restore the header's previous generation even if some sessions do not open under it")
 		return func(ctx context.Context, a *app, _ []string) error {
-			return a.verify(ctx, *recover)
+			if *force && !*recover {
+				return usagef("verify: --force applies to --recover only")
+			}
+			return a.verify(ctx, *recover, *force)
 		}
 	},
+}
+
+// headerDoc is what verify --recover found and did about the header.
+type headerDoc struct {
+	Damaged    bool                  `json:"damaged"`
+	Damage     string                `json:"damage,omitempty"`
+	Recovered  bool                  `json:"recovered"`
+	Checked    int                   `json:"sessions_checked"`
+	Unopenable []headerUnopenableDoc `json:"unopenable,omitempty"`
+}
+
+type headerUnopenableDoc struct {
+	Name          string `json:"name"`
+	Error         string `json:"error"`
+	PreviousOpens bool   `json:"previous_opens"`
+}
+
+func newHeaderDoc(rep *vault.HeaderRecovery) *headerDoc {
+	if rep == nil || rep.Damage == nil {
+		return nil
+	}
+	d := &headerDoc{Damaged: true, Damage: oneLine(rep.Damage.Error()), Recovered: rep.Restored, Checked: rep.Sessions}
+	for _, u := range rep.Unopenable {
+		d.Unopenable = append(d.Unopenable, headerUnopenableDoc{Name: u.Name, Error: oneLine(u.Err.Error()), PreviousOpens: u.PreviousOpens})
+	}
+	return d
+}
+
+// recoverHeader opens the vault for verify --recover: through
+// vault.RecoverHeader, which repairs a damaged header first. When it
+// refuses or fails, what it found is printed and the error returned.
+func (a *app) recoverHeader(ctx context.Context, force bool) (*vault.Vault, *headerDoc, error) {
+	b, err := a.openBackend(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, wipe, err := a.unlockOptions(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, rep, err := vault.RecoverHeader(ctx, b, force, opts...)
+	wipe()
+	hd := newHeaderDoc(rep)
+	if err == nil {
+		return v, hd, nil
+	}
+	var hre *vault.HeaderRecoveryError
+	if !errors.As(err, &hre) {
+		if hd == nil || errors.Is(err, vault.ErrWrongKey) || !errors.Is(err, vault.ErrCorrupt) {
+			return nil, nil, a.explain(err)
+		}
+		return nil, nil, withHint(err, "the header's previous generation cannot be restored: restore "+a.headerPath()+" from a backup")
+	}
+	err = withHint(err, "run 'vaultctl verify --recover --force' to restore the header anyway (those sessions are then rolled back to their previous generation where it opens, else stay unreadable), or restore "+a.headerPath()+" from a backup")
+	if a.json {
+		a.writeJSON(map[string]any{"ok": false, "location": a.where(), "header": hd, "error": map[string]any{
+			"code": exitCorrupt, "kind": errorKind(exitCorrupt), "message": oneLine(err.Error()),
+		}})
+		return nil, nil, err
+	}
+	fmt.Fprintf(a.stdout, "problem: the vault header is damaged: %s\n", hd.Damage)
+	for _, u := range hd.Unopenable {
+		prev := "its own previous generation does not open either"
+		if u.PreviousOpens {
+			prev = "its previous generation opens under it"
+		}
+		fmt.Fprintf(a.stdout, "%s: does not open under the header's previous generation (%s): %s\n", u.Name, prev, u.Error)
+	}
+	fmt.Fprintf(a.stdout, "header not restored: %d of %d sessions would not open under its previous generation\n", len(hd.Unopenable), hd.Checked)
+	return nil, nil, err
+}
+
+// headerPath names the header for messages: the file, or the Redis key.
+func (a *app) headerPath() string {
+	if a.backend == "file" {
+		return filepath.Join(a.dir, "vault.hdr")
+	}
+	return "the vault header"
 }
 
 type verifyEntry struct {
@@ -121,8 +210,17 @@ type verifyEntry struct {
 	Error     string `json:"error,omitempty"`
 }
 
-func (a *app) verify(ctx context.Context, recover bool) error {
-	v, err := a.openVault(ctx)
+func (a *app) verify(ctx context.Context, recover, force bool) error {
+	var (
+		v   *vault.Vault
+		hd  *headerDoc
+		err error
+	)
+	if recover {
+		v, hd, err = a.recoverHeader(ctx, force)
+	} else {
+		v, err = a.openVault(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -185,7 +283,19 @@ func (a *app) verify(ctx context.Context, recover bool) error {
 	}
 	p.finish()
 	ok := worst == nil
-	err = a.emit(map[string]any{"ok": ok, "location": a.where(), "vault": info, "sessions": entries, "problems": problems, "notes": notes}, func(w io.Writer) {
+	doc := map[string]any{"ok": ok, "location": a.where(), "vault": info, "sessions": entries, "problems": problems, "notes": notes}
+	if hd != nil {
+		doc["header"] = hd
+	}
+	err = a.emit(doc, func(w io.Writer) {
+		if hd != nil {
+			kept := "its spare copy was written again"
+			if len(hd.Unopenable) > 0 {
+				kept = "the damaged header is kept as the previous generation"
+			}
+			fmt.Fprintf(w, "header: damaged (%s); recovered from its previous generation, which opens %d of %d sessions (%s)\n",
+				hd.Damage, hd.Checked-len(hd.Unopenable), hd.Checked, kept)
+		}
 		for _, pr := range problems {
 			fmt.Fprintf(w, "problem: %s\n", pr)
 		}

@@ -193,7 +193,13 @@ func (a *app) explain(err error) error {
 		return withHint(&msgError{msg: "no vault in " + a.where(), err: err}, "run 'vaultctl init' first, or pass --dir")
 	case errors.Is(err, vault.ErrUnsupportedVersion):
 		return withHint(err, "written by a newer vaultctl, or damaged: upgrade vaultctl or run 'vaultctl verify'")
-	case errors.Is(err, vault.ErrCorrupt), errors.Is(err, vault.ErrPolicy):
+	case errors.Is(err, vault.ErrCorrupt):
+		var fe *vault.FormatError
+		if errors.As(err, &fe) && fe.Structure == "session" {
+			return withHint(err, "run 'vaultctl verify --recover' to restore the session's previous generation")
+		}
+		return withHint(err, "the vault header is damaged or was tampered with: run 'vaultctl verify --recover' to restore its previous generation, or restore it from a backup")
+	case errors.Is(err, vault.ErrPolicy):
 		return withHint(err, "the vault header is damaged or was tampered with: restore it from a backup")
 	}
 	return err
