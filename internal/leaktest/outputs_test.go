@@ -287,6 +287,9 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 		"vault.FormatError":           nil,
 		"vault.PolicyError":           nil,
 		"vault.SlotError":             nil,
+		"vault.HeaderRecovery":        {&vault.HeaderRecovery{Damage: vault.ErrCorrupt, Restored: true, Sessions: 1, Unopenable: []vault.UnopenableSession{{Name: sessionName, Err: vault.ErrCorrupt, PreviousOpens: true}}}},
+		"vault.UnopenableSession":     {vault.UnopenableSession{Name: sessionName, Err: vault.ErrCorrupt}},
+		"vault.HeaderRecoveryError":   {&vault.HeaderRecoveryError{Damage: vault.ErrCorrupt, Unopenable: []string{sessionName}}},
 		"kdf.Key":                     {key},
 		"kdf.Params":                  {testKDF},
 		"kdf.Policy":                  {kdf.DefaultPolicy},
@@ -329,6 +332,10 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 	wrong := other.Plain()
 	call("vault.Open wrong passphrase", func() error {
 		_, err := vault.Open(ctx, b, vaultOpts(wrong)...)
+		return err
+	})
+	call("vault.RecoverHeader wrong passphrase", func() error {
+		_, _, err := vault.RecoverHeader(ctx, b, false, vaultOpts(wrong)...)
 		return err
 	})
 	call("vault.Create over an existing vault", func() error {
