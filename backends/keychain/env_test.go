@@ -3,21 +3,16 @@ package keychain
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
+
+	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 
 // requireService skips t when the service that env names is not set up,
-// unless CI=true or SESSIONVAULT_REQUIRE_SERVICES=1: then it fails.
+// or fails it where every service is required (servicetest.Required).
 func requireService(t testing.TB, env, what string) {
 	t.Helper()
-	if os.Getenv(env) != "" {
-		return
-	}
-	if os.Getenv("CI") == "true" || os.Getenv("SESSIONVAULT_REQUIRE_SERVICES") == "1" {
-		t.Fatalf("%s is required (CI=true or SESSIONVAULT_REQUIRE_SERVICES=1) but %s is unset: run the tests under scripts/with-keyring", what, env)
-	}
-	t.Skipf("no %s: %s is unset; run under scripts/with-keyring to test against the real service", what, env)
+	servicetest.Require(t, env, what, "scripts/with-keyring")
 }
 
 func requireSecretService(t testing.TB) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 
 // The fast-failure tests run the test binary again as a child process:
@@ -181,7 +182,7 @@ func requireTools(t *testing.T, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("CI") == "true" || os.Getenv("SESSIONVAULT_REQUIRE_SERVICES") == "1" {
+			if servicetest.Required() {
 				t.Fatalf("%s is required but missing: run scripts/install-keyring-deps", n)
 			}
 			t.Skipf("%s is missing (scripts/install-keyring-deps installs it)", n)

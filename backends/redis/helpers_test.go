@@ -18,6 +18,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 
 // Tests run against a real redis-server. scripts/with-redis starts one and
@@ -29,7 +31,7 @@ const (
 )
 
 func servicesRequired() bool {
-	return os.Getenv("CI") == "true" || os.Getenv("SESSIONVAULT_REQUIRE_SERVICES") == "1"
+	return servicetest.Required()
 }
 
 func missingService(t testing.TB, what string) {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 
 // asMainEnv, when set to 1, makes the test binary run vaultctl's Main
@@ -85,7 +87,7 @@ func scriptCondition(cond string) (bool, error) {
 	case "root":
 		return os.Geteuid() == 0, nil
 	case "ci":
-		return os.Getenv("CI") == "true" || os.Getenv("SESSIONVAULT_REQUIRE_SERVICES") == "1", nil
+		return servicetest.Required(), nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }

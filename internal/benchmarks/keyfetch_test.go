@@ -15,6 +15,7 @@ import (
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/keychain"
 	svkeyring "github.com/sessionvault/sessionvault/backends/keyring"
+	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 
 // Fetching the 32-byte key-encryption key from an OS keychain: what a vault
@@ -29,7 +30,7 @@ func needService(tb testing.TB, env, what string) {
 		return
 	}
 	msg := fmt.Sprintf("%s not available (%s unset): run under scripts/with-keyring", what, env)
-	if os.Getenv("CI") == "true" || os.Getenv("SESSIONVAULT_REQUIRE_SERVICES") == "1" {
+	if servicetest.Required() {
 		tb.Fatal(msg)
 	}
 	tb.Skip(msg)

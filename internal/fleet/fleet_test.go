@@ -23,6 +23,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends/redis"
 	"github.com/sessionvault/sessionvault/internal/reexec"
+	"github.com/sessionvault/sessionvault/internal/servicetest"
 	"github.com/sessionvault/sessionvault/session"
 	"github.com/sessionvault/sessionvault/vault"
 )
@@ -52,7 +53,7 @@ func redisURL(t *testing.T) string {
 	u := os.Getenv(envURL)
 	if u == "" {
 		msg := envURL + " is not set; run under scripts/with-redis (scripts/with-redis go test ./internal/fleet/)"
-		if os.Getenv("CI") == "true" || os.Getenv("SESSIONVAULT_REQUIRE_SERVICES") == "1" {
+		if servicetest.Required() {
 			t.Fatal(msg + " [required: CI=true or SESSIONVAULT_REQUIRE_SERVICES=1]")
 		}
 		t.Skip(msg)
