@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -146,7 +147,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&a.keychain, "keychain", false, "unlock with (or, at init, create) a key in the OS keychain")
 	fs.BoolVar(&a.json, "json", false, "print the output as one JSON document")
 	fs.StringVar(&a.backend, "backend", "file", "storage: `file` (the vault folder) or redis")
-	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis (default $VAULTCTL_REDIS_URL)")
+	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one)")
 	fs.StringVar(&a.redisPrefix, "redis-prefix", "", "Redis key `PREFIX` of the vault (default $VAULTCTL_REDIS_PREFIX, else sessionvault)")
 }
 
@@ -213,6 +214,13 @@ func (a *app) checkGlobals() error {
 	switch a.backend {
 	case "file":
 	case "redis":
+		// Arguments are readable by every local user (ps, /proc/PID/cmdline):
+		// a URL that carries a password goes in the environment instead.
+		if u, err := url.Parse(a.redisURL); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				return usagef("--redis-url carries a password, which other users can read in the process list: put the URL in $%s instead", redisURLEnv)
+			}
+		}
 		if a.redisURL == "" {
 			a.redisURL = a.getenv(redisURLEnv)
 		}
