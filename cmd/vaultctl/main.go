@@ -71,6 +71,7 @@ type app struct {
 	redisURL    string
 	redisPrefix string
 	pass        passphraseSource
+	version     bool
 
 	cmd     *command // the command being run, for messages
 	emitted bool     // a JSON document was written to stdout
@@ -98,7 +99,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		cmdInit, cmdImport, cmdExport, cmdShow, cmdStatus, cmdRotateKey, cmdPasswd,
-		cmdVerify, cmdRm, cmdGC, cmdDemo, cmdCompletion, cmdHelp,
+		cmdVerify, cmdRm, cmdGC, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
 	}
 }
 
@@ -148,6 +149,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&a.json, "json", false, "print the output as one JSON document")
 	fs.StringVar(&a.backend, "backend", "file", "storage: `file` (the vault folder) or redis")
 	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one)")
+	fs.BoolVar(&a.version, "version", false, "print the version of vaultctl and exit")
 	fs.StringVar(&a.redisPrefix, "redis-prefix", "", "Redis key `PREFIX` of the vault (default $VAULTCTL_REDIS_PREFIX, else sessionvault)")
 }
 
@@ -167,12 +169,18 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.fail(usagef("%v: run 'vaultctl help'", err))
 	}
 	rest := fs.Args()
+	if a.version && len(rest) == 0 {
+		return a.fail(a.printVersion())
+	}
 	if len(rest) == 0 {
 		a.mainUsage(a.stderr)
 		return exitUsage
 	}
 	c := lookupCommand(rest[0])
 	if c == nil {
+		if s := suggestCommand(rest[0]); s != "" {
+			return a.fail(usagef("unknown command %q: did you mean %q? run 'vaultctl help' for the list", rest[0], s))
+		}
 		return a.fail(usagef("unknown command %q: run 'vaultctl help' for the list", rest[0]))
 	}
 	a.cmd = c
