@@ -169,7 +169,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.fail(usagef("%v: run 'vaultctl help'", err))
 	}
 	rest := fs.Args()
-	if a.version && len(rest) == 0 {
+	if a.version {
 		return a.fail(a.printVersion())
 	}
 	if len(rest) == 0 {
@@ -178,10 +178,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	c := lookupCommand(rest[0])
 	if c == nil {
-		if s := suggestCommand(rest[0]); s != "" {
-			return a.fail(usagef("unknown command %q: did you mean %q? run 'vaultctl help' for the list", rest[0], s))
-		}
-		return a.fail(usagef("unknown command %q: run 'vaultctl help' for the list", rest[0]))
+		return a.fail(unknownCommand(rest[0]))
 	}
 	a.cmd = c
 	if err := a.checkGlobals(); err != nil {
@@ -404,7 +401,7 @@ var cmdHelp = &command{
 			} else {
 				c := lookupCommand(args[0])
 				if c == nil {
-					return usagef("unknown command %q: run 'vaultctl help' for the list", args[0])
+					return unknownCommand(args[0])
 				}
 				cfs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 				c.setup(cfs)

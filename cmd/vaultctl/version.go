@@ -75,6 +75,16 @@ func (a *app) printVersion() error {
 	})
 }
 
+// unknownCommand is the usage error for a command name that is not
+// listed, with a suggestion when one is close. "vaultctl NAME" and
+// "vaultctl help NAME" both use it.
+func unknownCommand(name string) error {
+	if s := suggestCommand(name); s != "" {
+		return usagef("unknown command %q: did you mean %q? run 'vaultctl help' for the list", name, s)
+	}
+	return usagef("unknown command %q: run 'vaultctl help' for the list", name)
+}
+
 // suggestCommand returns the listed command closest to a mistyped name,
 // or "" when none is within two edits.
 func suggestCommand(name string) string {
