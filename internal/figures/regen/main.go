@@ -1,0 +1,139 @@
+// Command regen rewrites the figures quoted in SECURITY.md and
+// docs/BENCHMARKS.md from the kept test and benchmark outputs
+// (docs/figures/*.txt and docs/bench/*.txt), or checks that they match.
+// scripts/figures runs it; see internal/figures for the reference syntax.
+//
+// Usage:
+//
+//	go run ./internal/figures/regen              rewrite both documents
+//	go run ./internal/figures/regen -check       fail if a document is stale, a
+//	                                             reference does not resolve, or a
+//	                                             table cell holds a bare number
+//	go run ./internal/figures/regen -check -fresh FILE
+//	                                             also: every CI reference must be
+//	                                             emitted by the run that wrote FILE
+//	                                             (SESSIONVAULT_FIGURES); prints the
+//	                                             rows as that run regenerates them
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sessionvault/sessionvault/internal/figures"
+)
+
+// docs are the regenerated documents and the 0-based column of their
+// figures table that must hold no hand-written number.
+var docs = []struct {
+	path string
+	col  int
+}{
+	{"SECURITY.md", 3},
+	{"docs/BENCHMARKS.md", 1},
+}
+
+func main() {
+	root := flag.String("root", ".", "the repository's root")
+	check := flag.Bool("check", false, "check instead of rewriting")
+	fresh := flag.String("fresh", "", "a SESSIONVAULT_FIGURES file of the run being checked")
+	flag.Parse()
+	if err := run(*root, *check, *fresh); err != nil {
+		fmt.Fprintln(os.Stderr, "figures:", err)
+		os.Exit(1)
+	}
+}
+
+func run(root string, check bool, fresh string) error {
+	kept, err := figures.LoadKept(filepath.Join(root, "docs", "figures"))
+	if err != nil {
+		return err
+	}
+	src := &figures.Sources{Kept: kept, BenchDir: filepath.Join(root, "docs", "bench")}
+	failed := false
+	for _, d := range docs {
+		path := filepath.Join(root, d.path)
+		old, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		doc, problems := src.Regenerate(string(old))
+		problems = append(problems, figures.HandWritten(doc, d.col)...)
+		for _, p := range problems {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", d.path, p)
+			failed = true
+		}
+		switch {
+		case !check && doc != string(old):
+			if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "%s: regenerated\n", d.path)
+		case check && doc != string(old):
+			printDiff(d.path+" (committed vs regenerated from the kept outputs)", string(old), doc)
+			failed = true
+		}
+		if check && fresh != "" {
+			ok, err := checkFresh(d.path, string(old), kept, fresh, src.BenchDir)
+			if err != nil {
+				return err
+			}
+			failed = failed || !ok
+		}
+	}
+	if failed {
+		if check {
+			return fmt.Errorf("check failed (scripts/figures regenerates the documents from the kept outputs)")
+		}
+		return fmt.Errorf("some references did not resolve")
+	}
+	return nil
+}
+
+// checkFresh regenerates doc with the CI figures of the run that wrote
+// fresh, reports every CI reference that run did not emit, and prints the
+// rows that run would change.
+func checkFresh(name, doc string, kept *figures.Kept, fresh, benchDir string) (bool, error) {
+	f, err := os.Open(fresh)
+	if err != nil {
+		return false, err
+	}
+	recs, err := figures.ReadRecords(f)
+	f.Close()
+	if err != nil {
+		return false, err
+	}
+	src := &figures.Sources{Kept: kept, BenchDir: benchDir, Fresh: recs}
+	now, problems := src.Regenerate(doc)
+	ok := true
+	for _, p := range problems {
+		if strings.HasPrefix(p.Ref, "<!--fig ") && !strings.HasPrefix(p.Ref, "<!--fig full ") {
+			fmt.Fprintf(os.Stderr, "%s: this run no longer emits the figure: %s\n", name, p)
+			ok = false
+		}
+	}
+	printDiff(name+" (as this run's figures regenerate it)", doc, now)
+	return ok, nil
+}
+
+func printDiff(title, a, b string) {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	if len(al) != len(bl) {
+		fmt.Fprintf(os.Stderr, "%s: line count %d vs %d\n", title, len(al), len(bl))
+		return
+	}
+	header := false
+	for i := range al {
+		if al[i] == bl[i] {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(os.Stderr, "--- %s\n", title)
+			header = true
+		}
+		fmt.Fprintf(os.Stderr, "line %d:\n- %s\n+ %s\n", i+1, al[i], bl[i])
+	}
+}
