@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		"rotate":      rotateChild,
 		"naiverotate": naiveRotateChild,
 		"passwd":      passwdChild,
+		// passwd_hold_test.go
+		"passwdhold":    passwdHoldChild,
+		"inplacepasswd": inPlacePasswdChild,
 	})
 }
 
