@@ -3,8 +3,10 @@
 // session is saved and while the vault header is rewritten, and checks what
 // must survive each one: the call returns a typed error that names the
 // step, the previous content still opens, and no temp file is left behind.
-// It also checks the order of the durable-write steps, and that no
-// plaintext ever reaches the vault folder while a write is held at any step.
+// It also checks the durable-write order in the system calls a real save
+// makes (traced with strace(1): the temp file fsynced before the rename,
+// the folder after it), and that the harness itself notices a backend
+// with untyped errors, an in-place write or a temp file left behind.
 //
 // The package has no API; its tests are the harness:
 //

@@ -160,63 +160,88 @@ func checkStepError(err error, step file.Step, fault syscall.Errno) error {
 	return nil
 }
 
+// caseResult is what the harness found after one injected fault: each
+// field is nil when that property held.
+type caseResult struct {
+	notFired   error // the step never ran
+	untyped    error // the error is not a typed *backends.OpError naming the step
+	lost       error // the previous content does not open
+	tempLeft   error // a temp file was left in the folder
+	noRecovery error // the next save, the fault gone, did not go through
+}
+
+// saveCase is the harness for one case: a vault with a session, a save
+// whose step fails with fault, then the checks. wrap, when set, replaces
+// the file backend by a (deliberately broken) wrapper of it, for the
+// harness's self-test.
+func saveCase(t *testing.T, step file.Step, fault syscall.Errno, wrap func(b *file.Backend, dir string) backends.Backend) (r caseResult) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "vault")
+	in := &injector{}
+	fb, err := file.New(dir, file.WithStepHook(in.hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	var b backends.Backend = fb
+	if wrap != nil {
+		b = wrap(fb, dir)
+	}
+	v, err := vault.Create(ctx, b, opts("pw")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	m, err := session.NewManager(ctx, v.Store(sessionName), session.WithAutoSave(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	if err := m.CreateSession(ctx, tokens("old"), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	in.arm(sessionName, step, fault)
+	err = m.UpdateTokens(ctx, tokens("new"))
+	if in.disarm() == 0 {
+		r.notFired = fmt.Errorf("step %q never ran during a save", step)
+		return r
+	}
+	r.untyped = checkStepError(err, step, fault)
+	if got, err := storedAccess(ctx, dir, "pw"); err != nil || got != "access-old" {
+		r.lost = fmt.Errorf("previous content: %q, %v", got, err)
+	}
+	if tmps := tempFiles(t, dir); len(tmps) > 0 {
+		r.tempLeft = fmt.Errorf("temp files left: %q", tmps)
+	}
+	// The fault gone, the next save goes through.
+	if err := m.UpdateTokens(ctx, tokens("after")); err != nil {
+		r.noRecovery = fmt.Errorf("save after the fault: %v", err)
+	} else if got, err := storedAccess(ctx, dir, "pw"); err != nil || got != "access-after" {
+		r.noRecovery = fmt.Errorf("after recovery: %q, %v", got, err)
+	}
+	return r
+}
+
 // TestFaultEveryStepOfASessionSave fails each step of a session save with
 // each fault and checks what must survive.
 func TestFaultEveryStepOfASessionSave(t *testing.T) {
-	ctx := context.Background()
 	f := figures.New("faults/session-save")
 	f.Declare("tried", "not_fired", "untyped", "states_lost", "temp_left", "no_recovery")
 	for _, step := range putSteps {
 		for _, fault := range faults {
 			t.Run(fmt.Sprintf("%s/%s", strings.ReplaceAll(string(step), " ", "_"), fault), func(t *testing.T) {
-				dir := filepath.Join(t.TempDir(), "vault")
-				in := &injector{}
-				b, err := file.New(dir, file.WithStepHook(in.hook))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer b.Close()
-				v, err := vault.Create(ctx, b, opts("pw")...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer v.Close()
-				m, err := session.NewManager(ctx, v.Store(sessionName), session.WithAutoSave(true))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := m.CreateSession(ctx, tokens("old"), nil, nil); err != nil {
-					t.Fatal(err)
-				}
-
 				f.Inc("tried")
-				in.arm(sessionName, step, fault)
-				err = m.UpdateTokens(ctx, tokens("new"))
-				if in.disarm() == 0 {
-					f.Inc("not_fired")
-					t.Fatalf("step %q never ran during a save", step)
+				r := saveCase(t, step, fault, nil)
+				for _, c := range []struct {
+					key string
+					err error
+				}{{"not_fired", r.notFired}, {"untyped", r.untyped}, {"states_lost", r.lost}, {"temp_left", r.tempLeft}, {"no_recovery", r.noRecovery}} {
+					if c.err != nil {
+						f.Inc(c.key)
+						t.Error(c.err)
+					}
 				}
-				if e := checkStepError(err, step, fault); e != nil {
-					f.Inc("untyped")
-					t.Error(e)
-				}
-				if got, err := storedAccess(ctx, dir, "pw"); err != nil || got != "access-old" {
-					f.Inc("states_lost")
-					t.Errorf("previous content: %q, %v", got, err)
-				}
-				if tmps := tempFiles(t, dir); len(tmps) > 0 {
-					f.Inc("temp_left")
-					t.Errorf("temp files left: %q", tmps)
-				}
-				// The fault gone, the next save goes through.
-				if err := m.UpdateTokens(ctx, tokens("after")); err != nil {
-					f.Inc("no_recovery")
-					t.Errorf("save after the fault: %v", err)
-				} else if got, err := storedAccess(ctx, dir, "pw"); err != nil || got != "access-after" {
-					f.Inc("no_recovery")
-					t.Errorf("after recovery: %q, %v", got, err)
-				}
-				m.Close(ctx)
 			})
 		}
 	}
@@ -275,11 +300,14 @@ func TestFaultEveryStepOfAHeaderWrite(t *testing.T) {
 	f.Report(t)
 }
 
-// TestDurableWriteOrder records the steps of one save: the blob is
-// written, fsynced and closed before the rename, and the folder is
-// fsynced after it. A reordering (rename before fsync) would survive a
-// kill -9 but not a power cut; this test is what catches it.
-func TestDurableWriteOrder(t *testing.T) {
+// TestWriteStepOrder records the steps the file backend announces to its
+// step hook during one save: create, write, fsync and close the temp
+// file, then lock, read, link the previous generation, rename, and fsync
+// the folder. It checks the order in which the code asks for the steps,
+// which the fault tests above rely on; it does not see the system calls
+// (a step whose call was deleted would still be announced).
+// TestDurableWriteSyscalls checks those, in a strace(1) trace.
+func TestWriteStepOrder(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "vault")
 	in := &injector{}

@@ -109,6 +109,10 @@ type Options struct {
 	Env []string
 	// Dir is the child's working folder ("" = the parent's).
 	Dir string
+	// Wrapper, when set, is a command line that runs the child: the child's
+	// own command is appended to it (for example {"strace", "-f", "-o",
+	// FILE}). Kill then kills the wrapper.
+	Wrapper []string
 }
 
 // Child is a running child process.
@@ -139,7 +143,8 @@ func Start(role string, opts Options, args ...string) (*Child, error) {
 	}
 	// -test.run=^$ makes a binary whose TestMain forgot to call Main run no
 	// test and exit, instead of recursing into the suite.
-	cmd := exec.Command(exe, "-test.run=^$")
+	argv := append(append([]string(nil), opts.Wrapper...), exe, "-test.run=^$")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), EnvRole+"="+role, envArgs+"="+string(encoded))
 	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.Dir = opts.Dir
