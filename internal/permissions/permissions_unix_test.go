@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -121,6 +122,22 @@ func libraryOpen(dir string) error {
 	return err
 }
 
+// checkRefusal is the harness's check of one unsafe vault: open (the
+// library, or a broken reader in the self-test) must refuse dir with an
+// error matching backends.ErrPermission whose message has the fix.
+func checkRefusal(open func(dir string) error, dir, fix string) (typed, fixed bool, err error) {
+	err = open(dir)
+	switch {
+	case err == nil:
+		return false, false, errors.New("the unsafe vault opened")
+	case !errors.Is(err, backends.ErrPermission):
+		return false, false, fmt.Errorf("%v, want an error matching backends.ErrPermission", err)
+	case !strings.Contains(err.Error(), fix):
+		return true, false, fmt.Errorf("message lacks the fix (%q): %v", fix, err)
+	}
+	return true, true, nil
+}
+
 func TestPermissions(t *testing.T) {
 	c := cli{bin: vaultctl(t), passFile: filepath.Join(t.TempDir(), "pass")}
 	if err := os.WriteFile(c.passFile, []byte(passphrase+"\n"), 0o600); err != nil {
@@ -158,13 +175,65 @@ func TestPermissions(t *testing.T) {
 		}
 	})
 
-	type unsafeCase struct {
-		name string
-		// break makes the vault at dir unsafe and returns the words the
-		// fix must contain.
-		breakIt func(t *testing.T, dir string) (fix string)
-		root    bool
+	cases := unsafeCases()
+	template := newVault(t, c)
+	if err := libraryOpen(template); err != nil {
+		t.Fatalf("the intact vault does not open: %v", err)
 	}
+	if code, _, e := c.run(t, template, nil, "status"); code != 0 {
+		t.Fatalf("vaultctl status on the intact vault: exit %d: %s", code, e)
+	}
+	for _, uc := range cases {
+		t.Run(uc.name, func(t *testing.T) {
+			if uc.root && os.Geteuid() != 0 {
+				t.Skip("needs root to chown to nobody (CI runs as root)")
+			}
+			dir := filepath.Join(t.TempDir(), "vault")
+			if out, err := exec.Command("cp", "-a", template, dir).CombinedOutput(); err != nil {
+				t.Fatalf("cp -a: %v\n%s", err, out)
+			}
+			fix := uc.breakIt(t, filepath.Clean(dir))
+			f.Inc("cases")
+
+			typed, fixed, err := checkRefusal(libraryOpen, dir, fix)
+			if typed {
+				f.Inc("library_typed")
+			}
+			if fixed {
+				f.Inc("library_fix_in_message")
+			}
+			if err != nil {
+				t.Errorf("library: %v", err)
+			}
+			for _, args := range [][]string{{"status"}, {"show", sessionName}, {"verify"}} {
+				code, stdout, stderr := c.run(t, dir, nil, args...)
+				if code != 7 {
+					t.Errorf("vaultctl %s: exit %d, want 7: stderr %q, stdout %q", args[0], code, stderr, stdout)
+					continue
+				}
+				f.Inc("vaultctl_exit7")
+				if strings.Contains(stderr, fix) {
+					f.Inc("vaultctl_fix_in_message")
+				} else {
+					t.Errorf("vaultctl %s: stderr lacks the fix (%q): %s", args[0], fix, stderr)
+				}
+			}
+		})
+	}
+	f.Report(t)
+}
+
+// unsafeCase makes a copy of a good vault unsafe in one way.
+type unsafeCase struct {
+	name string
+	// break makes the vault at dir unsafe and returns the words the
+	// fix must contain.
+	breakIt func(t *testing.T, dir string) (fix string)
+	root    bool
+}
+
+// unsafeCases are the ways the harness makes a vault unsafe.
+func unsafeCases() []unsafeCase {
 	chmod := func(rel string, mode fs.FileMode, fix string) func(*testing.T, string) string {
 		return func(t *testing.T, dir string) string {
 			if err := os.Chmod(filepath.Join(dir, rel), mode); err != nil {
@@ -186,7 +255,7 @@ func TestPermissions(t *testing.T) {
 			return "link"
 		}
 	}
-	cases := []unsafeCase{
+	return []unsafeCase{
 		{name: "vault.hdr 0644", breakIt: chmod("vault.hdr", 0o644, "chmod")},
 		{name: "session file 0644", breakIt: chmod("sessions/bot.sealed", 0o644, "chmod")},
 		{name: "session file 0604", breakIt: chmod("sessions/bot.sealed", 0o604, "chmod")},
@@ -210,53 +279,4 @@ func TestPermissions(t *testing.T) {
 			return "chown"
 		}},
 	}
-	template := newVault(t, c)
-	if err := libraryOpen(template); err != nil {
-		t.Fatalf("the intact vault does not open: %v", err)
-	}
-	if code, _, e := c.run(t, template, nil, "status"); code != 0 {
-		t.Fatalf("vaultctl status on the intact vault: exit %d: %s", code, e)
-	}
-	for _, uc := range cases {
-		t.Run(uc.name, func(t *testing.T) {
-			if uc.root && os.Geteuid() != 0 {
-				t.Skip("needs root to chown to nobody (CI runs as root)")
-			}
-			dir := filepath.Join(t.TempDir(), "vault")
-			if out, err := exec.Command("cp", "-a", template, dir).CombinedOutput(); err != nil {
-				t.Fatalf("cp -a: %v\n%s", err, out)
-			}
-			fix := uc.breakIt(t, filepath.Clean(dir))
-			f.Inc("cases")
-
-			err := libraryOpen(dir)
-			switch {
-			case err == nil:
-				t.Errorf("library: the unsafe vault opened")
-			case !errors.Is(err, backends.ErrPermission):
-				t.Errorf("library: %v, want an error matching backends.ErrPermission", err)
-			default:
-				f.Inc("library_typed")
-				if strings.Contains(err.Error(), fix) {
-					f.Inc("library_fix_in_message")
-				} else {
-					t.Errorf("library: message lacks the fix (%q): %v", fix, err)
-				}
-			}
-			for _, args := range [][]string{{"status"}, {"show", sessionName}, {"verify"}} {
-				code, stdout, stderr := c.run(t, dir, nil, args...)
-				if code != 7 {
-					t.Errorf("vaultctl %s: exit %d, want 7: stderr %q, stdout %q", args[0], code, stderr, stdout)
-					continue
-				}
-				f.Inc("vaultctl_exit7")
-				if strings.Contains(stderr, fix) {
-					f.Inc("vaultctl_fix_in_message")
-				} else {
-					t.Errorf("vaultctl %s: stderr lacks the fix (%q): %s", args[0], fix, stderr)
-				}
-			}
-		})
-	}
-	f.Report(t)
 }
