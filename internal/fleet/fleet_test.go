@@ -21,7 +21,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/redis"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/internal/reexec"
 	"github.com/sessionvault/sessionvault/internal/servicetest"
 	"github.com/sessionvault/sessionvault/session"
@@ -38,6 +40,7 @@ const (
 	envID         = "FLEET_ID"
 	envCalls      = "FLEET_CALLS"
 	envLeaseTTL   = "FLEET_LEASE_TTL"
+	envUnlocked   = "FLEET_UNLOCKED" // "1": the broken bot of the self-test
 
 	sessionName = "fleet"
 	bots        = 8
@@ -196,7 +199,13 @@ func bot(args []string) error {
 	}
 	defer b.Close()
 	pass := []byte(os.Getenv(envPassphrase))
-	v, err := vault.Open(ctx, b, vault.WithPassphrase(pass), vault.WithInsecureKDFForTesting())
+	var vb backends.Backend = b
+	if os.Getenv(envUnlocked) == "1" {
+		// Deliberately broken: the backend with its cross-process lock
+		// hidden, so each process refreshes on its own.
+		vb = struct{ backends.Backend }{b}
+	}
+	v, err := vault.Open(ctx, vb, vault.WithPassphrase(pass), vault.WithInsecureKDFForTesting())
 	clear(pass)
 	if err != nil {
 		return err
@@ -348,13 +357,13 @@ func cleanupPrefix(url, prefix string) {
 	}
 }
 
-func (f *fleet) start(id int, leaseTTL time.Duration) *reexec.Child {
+func (f *fleet) start(id int, leaseTTL time.Duration, env ...string) *reexec.Child {
 	f.t.Helper()
-	c, err := reexec.Start("bot", reexec.Options{Env: []string{
+	c, err := reexec.Start("bot", reexec.Options{Env: append([]string{
 		envPrefix + "=" + f.prefix, envPassphrase + "=" + f.passphrase, envAuth + "=" + f.http.URL,
 		envID + "=" + strconv.Itoa(id), envCalls + "=" + strconv.Itoa(callsPerBot),
 		envLeaseTTL + "=" + leaseTTL.String(),
-	}})
+	}, env...)})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -387,14 +396,16 @@ func (f *fleet) stored() *session.AuthSession {
 	return s
 }
 
-// check compares the stored session with what the server handed out and
-// reports the figures.
-func (f *fleet) check(wantCalls int) {
-	t := f.t
+// measure compares the stored session with what the server handed out,
+// in a figures set called name.
+func (f *fleet) measure(name string) *figures.Set {
 	s := f.stored()
 	defer s.Destroy()
 	f.srv.mu.Lock()
 	defer f.srv.mu.Unlock()
+	fig := figures.New(name)
+	fig.Declare("processes", "refreshes", "aborted", "invalid_grant", "api_401", "api_ok", "cookies_set", "cookies_lost", "stale_tokens")
+	fig.Add("processes", bots)
 	lost := 0
 	for name, value := range f.srv.cookies {
 		got, ok := s.Cookies.Additional[name]
@@ -402,24 +413,40 @@ func (f *fleet) check(wantCalls int) {
 			lost++
 		}
 	}
-	t.Logf("refreshes=%d aborted=%d invalid_grant=%d api_401=%d api_ok=%d cookies_set=%d cookies_lost=%d",
-		f.srv.refreshes, f.srv.aborted, f.srv.invalidGrant, f.srv.unauthorized, f.srv.apiOK, len(f.srv.cookies), lost)
-	if f.srv.refreshes != 1 {
-		t.Errorf("%d refreshes, want exactly 1", f.srv.refreshes)
-	}
-	if f.srv.invalidGrant != 0 {
-		t.Errorf("%d refresh requests with a used refresh token (invalid_grant)", f.srv.invalidGrant)
-	}
-	if f.srv.unauthorized != 0 {
-		t.Errorf("%d API requests refused with 401", f.srv.unauthorized)
-	}
-	if f.srv.apiOK != wantCalls {
-		t.Errorf("%d API calls succeeded, want %d", f.srv.apiOK, wantCalls)
-	}
-	if lost != 0 {
-		t.Errorf("%d of %d cookies set by the server are missing from the stored session", lost, len(f.srv.cookies))
-	}
+	fig.Add("refreshes", int64(f.srv.refreshes))
+	fig.Add("aborted", int64(f.srv.aborted))
+	fig.Add("invalid_grant", int64(f.srv.invalidGrant))
+	fig.Add("api_401", int64(f.srv.unauthorized))
+	fig.Add("api_ok", int64(f.srv.apiOK))
+	fig.Add("cookies_set", int64(len(f.srv.cookies)))
+	fig.Add("cookies_lost", int64(lost))
 	if string(s.Tokens.AccessToken.Bytes()) != f.srv.access || string(s.Tokens.RefreshToken.Bytes()) != f.srv.refresh {
+		fig.Inc("stale_tokens")
+	}
+	return fig
+}
+
+// check measures, reports the figures and fails t on any lost property.
+func (f *fleet) check(name string, wantCalls int) {
+	t := f.t
+	fig := f.measure(name)
+	fig.Report(t)
+	if n := fig.Get("refreshes"); n != 1 {
+		t.Errorf("%d refreshes, want exactly 1", n)
+	}
+	if n := fig.Get("invalid_grant"); n != 0 {
+		t.Errorf("%d refresh requests with a used refresh token (invalid_grant)", n)
+	}
+	if n := fig.Get("api_401"); n != 0 {
+		t.Errorf("%d API requests refused with 401", n)
+	}
+	if n := fig.Get("api_ok"); n != int64(wantCalls) {
+		t.Errorf("%d API calls succeeded, want %d", n, wantCalls)
+	}
+	if n := fig.Get("cookies_lost"); n != 0 {
+		t.Errorf("%d of %d cookies set by the server are missing from the stored session", n, fig.Get("cookies_set"))
+	}
+	if fig.Get("stale_tokens") != 0 {
 		t.Error("the stored tokens are not the ones the server issued last")
 	}
 }
@@ -436,7 +463,7 @@ func TestFleetRefreshOnce(t *testing.T) {
 			t.Errorf("bot %d: %v\n%s", i, err, c.Stderr())
 		}
 	}
-	f.check(bots * callsPerBot)
+	f.check("fleet/refresh-once", bots*callsPerBot)
 }
 
 // TestFleetHolderKilled: the process that holds the refresh lease is
@@ -496,5 +523,28 @@ func TestFleetHolderKilled(t *testing.T) {
 	if aborted != 1 {
 		t.Errorf("%d aborted refreshes, want 1 (the killed holder's)", aborted)
 	}
-	f.check((bots - 1) * callsPerBot)
+	f.check("fleet/holder-killed", (bots-1)*callsPerBot)
+}
+
+// TestFleetHarnessCatchesUncoordinatedRefresh runs the fleet with bots
+// whose backend hides its cross-process lock, so that each process
+// refreshes the stale token on its own: the harness must count more than
+// one refresh or a reused refresh token.
+func TestFleetHarnessCatchesUncoordinatedRefresh(t *testing.T) {
+	f := newFleet(t)
+	var children []*reexec.Child
+	for i := range bots {
+		children = append(children, f.start(i, 0, envUnlocked+"=1"))
+	}
+	failed := 0
+	for _, c := range children {
+		if c.Wait() != nil {
+			failed++
+		}
+	}
+	fig := f.measure("fleet/selftest-unlocked")
+	t.Logf("uncoordinated bots: %s; %d of %d bots failed", fig, failed, bots)
+	if fig.Get("refreshes") <= 1 && fig.Get("invalid_grant") == 0 && fig.Get("api_401") == 0 {
+		t.Fatal("the harness saw one clean refresh from bots that do not coordinate")
+	}
 }
