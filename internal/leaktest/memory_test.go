@@ -2,6 +2,7 @@ package leaktest
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -51,8 +52,36 @@ func memChild(args []string) error {
 		}
 		*dst = m
 	}
+	if base, ok := strings.CutSuffix(path, "+unwiped"); ok {
+		// The control of each path: before it runs, a copy of every
+		// marker, plain and hex, is made and dropped without a wipe, as
+		// a Secret whose Destroy did nothing would be. The scan must
+		// find them after the path, or its zeros prove nothing.
+		path = base
+		for _, m := range ms.all() {
+			p := m.Plain()
+			unwiped := session.NewSecret(p)
+			h := make([]byte, hex.EncodedLen(len(p)))
+			hex.Encode(h, p)
+			memscan.Wipe(p)
+			_, _ = unwiped, h
+		}
+	}
 	if err := runPath(ctx, path, dir, &ms); err != nil {
 		return err
+	}
+	// First without a collection: a copy dropped unwiped is still in
+	// memory, so a zero here shows the path wiped what it held.
+	for name, m := range ms.all() {
+		r, err := memscan.ScanUncollected(m)
+		if errors.Is(err, memscan.ErrUnsupported) {
+			reexec.Report("unsupported")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		reexec.Report("uncollected %s %d %d %d", name, r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
 	}
 	runtime.GC()
 	for name, m := range ms.all() {
@@ -251,11 +280,26 @@ func prepare(t *testing.T, path string, ms *markers) string {
 	return dir
 }
 
+// memResult is what a child's scans found, per field: after a garbage
+// collection (copies still reachable or not reclaimed) and before one
+// (uncollected: also the copies dropped without a wipe).
+type memResult struct {
+	perField, uncollected map[string]int
+	total, uncollectedTotal int
+}
+
 // runMem runs path in a fresh child and returns copies left per field.
 func runMem(t *testing.T, path string) (perField map[string]int, total int) {
+	r := runMemAll(t, path)
+	return r.perField, r.total
+}
+
+// runMemAll runs path in a fresh child and returns both scans.
+func runMemAll(t *testing.T, path string) memResult {
 	t.Helper()
 	ms := newMarkers()
-	dir := prepare(t, path, ms)
+	base, _ := strings.CutSuffix(path, "+unwiped")
+	dir := prepare(t, base, ms)
 	c, err := reexec.Start("mem", reexec.Options{}, path, dir,
 		ms.Access.Export(), ms.Refresh.Export(), ms.AuthCookie.Export(), ms.Cookie.Export(), ms.Turnkey.Export())
 	if err != nil {
@@ -264,7 +308,8 @@ func runMem(t *testing.T, path string) (perField map[string]int, total int) {
 	if err := c.Wait(); err != nil {
 		t.Fatalf("%s: %v\n%s", path, err, c.Stderr())
 	}
-	perField = map[string]int{}
+	perField, uncollected := map[string]int{}, map[string]int{}
+	total, uncollectedTotal := 0, 0
 	scanned := false
 	for _, l := range c.Lines() {
 		f := strings.Fields(l)
@@ -279,20 +324,33 @@ func runMem(t *testing.T, path string) (perField map[string]int, total int) {
 			}
 			perField[f[1]] = n
 			total += n
+		case "uncollected":
+			n := 0
+			for _, s := range f[2:] {
+				k, _ := strconv.Atoi(s)
+				n += k
+			}
+			uncollected[f[1]] = n
+			uncollectedTotal += n
 		case "hit":
 			t.Logf("%s: %s", path, l)
 		case "scanned":
 			scanned = true
 		}
 	}
-	if !scanned || len(perField) != 5 {
+	if !scanned || len(perField) != 5 || len(uncollected) != 5 {
 		t.Fatalf("%s: child reported no scan: %q", path, c.Lines())
 	}
-	return perField, total
+	return memResult{perField, uncollected, total, uncollectedTotal}
 }
 
 // TestMemoryAfterCleanup measures, per path, the copies of the secrets
-// left in a process's memory after cleanup and a GC.
+// (plain, hex or base64) left in a process's memory after cleanup: before
+// any garbage collection (so a buffer dropped without a wipe counts) and
+// after one. Each path has a control: the same path with an unwiped plain
+// and hex copy of every marker dropped before it, which the scan must
+// find, so that the path's zeros show the wiping and not a scan that
+// cannot see freed memory.
 func TestMemoryAfterCleanup(t *testing.T) {
 	f := figures.New("leaks/memory")
 	for _, p := range memPaths {
@@ -314,8 +372,11 @@ func TestMemoryAfterCleanup(t *testing.T) {
 	})
 	for _, p := range memPaths {
 		t.Run(p.name, func(t *testing.T) {
-			perField, total := runMem(t, p.name)
+			r := runMemAll(t, p.name)
+			perField, total := r.perField, r.total
 			f.Add(p.name, int64(total))
+			f.Add(p.name+"_uncollected", int64(r.uncollectedTotal))
+			t.Logf("%s before any collection: %d copies %v", p.name, r.uncollectedTotal, r.uncollected)
 			var detail []string
 			for k, n := range perField {
 				if n > 0 {
@@ -326,6 +387,18 @@ func TestMemoryAfterCleanup(t *testing.T) {
 			t.Logf("%s (%s): %d copies %v", p.name, p.doc, total, detail)
 			if total > p.budget {
 				t.Errorf("%s leaves %d copies of secrets after cleanup (budget %d): %v", p.name, total, p.budget, detail)
+			}
+			if r.uncollectedTotal > p.budget {
+				t.Errorf("%s leaves %d copies of secrets before any collection (budget %d): a buffer was dropped without a wipe: %v", p.name, r.uncollectedTotal, p.budget, r.uncollected)
+			}
+			// The control: the same path with an unwiped copy of every
+			// marker dropped before it. The scan must see each one.
+			c := runMemAll(t, p.name+"+unwiped")
+			f.Add(p.name+"_control_unwiped", int64(c.uncollectedTotal))
+			for field, n := range c.uncollected {
+				if n < 2 {
+					t.Errorf("%s control: %d copies of %s found, want the dropped plain and hex copies (%v): the scan cannot tell wiped from dropped", p.name, n, field, c.uncollected)
+				}
 			}
 		})
 	}

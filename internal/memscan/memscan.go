@@ -289,6 +289,10 @@ type Result struct {
 	// Regions is the number of mappings read; Skipped those left out
 	// (not readable, not resident, or special like [vvar]).
 	Regions, Skipped int
+	// Unrecorded counts the copies found beyond the first 4,096, which
+	// Hits leaves out (Count does not see them; a scan that finds that
+	// many has failed anyway).
+	Unrecorded int
 }
 
 // Count is the number of copies found in encoding enc.
@@ -314,8 +318,23 @@ func (r Result) String() string {
 
 // Scan runs a garbage collection and then searches the whole memory of the
 // process for m. It returns ErrUnsupported where that is impossible.
+//
+// Between the collection and the end of the read it allocates nothing on
+// the Go heap, so a buffer that was freed without being wiped is still
+// there to be found: a copy the collector reclaimed is not a copy wiped.
 func Scan(m *Marker) (Result, error) {
-	runtime.GC()
-	runtime.GC()
-	return scan(m)
+	return scan(m, func() {
+		runtime.GC()
+		runtime.GC()
+	})
+}
+
+// ScanUncollected searches the process's memory for m without collecting
+// garbage first: a buffer that was dropped without being wiped is still
+// there (the collector, once it runs, may reuse or clear it), so a zero
+// from ScanUncollected shows that the copies were wiped, not merely
+// unreachable. Copies the Go runtime makes on its own (strings, grown
+// slices) are found too.
+func ScanUncollected(m *Marker) (Result, error) {
+	return scan(m, func() {})
 }

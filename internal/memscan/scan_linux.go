@@ -92,13 +92,14 @@ func parseHeader(f []string) (region, bool) {
 	return r, true
 }
 
-func scan(m *Marker) (Result, error) {
+func scan(m *Marker, gc func()) (Result, error) {
+	// Everything the scan needs is allocated before gc runs: an
+	// allocation after it could reuse a freed, unwiped buffer and
+	// overwrite the very copy the scan is looking for.
 	maxPat := 0
 	for _, p := range m.patterns {
 		maxPat = max(maxPat, len(p.masked))
 	}
-	// The read buffer lives outside the Go heap, so that the garbage
-	// collector never copies it, and the scan skips its own pages.
 	buf, err := unix.Mmap(-1, 0, chunkSize+maxPat, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
 	if err != nil {
 		return Result{}, fmt.Errorf("memscan: mmap: %w", err)
@@ -116,39 +117,54 @@ func scan(m *Marker) (Result, error) {
 		return Result{}, fmt.Errorf("memscan: %w", err)
 	}
 	defer mem.Close()
+	fd := int(mem.Fd())
+	raw := make([]rawHit, 0, maxHits)
 
+	gc()
 	var res Result
-	for _, r := range regs {
+	for i, r := range regs {
 		if r.perms[0] != 'r' || r.rssKB+r.swapKB == 0 || strings.HasPrefix(r.path, "[vvar") || r.path == "[vsyscall]" {
 			res.Skipped++
 			continue
 		}
 		if r.start < bufEnd && bufStart < r.end {
-			// The mapping holding our own read buffer: scan around it.
 			if r.start < bufStart {
-				scanRange(mem, m, r, r.start, bufStart, buf, &res)
+				scanRange(fd, m, i, r.start, bufStart, buf, &res, &raw)
 			}
 			if bufEnd < r.end {
-				scanRange(mem, m, r, bufEnd, r.end, buf, &res)
+				scanRange(fd, m, i, bufEnd, r.end, buf, &res, &raw)
 			}
 			res.Regions++
 			continue
 		}
-		scanRange(mem, m, r, r.start, r.end, buf, &res)
+		scanRange(fd, m, i, r.start, r.end, buf, &res, &raw)
 		res.Regions++
+	}
+	// The read is over: allocating is safe again.
+	res.Hits = make([]Hit, len(raw))
+	for i, h := range raw {
+		res.Hits[i] = Hit{Encoding: h.enc, Addr: h.addr, Region: regs[h.region].String()}
 	}
 	return res, nil
 }
 
-// scanRange reads [from, to) of r in chunks that overlap by the longest
-// pattern minus one byte, so that no copy straddling two chunks is missed
-// and none is counted twice.
-func scanRange(mem *os.File, m *Marker, r region, from, to uintptr, buf []byte, res *Result) {
+// maxHits bounds the hits one scan records without allocating; more are
+// counted in Result.Unrecorded.
+const maxHits = 4096
+
+// rawHit is a hit recorded during the read, before Region is spelled out.
+type rawHit struct {
+	enc    Encoding
+	addr   uintptr
+	region int
+}
+
+func scanRange(fd int, m *Marker, region int, from, to uintptr, buf []byte, res *Result, raw *[]rawHit) {
 	overlap := uintptr(len(buf) - chunkSize)
 	for off := from; off < to; {
 		end := min(off+uintptr(chunkSize)+overlap, to)
 		chunk := buf[:end-off]
-		n, err := unix.Pread(int(mem.Fd()), chunk, int64(off))
+		n, err := unix.Pread(fd, chunk, int64(off))
 		if err != nil || n <= 0 {
 			// An unreadable page (a guard page inside a mapping): skip it.
 			off = (off + 4096) &^ 4095
@@ -170,7 +186,11 @@ func scanRange(mem *os.File, m *Marker, r region, from, to uintptr, buf []byte, 
 					break
 				}
 				at := i + j
-				res.Hits = append(res.Hits, Hit{Encoding: p.enc, Addr: off + uintptr(at), Region: r.String()})
+				if len(*raw) < cap(*raw) {
+					*raw = append(*raw, rawHit{p.enc, off + uintptr(at), region})
+				} else {
+					res.Unrecorded++
+				}
 				i = at + len(p.masked)
 			}
 		}

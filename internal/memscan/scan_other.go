@@ -2,4 +2,4 @@
 
 package memscan
 
-func scan(m *Marker) (Result, error) { return Result{}, ErrUnsupported }
+func scan(m *Marker, gc func()) (Result, error) { return Result{}, ErrUnsupported }
