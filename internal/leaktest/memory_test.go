@@ -284,7 +284,7 @@ func prepare(t *testing.T, path string, ms *markers) string {
 // collection (copies still reachable or not reclaimed) and before one
 // (uncollected: also the copies dropped without a wipe).
 type memResult struct {
-	perField, uncollected map[string]int
+	perField, uncollected   map[string]int
 	total, uncollectedTotal int
 }
 
