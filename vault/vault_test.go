@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"strings"
 	"testing"
 
@@ -51,7 +52,12 @@ func TestOpenRunsKDFOnce(t *testing.T) {
 		open(t, v2, fmt.Sprintf("s%02d", i))
 		seal(t, v2, fmt.Sprintf("s%02d", i), "y")
 	}
-	if got := kdf.Derivations() - before; got != 1 {
+	got := kdf.Derivations() - before
+	fig := figures.New("vault/kdf-once")
+	fig.Add("session_operations", 100)
+	fig.Add("kdf_runs", int64(got))
+	fig.Report(t)
+	if got != 1 {
 		t.Fatalf("Open and 100 session operations ran argon2id %d times, want 1", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -107,11 +108,15 @@ func TestPutStepOrder(t *testing.T) {
 // what Get returns (whole, same version), no temp file is left, and the
 // next Put works.
 func TestPutFaults(t *testing.T) {
+	fig := figures.New("file/put-faults")
+	fig.Declare("cases")
+	defer fig.Report(t)
 	tried, lost := 0, 0
 	for _, name := range []string{"s", backends.HeaderName} {
 		for _, step := range putSteps {
 			for _, errno := range faults {
 				t.Run(fmt.Sprintf("%s/%s/%s", name, step, errnoName(errno)), func(t *testing.T) {
+					fig.Inc("cases")
 					ctx := context.Background()
 					var in injector
 					b := newBackend(t, file.WithStepHook(in.hook))
@@ -165,6 +170,7 @@ func TestPutFaults(t *testing.T) {
 		}
 		for _, errno := range faults {
 			t.Run(fmt.Sprintf("create/%s/%s", step, errnoName(errno)), func(t *testing.T) {
+				fig.Inc("cases")
 				ctx := context.Background()
 				var in injector
 				b := newBackend(t, file.WithStepHook(in.hook))
@@ -187,12 +193,16 @@ func TestPutFaults(t *testing.T) {
 }
 
 func TestRestoreFaults(t *testing.T) {
+	fig := figures.New("file/restore-faults")
+	fig.Declare("cases")
+	defer fig.Report(t)
 	for _, step := range putSteps {
 		if step == file.StepLock {
 			continue // Restore takes the write lock before its first step
 		}
 		for _, errno := range faults {
 			t.Run(fmt.Sprintf("%s/%s", step, errnoName(errno)), func(t *testing.T) {
+				fig.Inc("cases")
 				ctx := context.Background()
 				var in injector
 				b := newBackend(t, file.WithStepHook(in.hook))
@@ -219,9 +229,13 @@ func TestRestoreFaults(t *testing.T) {
 // nothing; failing at the folder fsync it reports that step (the blob is
 // already gone from the folder, and no undo is possible).
 func TestDeleteFaults(t *testing.T) {
+	fig := figures.New("file/delete-faults")
+	fig.Declare("cases")
+	defer fig.Report(t)
 	for _, step := range []file.Step{file.StepLock, file.StepRead, file.StepRemove, file.StepFsyncDir} {
 		for _, errno := range faults {
 			t.Run(fmt.Sprintf("%s/%s", step, errnoName(errno)), func(t *testing.T) {
+				fig.Inc("cases")
 				ctx := context.Background()
 				var in injector
 				b := newBackend(t, file.WithStepHook(in.hook))
@@ -243,11 +257,15 @@ func TestDeleteFaults(t *testing.T) {
 
 // TestReadFaults: a failing read is reported, typed, and changes nothing.
 func TestReadFaults(t *testing.T) {
+	fig := figures.New("file/read-faults")
+	fig.Declare("cases")
+	defer fig.Report(t)
 	ctx := context.Background()
 	var in injector
 	b := newBackend(t, file.WithStepHook(in.hook))
 	v, _ := b.Put(ctx, "s", []byte("x"), backends.Absent)
 	in.arm("get", file.StepRead, syscall.EIO)
+	fig.Inc("cases")
 	if _, _, err := b.Get(ctx, "s"); !errors.Is(err, syscall.EIO) || !errors.Is(err, backends.ErrUnavailable) {
 		t.Fatalf("Get with EIO: %v", err)
 	}
