@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,7 +138,9 @@ func childLocked(ctx context.Context) error {
 	for _, c := range calls {
 		start := time.Now()
 		err := c.f()
-		fmt.Printf("%s: %v after %v\n", c.name, err, time.Since(start))
+		elapsed := time.Since(start)
+		fmt.Printf("%s: %v after %v\n", c.name, err, elapsed)
+		fmt.Printf("ELAPSED %s %d\n", c.name, elapsed.Nanoseconds())
 		if !errors.Is(err, backends.ErrLocked) {
 			return fmt.Errorf("%s on a locked collection: %v, want ErrLocked", c.name, err)
 		}
@@ -182,6 +185,28 @@ func runChildProcess(t *testing.T, mode string, wrap []string, env ...string) st
 		t.Fatalf("child %s failed: %v", mode, err)
 	}
 	return string(out)
+}
+
+// reportElapsed reports the fastest and slowest ELAPSED figure a child
+// printed, in microseconds, as the figures set name.
+func reportElapsed(t *testing.T, name, out string) {
+	t.Helper()
+	f := figures.New(name)
+	f.Declare("calls", "fastest_us", "slowest_us")
+	fastest := time.Duration(-1)
+	for _, l := range strings.Split(out, "\n") {
+		var call string
+		var ns int64
+		if _, err := fmt.Sscanf(l, "ELAPSED %s %d", &call, &ns); err == nil {
+			f.Inc("calls")
+			if fastest < 0 || time.Duration(ns) < fastest {
+				fastest = time.Duration(ns)
+			}
+			f.Max("slowest_us", ns/1000)
+		}
+	}
+	f.Add("fastest_us", fastest.Microseconds())
+	f.Report(t)
 }
 
 // maxElapsed returns the longest ELAPSED figure a child printed.
@@ -229,6 +254,7 @@ func requireTools(t *testing.T, names ...string) {
 func TestNoBus(t *testing.T) {
 	out := runChildProcess(t, "nobus", nil,
 		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(t.TempDir(), "no-such-socket"))
+	reportElapsed(t, "keychain/no-bus", out)
 	// Generous: it takes well under a millisecond here; the deadline the
 	// child sets is 30 s.
 	if d := maxElapsed(t, out); d > 2*time.Second || d == 0 {
@@ -283,5 +309,6 @@ func TestActivatedWithoutCollection(t *testing.T) {
 // locked after use.
 func TestLockedCollection(t *testing.T) {
 	requireTools(t, "dbus-run-session", "gnome-keyring-daemon", "dbus-send")
-	runChildProcess(t, "locked", []string{"dbus-run-session", "--"}, privateXDG(t)...)
+	out := runChildProcess(t, "locked", []string{"dbus-run-session", "--"}, privateXDG(t)...)
+	reportElapsed(t, "keychain/locked", out)
 }
