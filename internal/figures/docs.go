@@ -30,7 +30,8 @@ import (
 // key. A bench reference is the set (docs/bench/SET.txt), the benchmark's
 // name without "Benchmark" and the -N suffix, the metric's unit, and an
 // optional fmt verb (default %.3g); the value is the median over the runs
-// in the file.
+// in the file (or, with a "min:", "max:" or "inv:" prefix on the unit,
+// the smallest run, the largest, or 1 / the median).
 
 // Record is one figures line as Report appends it to SESSIONVAULT_FIGURES.
 type Record struct {
@@ -192,21 +193,44 @@ func ReadBench(r io.Reader) (Bench, error) {
 
 // Median returns the median of the values of unit in benchmark name.
 func (b Bench) Median(name, unit string) (float64, bool) {
-	vs := b[name][unit]
+	return b.Stat(name, unit)
+}
+
+// Stat returns a statistic over the runs of unit in benchmark name. unit
+// may carry a prefix: "min:" or "max:" for the smallest or largest run,
+// "inv:" for 1 / the median (a ratio read the other way round); without
+// one it is the median.
+func (b Bench) Stat(name, unit string) (float64, bool) {
+	stat, u, ok := strings.Cut(unit, ":")
+	if !ok {
+		stat, u = "median", unit
+	}
+	vs := b[name][u]
 	if len(vs) == 0 {
 		return 0, false
 	}
 	s := append([]float64(nil), vs...)
 	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2], true
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
+	switch stat {
+	case "median":
+		return med, true
+	case "min":
+		return s[0], true
+	case "max":
+		return s[len(s)-1], true
+	case "inv":
+		return 1 / med, true
+	}
+	return 0, false
 }
 
 var (
 	figRef   = regexp.MustCompile(`<!--fig (?:(full) )?([^ >]+)\.([A-Za-z0-9_-]+)-->(.*?)<!--/fig-->`)
-	benchRef = regexp.MustCompile(`<!--bench ([A-Za-z0-9_-]+) ([^ >]+) ([^ >]+)(?: ([^>]+))?-->(.*?)<!--/bench-->`)
+	benchRef = regexp.MustCompile(`<!--bench ([A-Za-z0-9_./-]+) ([^ >]+) ([^ >]+)(?: ([^>]+))?-->(.*?)<!--/bench-->`)
 	anyRef   = regexp.MustCompile(`<!--(?:fig|bench) .*?<!--/(?:fig|bench)-->`)
 )
 
@@ -295,7 +319,7 @@ func (s *Sources) Regenerate(doc string) (string, []Problem) {
 				problems = append(problems, Problem{i + 1, m, err.Error()})
 				return m
 			}
-			med, ok := b.Median(g[2], g[3])
+			med, ok := b.Stat(g[2], g[3])
 			if !ok {
 				problems = append(problems, Problem{i + 1, m, fmt.Sprintf("docs/bench/%s.txt has no %s of Benchmark%s", g[1], g[3], g[2])})
 				return m
