@@ -198,8 +198,9 @@ func (b Bench) Median(name, unit string) (float64, bool) {
 
 // Stat returns a statistic over the runs of unit in benchmark name. unit
 // may carry a prefix: "min:" or "max:" for the smallest or largest run,
-// "inv:" for 1 / the median (a ratio read the other way round); without
-// one it is the median.
+// "inv:" for 1 / the median (a ratio read the other way round), "ms:" or
+// "us:" for a median in nanoseconds shown in milliseconds or
+// microseconds; without one it is the median.
 func (b Bench) Stat(name, unit string) (float64, bool) {
 	stat, u, ok := strings.Cut(unit, ":")
 	if !ok {
@@ -224,6 +225,10 @@ func (b Bench) Stat(name, unit string) (float64, bool) {
 		return s[len(s)-1], true
 	case "inv":
 		return 1 / med, true
+	case "ms": // a median in ns, shown in ms
+		return med / 1e6, true
+	case "us": // a median in ns, shown in µs
+		return med / 1e3, true
 	}
 	return 0, false
 }
@@ -367,7 +372,7 @@ func HandWritten(doc string, col int) []Problem {
 		// Backquoted text (a test name, a command) is not a figure.
 		rest = regexp.MustCompile("`[^`]*`").ReplaceAllString(rest, "")
 		if loc := digit.FindStringIndex(rest); loc != nil {
-			problems = append(problems, Problem{i + 1, strings.TrimSpace(cells[col]), "a number with no <!--fig ...--> reference"})
+			problems = append(problems, Problem{i + 1, strings.TrimSpace(cells[col]), "a number written by hand (no fig or bench reference)"})
 		}
 	}
 	return problems
