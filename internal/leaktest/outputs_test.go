@@ -37,6 +37,9 @@ type outputChecker struct {
 	ms  *markers
 	all []*memscan.Marker // every marker, passphrases included
 	f   *figures.Set
+	// selfTest counts leaks without failing the test: the self-test runs
+	// the checker on types that leak on purpose.
+	selfTest bool
 }
 
 func newOutputChecker(t *testing.T, ms *markers, extra ...*memscan.Marker) *outputChecker {
@@ -57,7 +60,9 @@ func (c *outputChecker) check(channel string, out []byte) {
 	for i, m := range c.all {
 		if m.MatchesAny(out) {
 			c.f.Inc("leaks")
-			c.t.Errorf("%s shows secret #%d (%d bytes of output)", channel, i, len(out))
+			if !c.selfTest {
+				c.t.Errorf("%s shows secret #%d (%d bytes of output)", channel, i, len(out))
+			}
 		}
 	}
 }
