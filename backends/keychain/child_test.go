@@ -192,7 +192,7 @@ func runChildProcess(t *testing.T, mode string, wrap []string, env ...string) st
 func reportElapsed(t *testing.T, name, out string) {
 	t.Helper()
 	f := figures.New(name)
-	f.Declare("calls", "fastest_us", "slowest_us")
+	f.Declare("calls", "fastest_us", "slowest_us", "fastest_ms", "slowest_ms")
 	fastest := time.Duration(-1)
 	for _, l := range strings.Split(out, "\n") {
 		var call string
@@ -203,9 +203,11 @@ func reportElapsed(t *testing.T, name, out string) {
 				fastest = time.Duration(ns)
 			}
 			f.Max("slowest_us", ns/1000)
+			f.Max("slowest_ms", ns/1000000)
 		}
 	}
 	f.Add("fastest_us", fastest.Microseconds())
+	f.Add("fastest_ms", fastest.Milliseconds())
 	f.Report(t)
 }
 

@@ -41,13 +41,17 @@ type Record struct {
 	Notes  map[string]string `json:"notes,omitempty"`
 }
 
-// Value returns the figure key of r as text (counts as integers with
-// thousands separators, notes as written) and whether r has it.
+// Value returns the figure key of r as text (counts, and notes that are
+// integers, with thousands separators; other notes as written) and
+// whether r has it.
 func (r *Record) Value(key string) (string, bool) {
 	if n, ok := r.Counts[key]; ok {
 		return Thousands(n), true
 	}
 	if s, ok := r.Notes[key]; ok {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return Thousands(n), true
+		}
 		return s, true
 	}
 	return "", false
