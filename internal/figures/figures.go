@@ -13,6 +13,13 @@
 // When the environment variable SESSIONVAULT_FIGURES names a file, Report
 // also appends the line to it as a JSON object, so that one run of the whole
 // suite leaves every figure in one place.
+//
+// That closes the loop with the documents: scripts/figures runs the
+// figure-producing tests with SESSIONVAULT_FIGURES set, keeps the records
+// with the run's commit, date and load in docs/figures/, and the regen
+// command (internal/figures/regen, using Regenerate) rewrites every number
+// of SECURITY.md and docs/BENCHMARKS.md that names its source; .ci/run
+// checks that CI's own run still emits each one.
 package figures
 
 import (
