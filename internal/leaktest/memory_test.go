@@ -40,7 +40,7 @@ var memPaths = []struct {
 
 // memChild runs one path in this fresh process, then cleans up, collects
 // garbage and scans its own memory. args: path, vault folder, exported
-// markers (access, refresh, auth cookie, cookie, turnkey).
+// markers (access, refresh, auth cookie, cookie, turnkey, control).
 func memChild(args []string) error {
 	ctx := context.Background()
 	path, dir := args[0], args[1]
@@ -52,21 +52,15 @@ func memChild(args []string) error {
 		}
 		*dst = m
 	}
-	if base, ok := strings.CutSuffix(path, "+unwiped"); ok {
-		// The control of each path: before it runs, a copy of every
-		// marker, plain and hex, is made and dropped without a wipe, as
-		// a Secret whose Destroy did nothing would be. The scan must
-		// find them after the path, or its zeros prove nothing.
-		path = base
-		for _, m := range ms.all() {
-			p := m.Plain()
-			unwiped := session.NewSecret(p)
-			h := make([]byte, hex.EncodedLen(len(p)))
-			hex.Encode(h, p)
-			memscan.Wipe(p)
-			_, _ = unwiped, h
-		}
+	// The control, a marker of its own: before the path runs, a plain
+	// and a hex copy of it are made and dropped without a wipe, as a
+	// Secret whose Destroy did nothing would be. The scan must find them
+	// after the path, or its zeros prove nothing.
+	control, err := memscan.ParseMarker(args[7])
+	if err != nil {
+		return err
 	}
+	dropUnwiped(control)
 	if err := runPath(ctx, path, dir, &ms); err != nil {
 		return err
 	}
@@ -83,6 +77,11 @@ func memChild(args []string) error {
 		}
 		reexec.Report("uncollected %s %d %d %d", name, r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
 	}
+	r, err := memscan.ScanUncollected(control)
+	if err != nil {
+		return err
+	}
+	reexec.Report("control %d %d %d", r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
 	runtime.GC()
 	for name, m := range ms.all() {
 		r, err := memscan.Scan(m)
@@ -103,6 +102,19 @@ func memChild(args []string) error {
 		reexec.Report("scanned %d", r.Scanned)
 	}
 	return nil
+}
+
+// dropUnwiped makes a plain and a hex copy of m's secret, as a Secret and
+// a buffer, and drops both without wiping them.
+//
+//go:noinline
+func dropUnwiped(m *memscan.Marker) {
+	p := m.Plain()
+	unwiped := session.NewSecret(p)
+	h := make([]byte, hex.EncodedLen(len(p)))
+	hex.Encode(h, p)
+	memscan.Wipe(p)
+	_, _ = unwiped, h
 }
 
 // controlLeak keeps a string copy of the access token alive: the control
@@ -286,6 +298,9 @@ func prepare(t *testing.T, path string, ms *markers) string {
 type memResult struct {
 	perField, uncollected   map[string]int
 	total, uncollectedTotal int
+	// control is what the uncollected scan found of the control marker
+	// (dropped unwiped, plain and hex): plain, base64, hex.
+	control [3]int
 }
 
 // runMem runs path in a fresh child and returns copies left per field.
@@ -298,10 +313,10 @@ func runMem(t *testing.T, path string) (perField map[string]int, total int) {
 func runMemAll(t *testing.T, path string) memResult {
 	t.Helper()
 	ms := newMarkers()
-	base, _ := strings.CutSuffix(path, "+unwiped")
-	dir := prepare(t, base, ms)
+	dir := prepare(t, path, ms)
+	control := memscan.NewMarker(40)
 	c, err := reexec.Start("mem", reexec.Options{}, path, dir,
-		ms.Access.Export(), ms.Refresh.Export(), ms.AuthCookie.Export(), ms.Cookie.Export(), ms.Turnkey.Export())
+		ms.Access.Export(), ms.Refresh.Export(), ms.AuthCookie.Export(), ms.Cookie.Export(), ms.Turnkey.Export(), control.Export())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,6 +325,7 @@ func runMemAll(t *testing.T, path string) memResult {
 	}
 	perField, uncollected := map[string]int{}, map[string]int{}
 	total, uncollectedTotal := 0, 0
+	var ctl [3]int
 	scanned := false
 	for _, l := range c.Lines() {
 		f := strings.Fields(l)
@@ -332,6 +348,10 @@ func runMemAll(t *testing.T, path string) memResult {
 			}
 			uncollected[f[1]] = n
 			uncollectedTotal += n
+		case "control":
+			for i := range ctl {
+				ctl[i], _ = strconv.Atoi(f[1+i])
+			}
 		case "hit":
 			t.Logf("%s: %s", path, l)
 		case "scanned":
@@ -341,16 +361,16 @@ func runMemAll(t *testing.T, path string) memResult {
 	if !scanned || len(perField) != 5 || len(uncollected) != 5 {
 		t.Fatalf("%s: child reported no scan: %q", path, c.Lines())
 	}
-	return memResult{perField, uncollected, total, uncollectedTotal}
+	return memResult{perField, uncollected, total, uncollectedTotal, ctl}
 }
 
 // TestMemoryAfterCleanup measures, per path, the copies of the secrets
 // (plain, hex or base64) left in a process's memory after cleanup: before
 // any garbage collection (so a buffer dropped without a wipe counts) and
-// after one. Each path has a control: the same path with an unwiped plain
-// and hex copy of every marker dropped before it, which the scan must
-// find, so that the path's zeros show the wiping and not a scan that
-// cannot see freed memory.
+// after one. Each path has a control: a plain and a hex copy of another
+// marker, dropped unwiped before the path runs, which the scan must find,
+// so that the path's zeros show the wiping and not a scan that cannot see
+// freed memory.
 func TestMemoryAfterCleanup(t *testing.T) {
 	f := figures.New("leaks/memory")
 	for _, p := range memPaths {
@@ -391,14 +411,11 @@ func TestMemoryAfterCleanup(t *testing.T) {
 			if r.uncollectedTotal > p.budget {
 				t.Errorf("%s leaves %d copies of secrets before any collection (budget %d): a buffer was dropped without a wipe: %v", p.name, r.uncollectedTotal, p.budget, r.uncollected)
 			}
-			// The control: the same path with an unwiped copy of every
-			// marker dropped before it. The scan must see each one.
-			c := runMemAll(t, p.name+"+unwiped")
-			f.Add(p.name+"_control_unwiped", int64(c.uncollectedTotal))
-			for field, n := range c.uncollected {
-				if n < 2 {
-					t.Errorf("%s control: %d copies of %s found, want the dropped plain and hex copies (%v): the scan cannot tell wiped from dropped", p.name, n, field, c.uncollected)
-				}
+			// The control: a plain and a hex copy of another marker,
+			// dropped unwiped before the path ran. The scan must see both.
+			f.Add(p.name+"_control_unwiped", int64(r.control[0]+r.control[1]+r.control[2]))
+			if r.control[0] < 1 || r.control[2] < 1 {
+				t.Errorf("%s control: found %d plain and %d hex copies of the marker dropped unwiped before the path, want both: the scan cannot tell wiped from dropped", p.name, r.control[0], r.control[2])
 			}
 		})
 	}
