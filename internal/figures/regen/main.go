@@ -7,8 +7,10 @@
 //
 //	go run ./internal/figures/regen              rewrite both documents
 //	go run ./internal/figures/regen -check       fail if a document is stale, a
-//	                                             reference does not resolve, or a
-//	                                             table cell holds a bare number
+//	                                             reference does not resolve, a
+//	                                             table cell holds a bare number, or
+//	                                             a table names a test that no
+//	                                             _test.go file defines
 //	go run ./internal/figures/regen -check -fresh FILE
 //	                                             also: every CI reference must be
 //	                                             emitted by the run that wrote FILE
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/sessionvault/sessionvault/internal/figures"
@@ -62,6 +65,9 @@ func run(root string, check bool, fresh string) error {
 		}
 		doc, problems := src.Regenerate(string(old))
 		problems = append(problems, figures.HandWritten(doc, d.col)...)
+		if check {
+			problems = append(problems, missingTests(root, doc)...)
+		}
 		for _, p := range problems {
 			fmt.Fprintf(os.Stderr, "%s: %s\n", d.path, p)
 			failed = true
@@ -117,6 +123,54 @@ func checkFresh(name, doc string, kept *figures.Kept, fresh, benchDir string) (b
 	}
 	printDiff(name+" (as this run's figures regenerate it)", doc, now)
 	return ok, nil
+}
+
+var testName = regexp.MustCompile("`((?:Test|Benchmark|Example)[A-Za-z0-9_]*)(\\*?)`")
+
+// missingTests returns the test and benchmark names quoted in doc's
+// figures tables that no _test.go file under root defines (a name ending
+// in * is a prefix).
+func missingTests(root, doc string) []figures.Problem {
+	var defined []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && p != root || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(p, "_test.go") {
+			b, err := os.ReadFile(p)
+			if err == nil {
+				defined = append(defined, string(b))
+			}
+		}
+		return nil
+	})
+	all := strings.Join(defined, "\n")
+	var problems []figures.Problem
+	in := false
+	for i, line := range strings.Split(doc, "\n") {
+		switch strings.TrimSpace(line) {
+		case "<!-- figures-table -->":
+			in = true
+		case "<!-- /figures-table -->":
+			in = false
+		}
+		if !in {
+			continue
+		}
+		for _, m := range testName.FindAllStringSubmatch(line, -1) {
+			want := "func " + m[1]
+			if m[2] == "" {
+				want += "("
+			}
+			if !strings.Contains(all, want) {
+				problems = append(problems, figures.Problem{Line: i + 1, Ref: m[1] + m[2], Why: "no _test.go file defines it"})
+			}
+		}
+	}
+	return problems
 }
 
 func printDiff(title, a, b string) {
