@@ -5,6 +5,7 @@ package session_test
 import (
 	"encoding/hex"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -210,7 +211,10 @@ func TestMemoryScanAfterCleanup(t *testing.T) {
 
 	// The control: the same path, with an unwiped plain and hex copy of
 	// the token dropped before it, scanned before any collection.
+	// No collection may run in between, or it could reclaim and reuse the
+	// dropped copies before the scan.
 	mc2 := memscan.NewMarker(n)
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	httpPath(mc2, func() {
 		p := mc2.Plain()
 		unwiped := session.NewSecret(p)

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +42,11 @@ var memPaths = []struct {
 // garbage and scans its own memory. args: path, vault folder, exported
 // markers (access, refresh, auth cookie, cookie, turnkey, control).
 func memChild(args []string) error {
+	// No collection runs until the scans: one in the middle of the path
+	// could reclaim and reuse a buffer dropped without a wipe, and the
+	// scan before any collection would then miss it (the control below
+	// did, under -race). The explicit collection comes after that scan.
+	debug.SetGCPercent(-1)
 	ctx := context.Background()
 	path, dir := args[0], args[1]
 	var ms markers
@@ -65,42 +70,44 @@ func memChild(args []string) error {
 		return err
 	}
 	// First without a collection: a copy dropped unwiped is still in
-	// memory, so a zero here shows the path wiped what it held.
-	for name, m := range ms.all() {
-		r, err := memscan.ScanUncollected(m)
-		if errors.Is(err, memscan.ErrUnsupported) {
-			reexec.Report("unsupported")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		reexec.Report("uncollected %s %d %d %d", name, r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
+	// memory, so a zero here shows the path wiped what it held. One read
+	// of the memory serves every marker, the control's included.
+	names := []string{"access_token", "refresh_token", "auth_cookie", "cookie", "turnkey_secret"}
+	all := ms.all()
+	marks := make([]*memscan.Marker, 0, len(names)+1)
+	for _, n := range names {
+		marks = append(marks, all[n])
 	}
-	r, err := memscan.ScanUncollected(control)
+	rs, err := memscan.ScanAllUncollected(append(marks, control)...)
+	if errors.Is(err, memscan.ErrUnsupported) {
+		reexec.Report("unsupported")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
+	for i, n := range names {
+		r := rs[i]
+		reexec.Report("uncollected %s %d %d %d", n, r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
+	}
+	r := rs[len(names)]
 	reexec.Report("control %d %d %d", r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
-	runtime.GC()
-	for name, m := range ms.all() {
-		r, err := memscan.Scan(m)
-		if errors.Is(err, memscan.ErrUnsupported) {
-			reexec.Report("unsupported")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		reexec.Report("count %s %d %d %d", name, r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
-		for i, h := range r.Hits {
-			if i == 8 {
+	// Then after a collection (ScanAll runs it).
+	rs, err = memscan.ScanAll(marks...)
+	if err != nil {
+		return err
+	}
+	for i, n := range names {
+		r := rs[i]
+		reexec.Report("count %s %d %d %d", n, r.Count(memscan.Plain), r.Count(memscan.Base64), r.Count(memscan.Hex))
+		for j, h := range r.Hits {
+			if j == 8 {
 				break
 			}
-			reexec.Report("hit %s %s %#x %s", name, h.Encoding, h.Addr, h.Region)
+			reexec.Report("hit %s %s %#x %s", n, h.Encoding, h.Addr, h.Region)
 		}
-		reexec.Report("scanned %d", r.Scanned)
 	}
+	reexec.Report("scanned %d", rs[0].Scanned)
 	return nil
 }
 

@@ -323,7 +323,17 @@ func (r Result) String() string {
 // the Go heap, so a buffer that was freed without being wiped is still
 // there to be found: a copy the collector reclaimed is not a copy wiped.
 func Scan(m *Marker) (Result, error) {
-	return scan(m, func() {
+	rs, err := ScanAll(m)
+	if err != nil {
+		return Result{}, err
+	}
+	return rs[0], nil
+}
+
+// ScanAll is Scan for several markers in one read of the memory: one
+// Result per marker, in order.
+func ScanAll(ms ...*Marker) ([]Result, error) {
+	return scan(ms, func() {
 		runtime.GC()
 		runtime.GC()
 	})
@@ -333,8 +343,18 @@ func Scan(m *Marker) (Result, error) {
 // garbage first: a buffer that was dropped without being wiped is still
 // there (the collector, once it runs, may reuse or clear it), so a zero
 // from ScanUncollected shows that the copies were wiped, not merely
-// unreachable. Copies the Go runtime makes on its own (strings, grown
-// slices) are found too.
+// unreachable, provided no collection ran since they were dropped (see
+// runtime/debug.SetGCPercent). Copies the Go runtime makes on its own
+// (strings, grown slices) are found too.
 func ScanUncollected(m *Marker) (Result, error) {
-	return scan(m, func() {})
+	rs, err := ScanAllUncollected(m)
+	if err != nil {
+		return Result{}, err
+	}
+	return rs[0], nil
+}
+
+// ScanAllUncollected is ScanUncollected for several markers in one read.
+func ScanAllUncollected(ms ...*Marker) ([]Result, error) {
+	return scan(ms, func() {})
 }

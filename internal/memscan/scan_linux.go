@@ -92,17 +92,19 @@ func parseHeader(f []string) (region, bool) {
 	return r, true
 }
 
-func scan(m *Marker, gc func()) (Result, error) {
+func scan(ms []*Marker, gc func()) ([]Result, error) {
 	// Everything the scan needs is allocated before gc runs: an
 	// allocation after it could reuse a freed, unwiped buffer and
 	// overwrite the very copy the scan is looking for.
 	maxPat := 0
-	for _, p := range m.patterns {
-		maxPat = max(maxPat, len(p.masked))
+	for _, m := range ms {
+		for _, p := range m.patterns {
+			maxPat = max(maxPat, len(p.masked))
+		}
 	}
 	buf, err := unix.Mmap(-1, 0, chunkSize+maxPat, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
 	if err != nil {
-		return Result{}, fmt.Errorf("memscan: mmap: %w", err)
+		return nil, fmt.Errorf("memscan: mmap: %w", err)
 	}
 	defer unix.Munmap(buf)
 	bufStart := uintptr(unsafe.Pointer(&buf[0]))
@@ -110,42 +112,43 @@ func scan(m *Marker, gc func()) (Result, error) {
 
 	regs, err := readSmaps()
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	mem, err := os.Open("/proc/self/mem")
 	if err != nil {
-		return Result{}, fmt.Errorf("memscan: %w", err)
+		return nil, fmt.Errorf("memscan: %w", err)
 	}
 	defer mem.Close()
-	fd := int(mem.Fd())
-	raw := make([]rawHit, 0, maxHits)
+	st := &scanState{fd: int(mem.Fd()), ms: ms, buf: buf, raw: make([]rawHit, 0, maxHits), unrecorded: make([]int, len(ms))}
 
 	gc()
-	var res Result
 	for i, r := range regs {
 		if r.perms[0] != 'r' || r.rssKB+r.swapKB == 0 || strings.HasPrefix(r.path, "[vvar") || r.path == "[vsyscall]" {
-			res.Skipped++
+			st.skipped++
 			continue
 		}
 		if r.start < bufEnd && bufStart < r.end {
 			if r.start < bufStart {
-				scanRange(fd, m, i, r.start, bufStart, buf, &res, &raw)
+				st.scanRange(i, r.start, bufStart)
 			}
 			if bufEnd < r.end {
-				scanRange(fd, m, i, bufEnd, r.end, buf, &res, &raw)
+				st.scanRange(i, bufEnd, r.end)
 			}
-			res.Regions++
+			st.regions++
 			continue
 		}
-		scanRange(fd, m, i, r.start, r.end, buf, &res, &raw)
-		res.Regions++
+		st.scanRange(i, r.start, r.end)
+		st.regions++
 	}
 	// The read is over: allocating is safe again.
-	res.Hits = make([]Hit, len(raw))
-	for i, h := range raw {
-		res.Hits[i] = Hit{Encoding: h.enc, Addr: h.addr, Region: regs[h.region].String()}
+	out := make([]Result, len(ms))
+	for k := range out {
+		out[k] = Result{Scanned: st.scanned, Regions: st.regions, Skipped: st.skipped, Unrecorded: st.unrecorded[k], Hits: []Hit{}}
 	}
-	return res, nil
+	for _, h := range st.raw {
+		out[h.marker].Hits = append(out[h.marker].Hits, Hit{Encoding: h.enc, Addr: h.addr, Region: regs[h.region].String()})
+	}
+	return out, nil
 }
 
 // maxHits bounds the hits one scan records without allocating; more are
@@ -154,17 +157,30 @@ const maxHits = 4096
 
 // rawHit is a hit recorded during the read, before Region is spelled out.
 type rawHit struct {
+	marker int
 	enc    Encoding
 	addr   uintptr
 	region int
 }
 
-func scanRange(fd int, m *Marker, region int, from, to uintptr, buf []byte, res *Result, raw *[]rawHit) {
+// scanState is one scan in progress; it allocates nothing.
+type scanState struct {
+	fd               int
+	ms               []*Marker
+	buf              []byte
+	raw              []rawHit
+	unrecorded       []int
+	scanned          int64
+	regions, skipped int
+}
+
+func (st *scanState) scanRange(region int, from, to uintptr) {
+	buf := st.buf
 	overlap := uintptr(len(buf) - chunkSize)
 	for off := from; off < to; {
 		end := min(off+uintptr(chunkSize)+overlap, to)
 		chunk := buf[:end-off]
-		n, err := unix.Pread(fd, chunk, int64(off))
+		n, err := unix.Pread(st.fd, chunk, int64(off))
 		if err != nil || n <= 0 {
 			// An unreadable page (a guard page inside a mapping): skip it.
 			off = (off + 4096) &^ 4095
@@ -178,20 +194,22 @@ func scanRange(fd int, m *Marker, region int, from, to uintptr, buf []byte, res 
 			limit, next = chunkSize, off+uintptr(chunkSize)
 		}
 		chunk = chunk[:n]
-		res.Scanned += int64(next - off)
-		for _, p := range m.patterns {
-			for i := 0; ; {
-				j := p.index(chunk[i:])
-				if j < 0 || i+j >= limit {
-					break
+		st.scanned += int64(next - off)
+		for k, m := range st.ms {
+			for _, p := range m.patterns {
+				for i := 0; ; {
+					j := p.index(chunk[i:])
+					if j < 0 || i+j >= limit {
+						break
+					}
+					at := i + j
+					if len(st.raw) < cap(st.raw) {
+						st.raw = append(st.raw, rawHit{k, p.enc, off + uintptr(at), region})
+					} else {
+						st.unrecorded[k]++
+					}
+					i = at + len(p.masked)
 				}
-				at := i + j
-				if len(*raw) < cap(*raw) {
-					*raw = append(*raw, rawHit{p.enc, off + uintptr(at), region})
-				} else {
-					res.Unrecorded++
-				}
-				i = at + len(p.masked)
 			}
 		}
 		wipe(chunk)

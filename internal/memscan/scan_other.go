@@ -2,4 +2,4 @@
 
 package memscan
 
-func scan(m *Marker, gc func()) (Result, error) { return Result{}, ErrUnsupported }
+func scan(ms []*Marker, gc func()) ([]Result, error) { return nil, ErrUnsupported }
