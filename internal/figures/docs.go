@@ -285,13 +285,17 @@ func (s *Sources) benchSet(set string) (Bench, error) {
 
 func (s *Sources) fig(mode, name, key string) (string, string) {
 	var recs map[string]*Record
-	if mode == "ci" && s.Fresh != nil {
+	fresh := mode == "ci" && s.Fresh != nil
+	if fresh {
 		recs = s.Fresh
 	} else if s.Kept != nil {
 		recs = s.Kept.Records[mode]
 	}
 	r, ok := recs[name]
-	if !ok {
+	switch {
+	case !ok && fresh:
+		return "", fmt.Sprintf("the run being checked emitted no %q record", name)
+	case !ok:
 		return "", fmt.Sprintf("no %s run kept a %q record", mode, name)
 	}
 	v, ok := r.Value(key)
