@@ -263,6 +263,7 @@ type Problem struct {
 	Why  string
 }
 
+// String is the problem as one line: "line N: REF: WHY".
 func (p Problem) String() string { return fmt.Sprintf("line %d: %s: %s", p.Line, p.Ref, p.Why) }
 
 func (s *Sources) benchSet(set string) (Bench, error) {
