@@ -1,0 +1,342 @@
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/kdf"
+)
+
+// forgeSlots rewrites the header in b as an attacker who can write it
+// would: the same vault id and generations, every slot replaced by a
+// passphrase slot with params (random salt, check, nonce and wrapped
+// keys), the checksum recomputed. The MAC cannot be forged without the
+// data key, but nothing checks it before a slot opens.
+func forgeSlots(t *testing.T, b backends.Backend, params ...kdf.Params) {
+	t.Helper()
+	ctx := context.Background()
+	blob, ver, err := b.Get(ctx, backends.HeaderName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parseHeader(blob, kdf.InsecurePolicyForTesting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.slots = nil
+	for _, p := range params {
+		s := slot{kind: PassphraseSlot, id: newSlotID(h), params: p, wrapped: make([]byte, len(h.gens)*keySize+tagSize)}
+		rand.Read(s.salt[:])
+		rand.Read(s.check[:])
+		rand.Read(s.nonce[:])
+		rand.Read(s.wrapped)
+		h.slots = append(h.slots, s)
+	}
+	if _, err := b.Put(ctx, backends.HeaderName, h.encode(), ver); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// budgetFileVault makes a vault with cheap parameters on a real file backend
+// in a fresh folder, with one session, and returns the folder.
+func budgetFileVault(t *testing.T) (string, *file.Backend) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "vault")
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	v, err := Create(context.Background(), b, cheap(testPass)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal(t, v, "main", "plaintext")
+	v.Close()
+	return dir, b
+}
+
+// wantBudgetRefusal checks that err is the typed budget refusal: ErrPolicy,
+// kdf.ErrOverBudget, a *kdf.BudgetError, never a wrong key, and a message
+// that says how to allow it.
+func wantBudgetRefusal(t *testing.T, err error, what string) {
+	t.Helper()
+	var be *kdf.BudgetError
+	var pe *PolicyError
+	switch {
+	case err == nil:
+		t.Fatalf("%s: accepted", what)
+	case errors.Is(err, ErrWrongKey):
+		t.Fatalf("%s: reported as a wrong key: %v", what, err)
+	case !errors.Is(err, ErrPolicy) || !errors.Is(err, kdf.ErrOverBudget) || !errors.Is(err, kdf.ErrOutOfPolicy):
+		t.Fatalf("%s: %v does not match ErrPolicy, kdf.ErrOverBudget and kdf.ErrOutOfPolicy", what, err)
+	case !errors.As(err, &be) || !errors.As(err, &pe):
+		t.Fatalf("%s: %v: no *kdf.BudgetError in a *PolicyError", what, err)
+	case !strings.Contains(err.Error(), "vault.WithKDFPolicy(kdf.DefaultPolicy.WithBudget("):
+		t.Fatalf("%s: %q does not say how to allow it", what, err)
+	}
+}
+
+// TestKDFBudgetForgedHeader: a header forged with four passphrase slots at
+// the ceiling (t=10, 1 GiB, p=16: 25.6 s and 2.1 GB before the budget) is
+// refused before any derivation, in microseconds, allocating kilobytes,
+// whatever the credentials; with the budget raised to what it needs the
+// same header is no longer refused for its cost (the check, not something
+// else, was the refusal).
+func TestKDFBudgetForgedHeader(t *testing.T) {
+	ctx := context.Background()
+	dir, b := budgetFileVault(t)
+	forgeSlots(t, b, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling)
+
+	ks := newKeyStore()
+	for _, c := range []struct {
+		what string
+		opts []Option
+	}{
+		{"passphrase", []Option{WithPassphrase([]byte(testPass))}},
+		{"passphrase and key store", []Option{WithPassphrase([]byte(testPass)), WithKeyStore(ks)}},
+		{"passphrase, insecure test policy", []Option{WithPassphrase([]byte(testPass)), WithKDFPolicy(kdf.InsecurePolicyForTesting)}},
+	} {
+		before := kdf.Derivations()
+		var ms0, ms1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		start := time.Now()
+		_, err := Open(ctx, b, c.opts...)
+		elapsed := time.Since(start)
+		runtime.ReadMemStats(&ms1)
+		alloc := ms1.TotalAlloc - ms0.TotalAlloc
+		t.Logf("%s: %v, %d KiB allocated, %d derivations: %v", c.what, elapsed.Round(time.Microsecond), alloc>>10, kdf.Derivations()-before, err)
+		wantBudgetRefusal(t, err, c.what)
+		if n := kdf.Derivations() - before; n != 0 {
+			t.Errorf("%s: %d derivations before the refusal", c.what, n)
+		}
+		if alloc > 1<<20 {
+			t.Errorf("%s: %d KiB allocated before the refusal", c.what, alloc>>10)
+		}
+		if elapsed > 100*time.Millisecond {
+			t.Errorf("%s: refused after %v", c.what, elapsed)
+		}
+	}
+	// Without a passphrase nothing can be derived: no budget refusal, the
+	// keychain simply has no slot here.
+	_, err := Open(ctx, b, WithKeyStore(ks))
+	wantErr(t, err, ErrWrongKey, "key store only")
+
+	// The figures in the message are the header's: raised to exactly
+	// those, the policy lets the header through to the slots (checked
+	// here without deriving 4 GiB: CheckBudget is what Open runs).
+	_, err = Open(ctx, b, WithPassphrase([]byte(testPass)))
+	var be *kdf.BudgetError
+	if !errors.As(err, &be) {
+		t.Fatal(err)
+	}
+	if want := kdf.Cost(kdf.Ceiling, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling); be.Need != want || be.Derivations != 4 {
+		t.Fatalf("BudgetError need %+v over %d, want %+v over 4", be.Need, be.Derivations, want)
+	}
+	if err := kdf.DefaultPolicy.WithBudget(be.Need).CheckBudget([]kdf.Params{kdf.Ceiling, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling}); err != nil {
+		t.Fatalf("the budget the message names still refuses: %v", err)
+	}
+
+	// The same in a real second process: its peak RSS (VmHWM, the high
+	// water mark of its own address space; ru_maxrss would include the
+	// parent's, inherited through vfork and exec) against a process that does nothing, and against one that
+	// opens a real vault at the default parameters (the control: the
+	// measure does see argon2id's 64 MiB).
+	legit := filepath.Join(t.TempDir(), "legit")
+	lb, err := file.New(legit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Close()
+	lv, err := Create(ctx, lb, WithPassphrase([]byte(testPass)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv.Close()
+	idle := budgetChild(t, "")
+	forged := budgetChild(t, dir)
+	control := budgetChild(t, legit)
+	t.Logf("child peak RSS: idle %d KiB; forged header %d KiB in %v (%s); default vault %d KiB in %v (%s)",
+		idle.rssKiB, forged.rssKiB, forged.wall.Round(time.Millisecond), forged.out, control.rssKiB, control.wall.Round(time.Millisecond), control.out)
+	if !strings.Contains(forged.out, "refused over budget") {
+		t.Errorf("forged child: %q", forged.out)
+	}
+	if !strings.Contains(control.out, "opened") {
+		t.Errorf("control child: %q", control.out)
+	}
+	if d := forged.rssKiB - idle.rssKiB; d > 8<<10 {
+		t.Errorf("forged header: child peak RSS %d KiB above an idle child", d)
+	}
+	if d := control.rssKiB - idle.rssKiB; d < 48<<10 {
+		t.Errorf("control: a default-parameter open peaked only %d KiB above an idle child: the measure is blind", d)
+	}
+	if forged.rssKiB > 32<<10 {
+		t.Errorf("forged header: child peak RSS %d KiB", forged.rssKiB)
+	}
+	if forged.wall > time.Second {
+		t.Errorf("forged header: child took %v", forged.wall)
+	}
+}
+
+const envBudgetChild = "SESSIONVAULT_VAULT_TEST_BUDGET_CHILD"
+
+type childRun struct {
+	rssKiB int64
+	wall   time.Duration
+	out    string
+}
+
+// TestKDFBudgetChild is the second process of TestKDFBudgetForgedHeader.
+func TestKDFBudgetChild(t *testing.T) {
+	dir := os.Getenv(envBudgetChild)
+	if dir == "" {
+		t.Skip("runs as a child of TestKDFBudgetForgedHeader")
+	}
+	defer func() { fmt.Println("VmHWM", peakRSSKiB()); os.Exit(0) }()
+	if dir != "-" {
+		b, err := file.New(dir)
+		if err != nil {
+			fmt.Println("backend:", err)
+			os.Exit(1)
+		}
+		v, err := Open(context.Background(), b, WithPassphrase([]byte(testPass)))
+		switch {
+		case err == nil:
+			v.Close()
+			fmt.Println("opened")
+		case errors.Is(err, kdf.ErrOverBudget):
+			fmt.Println("refused over budget")
+		default:
+			fmt.Println("error:", err)
+		}
+	}
+}
+
+// TestKDFBudgetLegitVaults: vaults up to the budget open, with every slot
+// tried (the passphrase of the last slot); a slot added or changed past
+// it is refused before its derivation and leaves the header as it was;
+// Create refuses parameters past it. The budget here is three slots of
+// cheap parameters, so that the test runs in milliseconds; the default
+// budget's arithmetic (four slots at kdf.Default) is checked in package
+// kdf and by TestKDFBudgetDefaultSlots.
+func TestKDFBudgetLegitVaults(t *testing.T) {
+	ctx := context.Background()
+	p := insecureTestParams
+	pol := kdf.InsecurePolicyForTesting.WithBudget(kdf.Cost(p, p, p))
+	dir := filepath.Join(t.TempDir(), "vault")
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	v, err := Create(ctx, b, WithPassphrase([]byte("first")), WithKDFParams(p), WithKDFPolicy(pol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	seal(t, v, "main", "plaintext")
+	for _, pass := range []string{"second", "third"} {
+		if _, err := v.AddPassphraseSlot(ctx, []byte(pass), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hdr := func() []byte {
+		blob, _, err := b.Get(ctx, backends.HeaderName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return blob
+	}
+	before, n := hdr(), kdf.Derivations()
+	_, err = v.AddPassphraseSlot(ctx, []byte("fourth"), p)
+	wantBudgetRefusal(t, err, "a fourth slot")
+	big := kdf.Params{Time: 2, MemoryKiB: p.MemoryKiB, Threads: 1}
+	err = v.ChangePassphrase(ctx, []byte("costlier"), big)
+	wantBudgetRefusal(t, err, "a costlier passphrase")
+	if kdf.Derivations() != n || string(hdr()) != string(before) {
+		t.Fatal("a refused slot change derived a key or wrote the header")
+	}
+	// The third passphrase opens: the first two slots are tried first.
+	n = kdf.Derivations()
+	v3 := mustOpen(t, b, WithPassphrase([]byte("third")), WithKDFPolicy(pol))
+	if got := kdf.Derivations() - n; got != 3 {
+		t.Fatalf("opening with the last slot's passphrase ran %d derivations, want 3", got)
+	}
+	if got := open(t, v3, "main"); got != "plaintext" {
+		t.Fatalf("session = %q", got)
+	}
+	// Changing a passphrase at the same cost stays within the budget.
+	if err := v3.ChangePassphrase(ctx, []byte("third, changed"), p); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, b, WithPassphrase([]byte("third, changed")), WithKDFPolicy(pol))
+	// A tighter budget refuses the same vault before any derivation.
+	n = kdf.Derivations()
+	_, err = Open(ctx, b, WithPassphrase([]byte("first")), WithKDFPolicy(kdf.InsecurePolicyForTesting.WithBudget(kdf.Cost(p, p))))
+	wantBudgetRefusal(t, err, "three slots, budget of two")
+	if kdf.Derivations() != n {
+		t.Fatal("the refusal ran a derivation")
+	}
+	// Create refuses a slot that alone is over the budget.
+	_, err = Create(ctx, newMemoryT(t), WithPassphrase([]byte("x")), WithKDFParams(kdf.Params{Time: 4, MemoryKiB: p.MemoryKiB, Threads: 1}), WithKDFPolicy(pol))
+	wantBudgetRefusal(t, err, "Create")
+}
+
+func newMemoryT(t *testing.T) backends.Backend {
+	b, err := newMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestKDFBudgetDefaultSlots: under the default policy, a vault with the
+// most passphrase slots a header holds (four), all at kdf.Default, opens
+// with the last slot's passphrase (four real derivations at 64 MiB); Create
+// refuses a slot of 1 GiB, within the ceiling but over the budget.
+func TestKDFBudgetDefaultSlots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("eight derivations at the default parameters")
+	}
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "vault")
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	v, err := Create(ctx, b, WithPassphrase([]byte("p0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	seal(t, v, "main", "plaintext")
+	for i := 1; i < maxPassphraseSlots; i++ {
+		if _, err := v.AddPassphraseSlot(ctx, []byte(fmt.Sprintf("p%d", i)), kdf.Default); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := kdf.Derivations()
+	start := time.Now()
+	v4 := mustOpen(t, b, WithPassphrase([]byte(fmt.Sprintf("p%d", maxPassphraseSlots-1))))
+	t.Logf("four slots at %v: opened with the last in %v", kdf.Default, time.Since(start).Round(time.Millisecond))
+	if got := kdf.Derivations() - n; got != maxPassphraseSlots {
+		t.Fatalf("%d derivations, want %d", got, maxPassphraseSlots)
+	}
+	if got := open(t, v4, "main"); got != "plaintext" {
+		t.Fatalf("session = %q", got)
+	}
+	_, err = Create(ctx, newMemoryT(t), WithPassphrase([]byte("x")), WithKDFParams(kdf.Params{Time: 3, MemoryKiB: 1 << 20, Threads: 4}))
+	wantBudgetRefusal(t, err, "Create at 1 GiB")
+}
