@@ -81,8 +81,8 @@ func (m *Manager) webSocketCheck(rawURL string, opts []TransportOption) (*url.UR
 	if err := cfg.checkURL(u, "wss", "ws"); err != nil {
 		return nil, err
 	}
-	if !cfg.hostAllowed(u) {
-		return nil, &URLError{URL: redactURL(u), Reason: "host not in WithHosts"}
+	if !cfg.hostAllowed(u.Scheme, u.Host) {
+		return nil, &URLError{URL: redactURL(u), Reason: "host or port not in WithHosts"}
 	}
 	now := m.now()
 	m.mu.Lock()
