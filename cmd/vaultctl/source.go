@@ -107,4 +107,3 @@ func (s *sourceFile) shred() error {
 	s.close()
 	return syncDir(filepath.Dir(s.name))
 }
-
