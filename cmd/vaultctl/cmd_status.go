@@ -230,12 +230,16 @@ func (a *app) verify(ctx context.Context, recover, force bool) error {
 	var worst error
 	if a.backend == "file" {
 		for _, fp := range checkVaultFiles(a.dir) {
-			if !fp.Unsafe {
+			if fp.Harmless {
 				notes = append(notes, fp.String())
 				continue
 			}
 			problems = append(problems, fp.String())
-			worst = pickWorse(worst, &codedError{err: fmt.Errorf("%s", fp), code: exitPermission})
+			code := exitError
+			if fp.Unsafe {
+				code = exitPermission
+			}
+			worst = pickWorse(worst, &codedError{err: fmt.Errorf("%s", fp), code: code})
 		}
 	}
 	info := vaultDoc(v)
