@@ -172,6 +172,10 @@ func openRoot(path string, create bool) (*sysDir, error) {
 		unix.Close(fd)
 		return nil, err
 	}
+	if err := checkAncestors(path, fd, euid); err != nil { // ancestors_unix.go
+		unix.Close(fd)
+		return nil, err
+	}
 	return d, nil
 }
 
