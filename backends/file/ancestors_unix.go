@@ -29,15 +29,28 @@ import (
 // ancestors, like the kernel's own limit (ELOOP after 40).
 const maxAncestorLinks = 40
 
+// checkParents checks the folders above the vault folder path, before it
+// is created: nothing is made below a folder that would be refused.
+func checkParents(path string, euid int) error {
+	_, _, err := checkedParent(path, euid)
+	return err
+}
+
+// checkedParent returns path made absolute and its parent folder with
+// every link resolved, having checked the way there.
+func checkedParent(path string, euid int) (abs, parent string, err error) {
+	if abs, err = filepath.Abs(path); err != nil {
+		return "", "", err
+	}
+	links := 0
+	parent, err = resolveChecked(filepath.Dir(abs), euid, &links)
+	return abs, parent, err
+}
+
 // checkAncestors checks the folders above the vault folder path, which is
 // open as fd, for this euid.
 func checkAncestors(path string, fd int, euid int) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return err
-	}
-	links := 0
-	parent, err := resolveChecked(filepath.Dir(abs), euid, &links)
+	abs, parent, err := checkedParent(path, euid)
 	if err != nil {
 		return err
 	}
