@@ -31,14 +31,6 @@ type Budget struct {
 	MemoryKiB uint64 // Σ MemoryKiB over the derivations
 }
 
-// DefaultBudget allows four derivations at Default (the most passphrase
-// slots a vault header holds) and no more: 4 × Default's work (t=3 × 64 MiB
-// each, about 0.3 s in all on a 2-core server) and 256 MiB of memory in
-// all. A vault with fewer slots may use costlier parameters, up to these
-// totals (one slot of t=3 × 256 MiB, or t=12 × 64 MiB). Raise it with
-// Policy.WithBudget for vaults made with costlier parameters.
-var DefaultBudget = Budget{Work: 4 * Default.Work(), MemoryKiB: 4 * uint64(Default.MemoryKiB)}
-
 // Work returns p's cost in the Budget's measure: Time × MemoryKiB, the
 // number of 1 KiB blocks argon2id computes.
 func (p Params) Work() uint64 { return uint64(p.Time) * uint64(p.MemoryKiB) }

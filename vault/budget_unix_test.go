@@ -25,18 +25,24 @@ func budgetChild(t *testing.T, dir string) childRun {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKDFBudgetChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envBudgetChild+"="+arg)
-	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	wall := time.Since(start)
 	if err != nil {
 		t.Fatalf("child: %v: %s", err, out)
 	}
-	r := childRun{wall: wall}
+	var r childRun
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM "); ok {
 			if r.rssKiB, err = strconv.ParseInt(v, 10, 64); err != nil {
 				t.Fatalf("child: %q", line)
 			}
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "elapsed "); ok {
+			us, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("child: %q", line)
+			}
+			r.open = time.Duration(us) * time.Microsecond
 			continue
 		}
 		r.out += line

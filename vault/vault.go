@@ -273,7 +273,9 @@ func newPassphraseSlot(h *header, keys [][]byte, pol kdf.Policy, pass []byte, pa
 // passphrase (WithPassphrase) for its passphrase slots. Errors:
 // ErrNotFound (no vault), ErrWrongKey (nothing given opens a slot),
 // ErrCorrupt, ErrUnsupportedVersion, ErrPolicy (a passphrase slot's
-// parameters are outside the policy: refused before any derivation), or
+// parameters are outside the policy, or, when a passphrase is given, the
+// passphrase slots together cost more than its kdf.Budget: refused before
+// any derivation and before the key store is asked), or
 // the key store's error when it could not be asked.
 func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, error) {
 	c := newConfig(opts)
