@@ -24,12 +24,21 @@ type recordingServer struct {
 }
 
 func newRecordingServer(t *testing.T, l net.Listener) *recordingServer {
+	return newRecordingServerWith(t, l, nil)
+}
+
+// newRecordingServerWith records each request, then hands it to next
+// (nil: answers 200).
+func newRecordingServerWith(t *testing.T, l net.Listener, next http.Handler) *recordingServer {
 	t.Helper()
 	r := &recordingServer{}
 	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.seen = append(r.seen, seenRequest{req.Host, req.Header.Get("Authorization"), req.Header.Get("Cookie")})
 		r.mu.Unlock()
+		if next != nil {
+			next.ServeHTTP(w, req)
+		}
 	}))
 	if l != nil {
 		r.Listener.Close()
@@ -173,5 +182,30 @@ func TestWebSocketMatchesPort(t *testing.T) {
 		if err != nil && !errors.Is(err, ErrInsecureURL) {
 			t.Errorf("%s: %v, want ErrInsecureURL", c.url, err)
 		}
+	}
+}
+
+// TestTransportRedirectToOtherPortDropsCredentials: a redirect to the same
+// host on another port is another server: the credentials do not follow,
+// even without WithHosts.
+func TestTransportRedirectToOtherPortDropsCredentials(t *testing.T) {
+	_, _, _, ms := setupRefresh(t, 1)
+	m := ms[0]
+	if err := m.Refresh(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	second := newRecordingServer(t, nil)
+	first := newRecordingServerWith(t, nil, http.RedirectHandler(second.URL+"/landing", http.StatusFound))
+	c := &http.Client{Transport: NewTransport(m, first.Client().Transport)}
+	resp, err := get(t, c, first.URL+"/start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := first.last(t); got.auth == "" {
+		t.Error("the first server got no credentials: the test proves nothing")
+	}
+	if got := second.last(t); got.auth != "" || got.cookie != "" {
+		t.Errorf("credentials followed a redirect from %s to %s", first.URL, second.URL)
 	}
 }

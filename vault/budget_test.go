@@ -17,12 +17,13 @@ import (
 	"github.com/sessionvault/sessionvault/kdf"
 )
 
-// forgeSlots rewrites the header in b as an attacker who can write it
-// would: the same vault id and generations, every slot replaced by a
-// passphrase slot with params (random salt, check, nonce and wrapped
-// keys), the checksum recomputed. The MAC cannot be forged without the
-// data key, but nothing checks it before a slot opens.
-func forgeSlots(t *testing.T, b backends.Backend, params ...kdf.Params) {
+// rewriteSlots rewrites the header in b as someone who can write it
+// would: the same vault id and generations, its slots kept (keep) or
+// dropped, then passphrase slots with params appended (random salt,
+// check, nonce and wrapped keys: they open nothing), the MAC made with key
+// when one is given (else left as it was: nothing checks it before a slot
+// opens), the checksum recomputed.
+func rewriteSlots(t *testing.T, b backends.Backend, keep bool, key []byte, params ...kdf.Params) {
 	t.Helper()
 	ctx := context.Background()
 	blob, ver, err := b.Get(ctx, backends.HeaderName)
@@ -33,7 +34,9 @@ func forgeSlots(t *testing.T, b backends.Backend, params ...kdf.Params) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.slots = nil
+	if !keep {
+		h.slots = nil
+	}
 	for _, p := range params {
 		s := slot{kind: PassphraseSlot, id: newSlotID(h), params: p, wrapped: make([]byte, len(h.gens)*keySize+tagSize)}
 		rand.Read(s.salt[:])
@@ -42,28 +45,12 @@ func forgeSlots(t *testing.T, b backends.Backend, params ...kdf.Params) {
 		rand.Read(s.wrapped)
 		h.slots = append(h.slots, s)
 	}
+	if key != nil {
+		h.sign(key)
+	}
 	if _, err := b.Put(ctx, backends.HeaderName, h.encode(), ver); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// budgetFileVault makes a vault with cheap parameters on a real file backend
-// in a fresh folder, with one session, and returns the folder.
-func budgetFileVault(t *testing.T) (string, *file.Backend) {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "vault")
-	b, err := file.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	v, err := Create(context.Background(), b, cheap(testPass)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seal(t, v, "main", "plaintext")
-	v.Close()
-	return dir, b
 }
 
 // wantBudgetRefusal checks that err is the typed budget refusal: ErrPolicy,
@@ -95,8 +82,11 @@ func wantBudgetRefusal(t *testing.T, err error, what string) {
 // else, was the refusal).
 func TestKDFBudgetForgedHeader(t *testing.T) {
 	ctx := context.Background()
-	dir, b := budgetFileVault(t)
-	forgeSlots(t, b, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling)
+	v, b := newFileVault(t, nil)
+	seal(t, v, "main", "plaintext")
+	v.Close()
+	dir := b.Path()
+	rewriteSlots(t, b, false, nil, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling)
 
 	ks := newKeyStore()
 	for _, c := range []struct {
@@ -328,32 +318,6 @@ func TestKDFBudgetDefaultSlots(t *testing.T) {
 	}
 	defer v.Close()
 	seal(t, v, "main", "plaintext")
-	// addSlots appends passphrase slots at params to the stored header,
-	// signed with the current data key.
-	addSlots := func(params ...kdf.Params) {
-		blob, ver, err := b.Get(ctx, backends.HeaderName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := parseHeader(blob, kdf.DefaultPolicy)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range params {
-			s := slot{kind: PassphraseSlot, id: newSlotID(h), params: p, wrapped: make([]byte, len(h.gens)*keySize+tagSize)}
-			rand.Read(s.salt[:])
-			rand.Read(s.check[:])
-			rand.Read(s.nonce[:])
-			rand.Read(s.wrapped)
-			h.slots = append(h.slots, s)
-		}
-		v.mu.RLock()
-		h.sign(v.current().key.Bytes())
-		v.mu.RUnlock()
-		if _, err := b.Put(ctx, backends.HeaderName, h.encode(), ver); err != nil {
-			t.Fatal(err)
-		}
-	}
 	pass := "p0"
 	if long {
 		for i := 1; i < maxPassphraseSlots; i++ {
@@ -363,7 +327,10 @@ func TestKDFBudgetDefaultSlots(t *testing.T) {
 		}
 		pass = fmt.Sprintf("p%d", maxPassphraseSlots-1)
 	} else {
-		addSlots(kdf.Default, kdf.Default, kdf.Default)
+		v.mu.RLock()
+		key := append([]byte(nil), v.current().key.Bytes()...)
+		v.mu.RUnlock()
+		rewriteSlots(t, b, true, key, kdf.Default, kdf.Default, kdf.Default)
 	}
 	n := kdf.Derivations()
 	start := time.Now()
