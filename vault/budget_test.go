@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,5 +370,67 @@ func TestKDFBudgetDefaultSlots(t *testing.T) {
 	wantBudgetRefusal(t, err, "Create at 1 GiB")
 	if kdf.Derivations() != n {
 		t.Fatal("Create derived a key for a slot over the budget")
+	}
+}
+
+// countingKeyStore counts the keys asked of a key store.
+type countingKeyStore struct {
+	backends.KeyStore
+	gets atomic.Int64
+}
+
+func (c *countingKeyStore) GetKey(ctx context.Context, account string) ([]byte, error) {
+	c.gets.Add(1)
+	return c.KeyStore.GetKey(ctx, account)
+}
+
+// TestKDFBudgetKeychainPath: the keychain slot does not bypass the budget.
+// With a passphrase given, a header whose passphrase slots are over the
+// budget is refused before the key store is even asked, so the outcome
+// never depends on whether the keychain answers; with the key store only,
+// nothing can be derived, and the keychain slot opens the vault.
+func TestKDFBudgetKeychainPath(t *testing.T) {
+	ctx := context.Background()
+	ks := &countingKeyStore{KeyStore: newKeyStore()}
+	dir := filepath.Join(t.TempDir(), "vault")
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	v, err := Create(ctx, b, cheap(testPass, WithKeyStore(ks))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal(t, v, "main", "plaintext")
+	v.mu.RLock()
+	key := append([]byte(nil), v.current().key.Bytes()...)
+	v.mu.RUnlock()
+	v.Close()
+	// The real keychain and passphrase slots stay; three forged slots at
+	// the ceiling join them, with a valid MAC (as a writer of the header
+	// who once held the key could make).
+	rewriteSlots(t, b, true, key, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling)
+	clear(key)
+
+	n, gets := kdf.Derivations(), ks.gets.Load()
+	// The real passphrase slot has test parameters: the test policy's
+	// floor, with the default budget.
+	pol := WithKDFPolicy(kdf.InsecurePolicyForTesting)
+	_, err = Open(ctx, b, WithPassphrase([]byte(testPass)), WithKeyStore(ks), pol)
+	wantBudgetRefusal(t, err, "passphrase and key store")
+	if kdf.Derivations() != n || ks.gets.Load() != gets {
+		t.Fatalf("before the refusal: %d derivations, %d key store reads", kdf.Derivations()-n, ks.gets.Load()-gets)
+	}
+	v2, err := Open(ctx, b, WithKeyStore(ks), pol)
+	if err != nil {
+		t.Fatalf("key store only: %v", err)
+	}
+	defer v2.Close()
+	if kdf.Derivations() != n || ks.gets.Load() != gets+1 {
+		t.Fatalf("key store only: %d derivations, %d key store reads", kdf.Derivations()-n, ks.gets.Load()-gets)
+	}
+	if got := open(t, v2, "main"); got != "plaintext" {
+		t.Fatalf("session = %q", got)
 	}
 }

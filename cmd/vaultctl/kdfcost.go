@@ -14,7 +14,7 @@ import (
 const allowKDFCostEnv = "VAULTCTL_ALLOW_KDF_COST"
 
 // kdfCostUsage is the help text of --allow-kdf-cost.
-const kdfCostUsage = "allow vault headers whose passphrase slots together cost up to `COST` in argon2id (\"MEMORY,Nx\": total memory such as 1GiB, and N times the work of the default t=3 64MiB; default 256MiB,4x, or $" + allowKDFCostEnv + ")"
+const kdfCostUsage = "allow passphrase slots that together cost up to `COST` in argon2id: \"MEMORY,Nx\", their total memory (such as 1GiB) and N times the work of the default t=3 m=64MiB (default 256MiB,4x; or $" + allowKDFCostEnv + ")"
 
 // resolveKDFCost parses --allow-kdf-cost (else $VAULTCTL_ALLOW_KDF_COST)
 // into a.kdfPolicy. Without either, the library's default policy applies.
