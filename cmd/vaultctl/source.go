@@ -34,6 +34,9 @@ func openSource(name string) (*sourceFile, error) {
 	if before.Mode()&fs.ModeSymlink != 0 {
 		return nil, usagef("import: --remove-source: %s is a symbolic link: name the file itself (nothing was read)", name)
 	}
+	if !before.Mode().IsRegular() {
+		return nil, usagef("import: --remove-source: %s is not a regular file", name)
+	}
 	f, err := os.OpenFile(name, os.O_RDWR|oNoFollow|oNonBlock, 0)
 	if err != nil {
 		if isSymlinkErr(err) {
