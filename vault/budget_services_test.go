@@ -5,13 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/file"
 	"github.com/sessionvault/sessionvault/backends/keychain"
 	"github.com/sessionvault/sessionvault/backends/redis"
 	"github.com/sessionvault/sessionvault/internal/servicetest"
@@ -75,56 +73,9 @@ func TestKDFBudgetRedis(t *testing.T) {
 // scripts/with-keyring.
 func TestKDFBudgetSecretService(t *testing.T) {
 	servicetest.Require(t, "SESSIONVAULT_SECRET_SERVICE", "Secret Service", "scripts/with-keyring")
-	ctx := context.Background()
 	kc, err := keychain.New(keychain.WithService("sessionvault-vault-budget-test-" + randomSuffix()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks := &countingKeyStore{KeyStore: kc}
-	b, err := file.New(filepath.Join(t.TempDir(), "vault"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	v, err := Create(ctx, b, cheap(testPass, WithKeyStore(ks))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.mu.RLock()
-	var accounts []string
-	for _, s := range v.hdr.slots {
-		if s.kind == KeychainSlot {
-			accounts = append(accounts, account(v.hdr.id, s.id))
-		}
-	}
-	key := append([]byte(nil), v.current().key.Bytes()...)
-	v.mu.RUnlock()
-	defer func() {
-		for _, a := range accounts {
-			kc.DeleteKey(ctx, a)
-		}
-	}()
-	seal(t, v, "main", "plaintext")
-	v.Close()
-	rewriteSlots(t, b, true, key, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling)
-	clear(key)
-
-	pol := WithKDFPolicy(kdf.InsecurePolicyForTesting)
-	n, gets := kdf.Derivations(), ks.gets.Load()
-	_, err = Open(ctx, b, WithPassphrase([]byte(testPass)), WithKeyStore(ks), pol)
-	wantBudgetRefusal(t, err, "passphrase and Secret Service")
-	if kdf.Derivations() != n || ks.gets.Load() != gets {
-		t.Fatalf("before the refusal: %d derivations, %d keychain reads", kdf.Derivations()-n, ks.gets.Load()-gets)
-	}
-	v2, err := Open(ctx, b, WithKeyStore(ks), pol)
-	if err != nil {
-		t.Fatalf("Secret Service only: %v", err)
-	}
-	defer v2.Close()
-	if kdf.Derivations() != n {
-		t.Fatal("the keychain-only open derived a key")
-	}
-	if got := open(t, v2, "main"); got != "plaintext" {
-		t.Fatalf("session = %q", got)
-	}
+	checkKeychainPath(t, kc)
 }

@@ -390,8 +390,15 @@ func (c *countingKeyStore) GetKey(ctx context.Context, account string) ([]byte, 
 // never depends on whether the keychain answers; with the key store only,
 // nothing can be derived, and the keychain slot opens the vault.
 func TestKDFBudgetKeychainPath(t *testing.T) {
+	checkKeychainPath(t, newKeyStore())
+}
+
+// checkKeychainPath runs TestKDFBudgetKeychainPath's checks with the key
+// store kstore (a real keychain in TestKDFBudgetSecretService), and
+// deletes the keys it stored there.
+func checkKeychainPath(t *testing.T, kstore backends.KeyStore) {
 	ctx := context.Background()
-	ks := &countingKeyStore{KeyStore: newKeyStore()}
+	ks := &countingKeyStore{KeyStore: kstore}
 	dir := filepath.Join(t.TempDir(), "vault")
 	b, err := file.New(dir)
 	if err != nil {
@@ -405,8 +412,19 @@ func TestKDFBudgetKeychainPath(t *testing.T) {
 	seal(t, v, "main", "plaintext")
 	v.mu.RLock()
 	key := append([]byte(nil), v.current().key.Bytes()...)
+	var accounts []string
+	for _, s := range v.hdr.slots {
+		if s.kind == KeychainSlot {
+			accounts = append(accounts, account(v.hdr.id, s.id))
+		}
+	}
 	v.mu.RUnlock()
 	v.Close()
+	defer func() {
+		for _, a := range accounts {
+			kstore.DeleteKey(ctx, a)
+		}
+	}()
 	// The real keychain and passphrase slots stay; three forged slots at
 	// the ceiling join them, with a valid MAC (as a writer of the header
 	// who once held the key could make).
