@@ -83,15 +83,17 @@ func (e *ParamError) Error() string {
 // Is reports whether target is ErrOutOfPolicy.
 func (e *ParamError) Is(target error) bool { return target == ErrOutOfPolicy }
 
-// Policy bounds the parameters a caller accepts, inclusive on both ends.
-// The zero Policy means DefaultPolicy.
+// Policy bounds the parameters a caller accepts, inclusive on both ends,
+// and the total work of the derivations one unlock may run (Budget; zero
+// means DefaultBudget). The zero Policy means DefaultPolicy.
 type Policy struct {
 	Floor   Params
 	Ceiling Params
+	Budget  Budget
 }
 
 // DefaultPolicy accepts parameters from Floor to Ceiling.
-var DefaultPolicy = Policy{Floor: Floor, Ceiling: Ceiling}
+var DefaultPolicy = Policy{Floor: Floor, Ceiling: Ceiling, Budget: DefaultBudget}
 
 // InsecurePolicyForTesting accepts any parameters argon2 can run, from
 // t=1, m=8 KiB per lane, p=1 up to the default Ceiling. It exists so that

@@ -44,3 +44,14 @@ var Ceiling = Params{Time: 10, MemoryKiB: 1 << 20, Threads: 16}
 // absoluteMinimum is what argon2 itself needs; no Policy can go below it,
 // not even InsecurePolicyForTesting.
 var absoluteMinimum = Params{Time: 1, MemoryKiB: minMemoryPerThreadKiB, Threads: 1}
+
+// DefaultBudget allows four derivations at Default (the most passphrase
+// slots a vault header holds) and no more: the most a header written with
+// the default parameters costs to try, so that a forged one costs no more
+// than that. It is 4 × Default's work (t=3 × 64 MiB each: 0.3 to 0.5 s in
+// all on the 2-core machines of this project, TestKDFBudgetDefaultSlots)
+// and 256 MiB of memory in all. A vault with fewer slots may use costlier
+// parameters up to these totals (one slot of t=3 × 256 MiB, or two of
+// t=6 × 64 MiB). Raise it with Policy.WithBudget for vaults made with
+// costlier parameters.
+var DefaultBudget = Budget{Work: 4 * Default.Work(), MemoryKiB: 4 * uint64(Default.MemoryKiB)}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sessionvault/sessionvault/backends/file"
@@ -132,7 +133,9 @@ func ExampleNewTransport() {
 	defer tokens.Destroy()
 	m.CreateSession(ctx, tokens, nil, nil)
 
-	client := &http.Client{Transport: session.NewTransport(m, api.Client().Transport, session.WithHosts("127.0.0.1"))}
+	// Credentials go to this host and port only (without a port: 443).
+	apiHost := strings.TrimPrefix(api.URL, "https://")
+	client := &http.Client{Transport: session.NewTransport(m, api.Client().Transport, session.WithHosts(apiHost))}
 	resp, err := client.Get(api.URL + "/portfolio")
 	if err != nil {
 		log.Fatal(err)

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -13,25 +14,78 @@ import (
 type TransportOption func(*transportConfig)
 
 type transportConfig struct {
-	hosts         map[string]bool // nil: any host
+	hosts         map[hostPort]bool // nil: any host
+	anyPort       bool
 	loopbackPlain bool
 	onError       func(error)
 }
 
-// WithHosts limits credentials to requests for these host names (compared
-// without port, case-insensitively). Requests to other hosts pass through
-// the Transport untouched: no credentials, no cookie merge. Without it,
-// every https host gets the session's credentials, so set it whenever the
-// client may be sent elsewhere (links in responses, redirects).
+// hostPort is an allowed host and port; port "" stands for the default
+// port of the request's scheme (443 for https and wss, 80 for http and
+// ws).
+type hostPort struct{ host, port string }
+
+// WithHosts limits credentials to requests for these hosts, compared
+// case-insensitively, host and port: "api.axiom.trade" allows that host on
+// the scheme's default port only (443 for https), "api.axiom.trade:8443"
+// that port only (add both to allow both); a literal IPv6 address is
+// written "::1" or "[::1]:8443". WithAnyPort makes the entries without a
+// port match every port. Requests to other hosts or ports pass through
+// the Transport untouched: no credentials, no cookie merge; so does a
+// request whose Host field (the Host header net/http sends) names a host
+// or port outside the list, since the server would route it by that
+// name. Without WithHosts, every https host gets the session's
+// credentials, so set it whenever the client may be sent elsewhere
+// (links in responses, redirects).
 func WithHosts(hosts ...string) TransportOption {
 	return func(c *transportConfig) {
 		if c.hosts == nil {
-			c.hosts = map[string]bool{}
+			c.hosts = map[hostPort]bool{}
 		}
 		for _, h := range hosts {
-			c.hosts[strings.ToLower(h)] = true
+			c.hosts[parseHostPort(h)] = true
 		}
 	}
+}
+
+// WithAnyPort makes the WithHosts entries that name no port match every
+// port of their host, not only the scheme's default: for servers whose
+// port is not known in advance (tests on a random loopback port). Any
+// service on another port of that host then gets the credentials too.
+func WithAnyPort() TransportOption {
+	return func(c *transportConfig) { c.anyPort = true }
+}
+
+// parseHostPort reads a WithHosts entry: "host", "host:port", "[v6]:port",
+// "[v6]" or a bare IPv6 address.
+func parseHostPort(s string) hostPort {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		return hostPort{h, p}
+	}
+	return hostPort{host: strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")}
+}
+
+// defaultPort is the port a URL of scheme uses when it names none.
+func defaultPort(scheme string) string {
+	switch strings.ToLower(scheme) {
+	case "https", "wss":
+		return "443"
+	case "http", "ws":
+		return "80"
+	}
+	return ""
+}
+
+// target returns the host and port a request for authority (a URL's Host
+// or a request's Host field) of scheme reaches, the port filled in.
+func target(scheme, authority string) hostPort {
+	u := url.URL{Host: authority}
+	hp := hostPort{host: strings.ToLower(u.Hostname()), port: u.Port()}
+	if hp.port == "" {
+		hp.port = defaultPort(scheme)
+	}
+	return hp
 }
 
 // WithInsecureLoopback also allows http:// (and ws://) to loopback
@@ -117,7 +171,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.cfg.checkURL(req.URL, "https", "http"); err != nil {
 		return fail(err)
 	}
-	if !t.cfg.hostAllowed(req.URL) || crossHostRedirect(req) {
+	if !t.cfg.requestAllowed(req) || crossHostRedirect(req) {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()
@@ -311,17 +365,37 @@ func drain(resp *http.Response) {
 }
 
 // crossHostRedirect reports whether req follows a redirect from another
-// host: credentials meant for the first host must not follow it.
+// host or port: credentials meant for the first must not follow it.
 func crossHostRedirect(req *http.Request) bool {
 	prev := req.Response
 	if prev == nil || prev.Request == nil || prev.Request.URL == nil {
 		return false
 	}
-	return !strings.EqualFold(prev.Request.URL.Hostname(), req.URL.Hostname())
+	return target(prev.Request.URL.Scheme, prev.Request.URL.Host) != target(req.URL.Scheme, req.URL.Host)
 }
 
-func (c *transportConfig) hostAllowed(u *url.URL) bool {
-	return c.hosts == nil || c.hosts[strings.ToLower(u.Hostname())]
+// hostAllowed reports whether credentials may go to authority (host and
+// optional port) under scheme.
+func (c *transportConfig) hostAllowed(scheme, authority string) bool {
+	if c.hosts == nil {
+		return true
+	}
+	t := target(scheme, authority)
+	if c.hosts[t] {
+		return true
+	}
+	bare := c.hosts[hostPort{host: t.host}]
+	return bare && (c.anyPort || t.port == defaultPort(scheme))
+}
+
+// requestAllowed reports whether req may carry credentials: its URL's
+// host and port, and the Host field net/http sends instead when it is
+// set, are all allowed.
+func (c *transportConfig) requestAllowed(req *http.Request) bool {
+	if !c.hostAllowed(req.URL.Scheme, req.URL.Host) {
+		return false
+	}
+	return req.Host == "" || c.hostAllowed(req.URL.Scheme, req.Host)
 }
 
 // checkURL accepts the secure scheme, and the plain one only to loopback

@@ -93,7 +93,7 @@ func TestTransportAttachesAndMerges(t *testing.T) {
 	}
 	srv := newAPIServer(t, auth, true)
 	srv.setCook = "srv_cookie=x=y=; Path=/; Secure; HttpOnly"
-	c := &http.Client{Transport: NewTransport(m, srv.Client().Transport, WithHosts("127.0.0.1"))}
+	c := &http.Client{Transport: NewTransport(m, srv.Client().Transport, WithHosts(strings.TrimPrefix(srv.URL, "https://")))}
 	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, srv.URL+"/v1", nil)
 	req.Header.Set("Cookie", "mine=1")
 	resp, err := c.Do(req)

@@ -11,7 +11,7 @@ import (
 // websocket.DialOptions.HTTPHeader of github.com/coder/websocket.
 //
 // It refuses a URL that is not wss:// (nor, with WithInsecureLoopback,
-// ws:// to loopback) with ErrInsecureURL, a host outside WithHosts, and
+// ws:// to loopback) with ErrInsecureURL, a host or port outside WithHosts, and
 // an invalid session: ErrNotAuthenticated without a session or without
 // both auth cookies, ErrTokenExpired when the tokens are expired. It does
 // not refresh: call RefreshIfNeeded first.
@@ -81,8 +81,8 @@ func (m *Manager) webSocketCheck(rawURL string, opts []TransportOption) (*url.UR
 	if err := cfg.checkURL(u, "wss", "ws"); err != nil {
 		return nil, err
 	}
-	if !cfg.hostAllowed(u) {
-		return nil, &URLError{URL: redactURL(u), Reason: "host not in WithHosts"}
+	if !cfg.hostAllowed(u.Scheme, u.Host) {
+		return nil, &URLError{URL: redactURL(u), Reason: "host or port not in WithHosts"}
 	}
 	now := m.now()
 	m.mu.Lock()

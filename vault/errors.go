@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/kdf"
 )
 
 // sentinel is an error category. also, when set, is a category from
@@ -103,14 +104,19 @@ func (e *SlotError) Error() string {
 func (e *SlotError) Unwrap() error { return e.Err }
 
 // PolicyError reports a passphrase slot whose argon2id parameters the
-// policy refuses. It matches ErrPolicy and kdf.ErrOutOfPolicy, and
-// errors.As finds the *kdf.ParamError in it.
+// policy refuses, or passphrase slots that together cost more than the
+// policy's kdf.Budget. It matches ErrPolicy and kdf.ErrOutOfPolicy, and
+// errors.As finds the *kdf.ParamError or *kdf.BudgetError in it.
 type PolicyError struct {
-	Slot SlotID
-	Err  error // the *kdf.ParamError
+	Slot SlotID // zero for a budget refusal, which is about all the slots
+	Err  error  // the *kdf.ParamError or *kdf.BudgetError
 }
 
 func (e *PolicyError) Error() string {
+	var be *kdf.BudgetError
+	if errors.As(e.Err, &be) {
+		return fmt.Sprintf("vault: passphrase slots: %v: %s", e.Err, budgetHint(be))
+	}
 	return fmt.Sprintf("vault: passphrase slot %s: %v", e.Slot, e.Err)
 }
 

@@ -53,10 +53,12 @@ func WithKeyStore(ks backends.KeyStore) Option {
 }
 
 // WithKDFPolicy sets the argon2id policy (default kdf.DefaultPolicy). Open
-// refuses a header whose passphrase slots are outside it, before any
-// derivation, and Create, ChangePassphrase and AddPassphraseSlot refuse
-// parameters outside it. Use it to raise the ceiling
-// (kdf.DefaultPolicy.WithCeiling) for vaults made with costlier
+// refuses a header whose passphrase slots are outside it, or together cost
+// more than its kdf.Budget when a passphrase is given, before any
+// derivation; Create, ChangePassphrase and AddPassphraseSlot refuse
+// parameters outside it and headers over its budget. Use it to raise the
+// ceiling (kdf.DefaultPolicy.WithCeiling) or the budget
+// (kdf.DefaultPolicy.WithBudget) for vaults made with costlier
 // parameters.
 func WithKDFPolicy(p kdf.Policy) Option {
 	return func(c *config) { c.policy = p }

@@ -176,7 +176,15 @@ func (v *Vault) rewrapAll(ctx context.Context, change func(h *header) (map[uint3
 func (v *Vault) allKEKs(ctx context.Context) (map[SlotID]*secmem.Buffer, error) {
 	v.mu.RLock()
 	h := v.hdr.clone()
+	hasPass := v.pass != nil
 	v.mu.RUnlock()
+	// The header may have been re-read since Open: derivations here obey
+	// the same budget (budget.go).
+	if hasPass {
+		if err := checkBudget(v.policy, passphraseParams(h, nil)); err != nil {
+			return nil, err
+		}
+	}
 	out := make(map[SlotID]*secmem.Buffer, len(h.slots))
 	fail := func(err error) (map[SlotID]*secmem.Buffer, error) {
 		for _, k := range out {

@@ -35,6 +35,9 @@ func (v *Vault) ChangePassphrase(ctx context.Context, newPassphrase []byte, para
 		if target == nil {
 			return nil, nil, errors.New("vault: the vault has no passphrase slot to change (use AddPassphraseSlot), or several and it was not unlocked with one of them")
 		}
+		if err := checkBudget(v.policy, passphraseParams(h, target, params)); err != nil {
+			return nil, nil, err
+		}
 		s, kek, err := newPassphraseSlot(h, keys, v.policy, pass.Bytes(), params)
 		if err != nil {
 			return nil, nil, err
@@ -87,6 +90,9 @@ func (v *Vault) AddPassphraseSlot(ctx context.Context, passphrase []byte, params
 	var id SlotID
 	err := v.updateHeader(ctx, func(h *header, keys [][]byte) (map[SlotID]*secmem.Buffer, map[uint32]*secmem.Buffer, error) {
 		if err := checkRoom(h, PassphraseSlot); err != nil {
+			return nil, nil, err
+		}
+		if err := checkBudget(v.policy, passphraseParams(h, nil, params)); err != nil {
 			return nil, nil, err
 		}
 		s, kek, err := newPassphraseSlot(h, keys, v.policy, passphrase, params)

@@ -133,6 +133,9 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 		if err := c.policy.Check(c.params); err != nil {
 			return nil, &PolicyError{Err: err}
 		}
+		if err := checkBudget(c.policy, []kdf.Params{c.params}); err != nil {
+			return nil, err
+		}
 	}
 	if _, _, err := b.Get(ctx, backends.HeaderName); err == nil {
 		return nil, fmt.Errorf("%w: the backend holds a vault header", ErrExists)
@@ -270,7 +273,9 @@ func newPassphraseSlot(h *header, keys [][]byte, pol kdf.Policy, pass []byte, pa
 // passphrase (WithPassphrase) for its passphrase slots. Errors:
 // ErrNotFound (no vault), ErrWrongKey (nothing given opens a slot),
 // ErrCorrupt, ErrUnsupportedVersion, ErrPolicy (a passphrase slot's
-// parameters are outside the policy: refused before any derivation), or
+// parameters are outside the policy, or, when a passphrase is given, the
+// passphrase slots together cost more than its kdf.Budget: refused before
+// any derivation and before the key store is asked), or
 // the key store's error when it could not be asked.
 func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, error) {
 	c := newConfig(opts)
@@ -336,6 +341,12 @@ func (v *Vault) unlock(ctx context.Context, h *header, derive bool) ([]*secmem.B
 			return nil, &FormatError{Structure: "header", Field: "mac", Reason: "HMAC mismatch after the key slot opened: the header was tampered with", Err: ErrCorrupt}
 		}
 		return keys, nil
+	}
+	// 0. The KDF budget, before anything is tried (budget.go).
+	if derive && v.hasPassphrase() {
+		if err := checkBudget(v.policy, passphraseParams(h, nil)); err != nil {
+			return nil, SlotID{}, nil, err
+		}
 	}
 	// 1. KEKs this Vault already holds (a header re-read).
 	v.mu.RLock()

@@ -75,6 +75,16 @@
 // FIFO planted at a session path does not even block the open). Stray
 // files in the folders are ignored and never listed.
 //
+// The folders above the vault folder are checked too, the way OpenSSH's
+// StrictModes checks ~/.ssh (ancestors_unix.go): each one from / down must
+// be owned by root or this user and not writable by group or others
+// unless it has the sticky bit (/tmp); a symbolic link on the way is
+// followed only if root or this user owns it, and its target is checked
+// the same way. A folder above that someone else could write would let
+// them move the vault folder away and put theirs in its place. The check
+// runs when New opens the folder (before creating it), by path, and ends
+// by checking that the folder opened is the one the checked path leads to.
+//
 // # Platforms
 //
 // All of the above holds on Linux, macOS and the BSDs. On Windows the

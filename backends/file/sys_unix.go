@@ -151,6 +151,9 @@ func openRoot(path string, create bool) (*sysDir, error) {
 	err := retry(func() (err error) { fd, err = unix.Open(path, openDirFlags, 0); return })
 	created := false
 	if err == unix.ENOENT && create {
+		if err := checkParents(path, euid); err != nil { // ancestors_unix.go
+			return nil, err
+		}
 		if err = unix.Mkdir(path, 0o700); err != nil && err != unix.EEXIST {
 			return nil, &fs.PathError{Op: "mkdir", Path: path, Err: err}
 		}
@@ -169,6 +172,10 @@ func openRoot(path string, create bool) (*sysDir, error) {
 	}
 	d := &sysDir{fd: fd, path: path, euid: euid}
 	if err := d.checkSelf(created); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := checkAncestors(path, fd, euid); err != nil { // ancestors_unix.go
 		unix.Close(fd)
 		return nil, err
 	}

@@ -27,14 +27,18 @@ func (k *kdfFlags) register(fs *flag.FlagSet) {
 }
 
 // params returns the parameters, refused (usage error) below the floor
-// or above the ceiling of the default policy.
-func (k *kdfFlags) params() (kdf.Params, error) {
+// or above the ceiling of the default policy, or when one slot alone costs
+// more than pol's budget (--allow-kdf-cost).
+func (k *kdfFlags) params(pol kdf.Policy) (kdf.Params, error) {
 	if k.time > 1<<20 || k.memMiB > 1<<20 || k.threads > 255 {
 		return kdf.Params{}, usagef("--kdf-*: value out of range")
 	}
 	p := kdf.Params{Time: uint32(k.time), MemoryKiB: uint32(k.memMiB) * 1024, Threads: uint8(k.threads)}
 	if err := kdf.DefaultPolicy.Check(p); err != nil {
 		return kdf.Params{}, usagef("%v: the floor is %v, the ceiling %v", err, kdf.Floor, kdf.Ceiling)
+	}
+	if err := pol.CheckBudget([]kdf.Params{p}); err != nil {
+		return kdf.Params{}, usagef("%v: choose cheaper --kdf-* values, or allow it with %s (every open of the vault then needs it too)", err, kdfCostAllow(err))
 	}
 	return p, nil
 }
@@ -56,7 +60,7 @@ An existing vault is never overwritten.`,
 		var kf kdfFlags
 		kf.register(fs)
 		return func(ctx context.Context, a *app, _ []string) error {
-			params, err := kf.params()
+			params, err := kf.params(a.kdfPolicy)
 			if err != nil {
 				return err
 			}
@@ -66,7 +70,7 @@ An existing vault is never overwritten.`,
 }
 
 func (a *app) initVault(ctx context.Context, params kdf.Params) error {
-	opts := []vault.Option{vault.WithKDFParams(params)}
+	opts := append(a.policyOptions(), vault.WithKDFParams(params))
 	if a.keychain {
 		ks, err := a.keyStore()
 		if err != nil {
@@ -280,7 +284,7 @@ func needNewPassphrase(v *vault.Vault, sf *slotFlags, passwd bool) bool {
 }
 
 func (a *app) rotateKey(ctx context.Context, sf *slotFlags) error {
-	params, err := sf.kdf.params()
+	params, err := sf.kdf.params(a.kdfPolicy)
 	if err != nil {
 		return err
 	}
@@ -337,7 +341,7 @@ func (a *app) rotateKey(ctx context.Context, sf *slotFlags) error {
 }
 
 func (a *app) passwd(ctx context.Context, sf *slotFlags) error {
-	params, err := sf.kdf.params()
+	params, err := sf.kdf.params(a.kdfPolicy)
 	if err != nil {
 		return err
 	}

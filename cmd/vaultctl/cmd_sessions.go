@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
@@ -31,8 +30,11 @@ A file that is not valid JSON, lacks a required field, or is larger than
 
 With --remove-source, once the sealed copy is durable and reads back equal
 to the file, the plaintext file is overwritten with zeros, flushed and
-deleted. (On SSDs and copy-on-write file systems the old blocks may
-survive the overwrite: keep such a file off disk in the first place.)`,
+deleted. It is read and zeroed through one descriptor (a symlink at FILE is
+refused); a file renamed or linked in its place since it was read is never
+touched, and is reported. (On SSDs and copy-on-write file systems the old
+blocks may survive the overwrite: keep such a file off disk in the first
+place.)`,
 	min: 2, max: 2,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		remove := fs.Bool("remove-source", false, "overwrite and delete FILE once the sealed copy is durable and verified")
@@ -58,6 +60,12 @@ func (a *app) readSource(src string) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
+	return readLimited(r, what)
+}
+
+// readLimited reads r, named what in messages, with the size cap checked
+// before the data is held; outgrown buffers are wiped.
+func readLimited(r io.Reader, what string) ([]byte, error) {
 	buf := make([]byte, 0, 16<<10)
 	lr := io.LimitReader(r, maxImportSize+1)
 	for {
@@ -101,7 +109,21 @@ func (a *app) importSession(ctx context.Context, name, src string, remove, force
 	if err := backends.ValidateName(name); err != nil || name == backends.HeaderName {
 		return usagef("import: invalid session name %q: use letters, digits and - _ . @ + (not starting with a dot)", name)
 	}
-	raw, err := a.readSource(src)
+	var (
+		raw []byte
+		err error
+		sf  *sourceFile
+	)
+	if remove {
+		// One descriptor from the read to the zeroing (source.go).
+		if sf, err = openSource(src); err != nil {
+			return err
+		}
+		defer sf.close()
+		raw, err = readLimited(sf.f, src)
+	} else {
+		raw, err = a.readSource(src)
+	}
 	if err != nil {
 		return err
 	}
@@ -153,8 +175,8 @@ func (a *app) importSession(ctx context.Context, name, src string, remove, force
 	back2.Destroy()
 	removed := false
 	if remove {
-		if err := shredFile(src); err != nil {
-			return withHint(fmt.Errorf("import: sealed as %q, but removing the source failed: %w", name, err), "delete it by hand")
+		if err := sf.shred(); err != nil {
+			return withHint(fmt.Errorf("import: sealed as %q, but removing the source failed: %w", name, err), "check what the path names now, and delete the plaintext by hand")
 		}
 		removed = true
 	}
@@ -179,48 +201,6 @@ func displayName(src string) string {
 	return src
 }
 
-// shredFile overwrites a file with zeros, flushes it, deletes it and
-// flushes its folder, so that the plaintext is gone from the file system's
-// view before import returns.
-func shredFile(name string) error {
-	f, err := os.OpenFile(name, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return fmt.Errorf("%s is not a regular file", name)
-	}
-	zero := make([]byte, 32<<10)
-	for left := fi.Size(); left > 0; {
-		n := int64(len(zero))
-		if left < n {
-			n = left
-		}
-		if _, err := f.Write(zero[:n]); err != nil {
-			f.Close()
-			return err
-		}
-		left -= n
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Remove(name); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(name))
-}
-
 var cmdExport = &command{
 	name:    "export",
 	args:    "NAME",
@@ -241,12 +221,7 @@ pipe it straight to the program that needs it.`,
 			if err != nil {
 				return a.sessionErr(args[0], err)
 			}
-			defer secmem.Wipe(plain)
-			if len(plain) == 0 || plain[len(plain)-1] != '\n' {
-				plain = append(plain, '\n')
-			}
-			_, err = a.stdout.Write(plain)
-			return err
+			return writeExport(a.stdout, plain)
 		}
 	},
 }

@@ -99,7 +99,9 @@ var cmdVerify = &command{
 	help: `Checks the vault: the folder and files are private to you (no group or
 other access, no symlinks: the storage refuses anything else), every key
 slot's argon2id parameters meet the current floor, and every session opens
-and parses.
+and parses. Every entry of the vault folder that the storage's layout does
+not have is reported with what it holds (a copy of a header holds key
+material); only a leftover temp file of sealed bytes is called harmless.
 
 With --recover, a session that does not open (a damaged or truncated file)
 is restored from its previous generation, which the storage keeps, and
@@ -230,12 +232,16 @@ func (a *app) verify(ctx context.Context, recover, force bool) error {
 	var worst error
 	if a.backend == "file" {
 		for _, fp := range checkVaultFiles(a.dir) {
-			if !fp.Unsafe {
+			if fp.Harmless {
 				notes = append(notes, fp.String())
 				continue
 			}
 			problems = append(problems, fp.String())
-			worst = pickWorse(worst, &codedError{err: fmt.Errorf("%s", fp), code: exitPermission})
+			code := exitError
+			if fp.Unsafe {
+				code = exitPermission
+			}
+			worst = pickWorse(worst, &codedError{err: fmt.Errorf("%s", fp), code: code})
 		}
 	}
 	info := vaultDoc(v)

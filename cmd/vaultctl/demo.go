@@ -172,7 +172,7 @@ func (d *demoRun) loginSealRefresh(ctx context.Context) (string, error) {
 	}
 	var transportErr error
 	client := &http.Client{Transport: session.NewTransport(m, http.DefaultTransport,
-		session.WithInsecureLoopback(), session.WithHosts(u.Hostname()),
+		session.WithInsecureLoopback(), session.WithHosts(u.Host),
 		session.WithErrorHandler(func(err error) { transportErr = err }))}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.srv.URL()+fakeauth.APIPath, nil)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/kdf"
 )
 
 func main() {
@@ -72,6 +73,10 @@ type app struct {
 	redisPrefix string
 	pass        passphraseSource
 	version     bool
+	// allowKDFCost is --allow-kdf-cost; kdfPolicy the policy it makes
+	// (kdfcost.go).
+	allowKDFCost string
+	kdfPolicy    kdf.Policy
 
 	cmd     *command // the command being run, for messages
 	emitted bool     // a JSON document was written to stdout
@@ -151,6 +156,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one)")
 	fs.BoolVar(&a.version, "version", false, "print the version of vaultctl and exit")
 	fs.StringVar(&a.redisPrefix, "redis-prefix", "", "Redis key `PREFIX` of the vault (default $VAULTCTL_REDIS_PREFIX, else sessionvault)")
+	fs.StringVar(&a.allowKDFCost, "allow-kdf-cost", "", kdfCostUsage)
 }
 
 // run parses the command line, runs the command and returns the exit code.
@@ -215,6 +221,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 func (a *app) checkGlobals() error {
 	if a.pass.file != "" && a.pass.fd >= 0 {
 		return usagef("--passphrase-file and --passphrase-fd both given: use one")
+	}
+	if err := a.resolveKDFCost(); err != nil {
+		return err
 	}
 	switch a.backend {
 	case "file":

@@ -51,6 +51,7 @@ func TestScripts(t *testing.T) {
 			"mkfile":   cmdMkfile,
 			"perm":     cmdPerm,
 			"require":  cmdRequire,
+			"forgekdf": cmdForgeKDF,
 		},
 		Condition: scriptCondition,
 	})

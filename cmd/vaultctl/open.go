@@ -13,6 +13,7 @@ import (
 	"github.com/sessionvault/sessionvault/backends/keychain"
 	"github.com/sessionvault/sessionvault/backends/redis"
 	"github.com/sessionvault/sessionvault/internal/secmem"
+	"github.com/sessionvault/sessionvault/kdf"
 	"github.com/sessionvault/sessionvault/vault"
 )
 
@@ -131,7 +132,7 @@ func (k *cliKeyStore) DeleteKey(ctx context.Context, account string) error {
 // any passphrase source. The returned wipe function clears the
 // passphrase; call it once Open returns (vault.WithPassphrase copies).
 func (a *app) unlockOptions(ctx context.Context) ([]vault.Option, func(), error) {
-	var opts []vault.Option
+	opts := a.policyOptions()
 	wipe := func() {}
 	if a.keychain {
 		ks, err := a.keyStore()
@@ -199,6 +200,8 @@ func (a *app) explain(err error) error {
 			return withHint(err, "run 'vaultctl verify --recover' to restore the session's previous generation")
 		}
 		return withHint(err, "the vault header is damaged or was tampered with: run 'vaultctl verify --recover' to restore its previous generation, or restore it from a backup")
+	case errors.Is(err, kdf.ErrOverBudget):
+		return withHint(err, kdfCostHint(err))
 	case errors.Is(err, vault.ErrPolicy):
 		return withHint(err, "the vault header is damaged or was tampered with: restore it from a backup")
 	}

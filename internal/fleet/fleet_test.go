@@ -216,7 +216,7 @@ func bot(args []string) error {
 	if err != nil {
 		return err
 	}
-	tr := session.NewTransport(m, nil, session.WithInsecureLoopback(), session.WithHosts("127.0.0.1"))
+	tr := session.NewTransport(m, nil, session.WithInsecureLoopback(), session.WithHosts("127.0.0.1"), session.WithAnyPort())
 	client := &http.Client{Transport: tr, Timeout: time.Minute}
 	id := os.Getenv(envID)
 	calls, _ := strconv.Atoi(os.Getenv(envCalls))

@@ -299,6 +299,8 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 		"kdf.Params":                  {testKDF},
 		"kdf.Policy":                  {kdf.DefaultPolicy},
 		"kdf.ParamError":              nil,
+		"kdf.Budget":                  {kdf.DefaultBudget},
+		"kdf.BudgetError":             {kdf.DefaultPolicy.CheckBudget([]kdf.Params{kdf.Ceiling})},
 	}
 	var missing []string
 	for _, dir := range []string{"../../session", "../../vault", "../../kdf"} {
