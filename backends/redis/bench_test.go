@@ -17,15 +17,16 @@ import (
 //
 //	ns/op          the backend's operation
 //	baseline-ns/op the raw commands'
-//	x-baseline     the ratio (goal: at most 1.3 for Put and Get)
+//	x-baseline     the ratio
 //	roundtrips/op  commands sent per operation (a go-redis hook counts them)
 //
-// BenchmarkLuaFloor2KiB gives the floor of any script-based write: on
-// Redis 7.0 a script that only SETs is itself 1.2-1.35x of the raw SET
-// on these machines (loopback, 2 shared cores), so Put's 1.3x goal is
-// out of reach while Put stays one atomic compare-and-set script that
-// keeps the previous generation. The ratio shrinks as the round trip
-// grows: the script's cost is a few microseconds of server time.
+// Goals (issue 16): Get at most 1.1x a raw GET (BenchmarkGet2KiB); Put at
+// most 1.1x the floor of any script-based write, a script that only SETs
+// the same bytes (BenchmarkPutFloor2KiB, in the same loop). The floor is
+// itself 1.2-1.4x a raw SET on Redis 7.0 on these machines (loopback, 2
+// shared cores: BenchmarkLuaFloor2KiB), which is why Put is measured
+// against it: Put stays one atomic compare-and-set script that keeps the
+// previous generation. BenchmarkPut2KiB keeps the comparison with SET.
 
 func benchClients(b *testing.B, opts ...Option) (*Backend, *goredis.Client, *roundTrips, string) {
 	url := redisURL(b)
@@ -108,6 +109,42 @@ func benchPut(b *testing.B, opts ...Option) {
 		v, err = bk.Put(ctx, "s", blob, v)
 		t1 := time.Now()
 		err2 := c.Set(ctx, rawKey, blob, 0).Err()
+		t2 := time.Now()
+		if err != nil || err2 != nil {
+			b.Fatal(err, err2)
+		}
+		ours += t1.Sub(t0)
+		base += t2.Sub(t1)
+	}
+	b.StopTimer()
+	report(b, ours, base, rt)
+}
+
+// BenchmarkPutFloor2KiB: a compare-and-set Put of a 2 KiB blob (keeping
+// the previous generation) vs a script that only SETs the same bytes
+// (luaSetScript), interleaved. x-baseline is Put's cost over the floor of
+// any script-based write (goal: at most 1.1).
+func BenchmarkPutFloor2KiB(b *testing.B) {
+	bk, c, rt, rawKey := benchClients(b)
+	ctx := context.Background()
+	blob := make([]byte, 2048)
+	rand.Read(blob)
+	v, err := bk.Put(ctx, "s", blob, backends.Any)
+	if err != nil {
+		b.Fatal(err)
+	}
+	luaKey := rawKey + "-lua"
+	if err := luaSetScript.Run(ctx, c, []string{luaKey}, blob).Err(); err != nil {
+		b.Fatal(err)
+	}
+	rt.n.Store(0)
+	var ours, base time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		v, err = bk.Put(ctx, "s", blob, v)
+		t1 := time.Now()
+		err2 := luaSetScript.Run(ctx, c, []string{luaKey}, blob).Err()
 		t2 := time.Now()
 		if err != nil || err2 != nil {
 			b.Fatal(err, err2)

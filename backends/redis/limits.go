@@ -60,6 +60,12 @@ const (
 	// accidental match between two writers negligible (2^-64 per pair).
 	nonceBytes = 8
 
+	// maxCounter bounds the counter the scripts compute with: they hold it
+	// in a Lua number (a double), exact up to 2^53. 15 digits is far more
+	// writes than a vault will ever see; a stored version beyond it is
+	// treated as garbage (maxCounterDigits in the scripts).
+	maxCounter = 999_999_999_999_999
+
 	// maxVersionLen bounds a version read from Redis or given by a caller:
 	// 20 decimal digits, a dash and the hex nonce.
 	maxVersionLen = 20 + 1 + 2*nonceBytes

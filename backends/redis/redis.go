@@ -2,10 +2,11 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/url"
 	"slices"
 	"strconv"
@@ -375,9 +376,11 @@ func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion b
 	if blob == nil {
 		blob = []byte{}
 	}
+	floor := b.floor(name)
 	r, acked, waitErr, err := b.write(ctx, putScript,
 		[]string{b.blobPrefix + name, b.indexKey, b.seqKey},
-		string(ifVersion), blob, nonce, b.indexName(name), keep, b.cfg.maxBlobSize, b.floor(name))
+		string(ifVersion), blob, nonce, b.indexName(name), keep, b.cfg.maxBlobSize,
+		nextCounter(ifVersion, floor), strconv.FormatUint(floor, 10))
 	if err != nil {
 		return "", wrap(ctx, "put", name, err)
 	}
@@ -514,12 +517,12 @@ func reply(op, name string, r []any) ([]any, error) {
 }
 
 // newNonce returns the random part of a new version, 2*nonceBytes hex
-// digits.
+// digits. It needs uniqueness, not secrecy (anyone who reads the key sees
+// it), so it comes from math/rand/v2's per-thread ChaCha8 generator,
+// seeded from the OS, instead of a getrandom system call per write.
 func newNonce() (string, error) {
 	var n [nonceBytes]byte
-	if _, err := rand.Read(n[:]); err != nil {
-		return "", err
-	}
+	binary.LittleEndian.PutUint64(n[:], mrand.Uint64())
 	return hex.EncodeToString(n[:]), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 )
 
 // ErrBadReply means that the server (or something between it and the
@@ -81,6 +82,17 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// SyscallConn gives go-redis's pool the raw socket for its health check
+// (a non-blocking peek for a closed or desynchronised connection before
+// reuse), as it has without the wrapper. Bytes the peek sees are not
+// consumed; they are scanned when read.
+func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
+
 func badReply(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadReply}, args...)...)
 }
@@ -94,17 +106,9 @@ func (c *limitedConn) scan(p []byte) error {
 				k = c.body
 			}
 			// The last two bytes of a body are its CRLF.
-			for i := int64(0); i < k; i++ {
-				switch c.body - i {
-				case 2:
-					if p[i] != '\r' {
-						return badReply("bulk string not followed by CRLF")
-					}
-				case 1:
-					if p[i] != '\n' {
-						return badReply("bulk string not followed by CRLF")
-					}
-				}
+			if c.body <= k+1 && c.body >= 2 && p[c.body-2] != '\r' ||
+				c.body <= k && p[c.body-1] != '\n' {
+				return badReply("bulk string not followed by CRLF")
 			}
 			c.body -= k
 			p = p[k:]

@@ -113,17 +113,29 @@ func (s *seenVersions) remember(name string, n uint64) {
 // floor is the lowest counter a new version of name may have: one above
 // the newest seen, so that after a rollback this client's next write is
 // again above everything it has seen ("0": none).
-func (b *Backend) floor(name string) string {
+func (b *Backend) floor(name string) uint64 {
 	if !b.cfg.rollbackCheck {
-		return "0"
+		return 0
 	}
 	b.seen.mu.Lock()
 	defer b.seen.mu.Unlock()
 	e, ok := b.seen.m[name]
 	if !ok {
-		return "0"
+		return 0
 	}
-	return strconv.FormatUint(e.high+1, 10)
+	return e.high + 1
+}
+
+// nextCounter is the counter of the version that replaces ifVersion, for
+// the put script's common path: one above ifVersion's and at least floor;
+// "" when ifVersion is not a version or its counter has more digits than
+// the script accepts.
+func nextCounter(ifVersion backends.Version, floor uint64) string {
+	n, ok := counter(ifVersion)
+	if !ok || n >= maxCounter {
+		return ""
+	}
+	return strconv.FormatUint(max(n+1, floor), 10)
 }
 
 // Forget makes the next Get of name accept whatever version the server

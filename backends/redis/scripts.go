@@ -60,14 +60,21 @@ return {'ok', v, d}
 //	ARGV[4] name to add to the index ("" adds none: the header)
 //	ARGV[5] "1" to keep the replaced blob as the previous one
 //	ARGV[6] largest acceptable blob length (a larger stored one is garbage)
-//	ARGV[7] lowest counter the new version may have: the highest this
-//	        client has seen for the name, plus one ("0": none seen), so
-//	        that after a failover rolled the name back, the client's next
-//	        write is again above everything it has seen
+//	ARGV[7] counter of the new version when the stored version is
+//	        ifVersion: max(ifVersion's counter, the highest this client has
+//	        seen for the name) + 1, computed by the client ("" when
+//	        ifVersion is not a version)
+//	ARGV[8] lowest counter the new version may have otherwise: the
+//	        highest this client has seen for the name, plus one ("0":
+//	        none seen), so that after a failover rolled the name back the
+//	        client's next write is again above everything it has seen
 //
-// A key that does not hold a well-formed blob fails a conditional Put
-// with "corrupt"; Put with "*" replaces it, and garbage never becomes a
-// previous generation.
+// The first branch is the common case, a compare-and-set that matches a
+// well-formed blob: one HMGET and one HSET, no parsing (the client checked
+// ifVersion's shape and computed the counter). Everything else takes the
+// second: a key that does not hold a well-formed blob fails a conditional
+// Put with "corrupt"; Put with "*" replaces it, and garbage never becomes
+// a previous generation.
 //
 // A Put that go-redis retries after a lost reply finds its own nonce in the
 // stored version and reports success instead of a false conflict.
@@ -78,12 +85,13 @@ var putScript = goredis.NewScript(putScriptSrc)
 const putScriptSrc = `
 local r = redis.pcall('HMGET', KEYS[1], 'v', 'd')
 local t, cur, d = 'hash', false, false
-if r['err'] then
-  t = redis.call('TYPE', KEYS[1])['ok']
-else
-  cur, d = r[1], r[2]
-  if not cur and not d then t = redis.call('TYPE', KEYS[1])['ok'] end
+if not r['err'] then cur, d = r[1], r[2] end
+if cur and cur == ARGV[1] and ARGV[7] ~= '' and ARGV[5] == '1' and d and #d <= tonumber(ARGV[6]) then
+  local v = ARGV[7] .. '-' .. ARGV[3]
+  redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2], 'pv', cur, 'pd', d)
+  return v
 end
+if r['err'] or (not cur and not d) then t = redis.call('TYPE', KEYS[1])['ok'] end
 if cur and string.sub(cur, -(#ARGV[3] + 1)) == '-' .. ARGV[3] then return cur end
 local n = cur and #cur <= 37 and string.match(cur, '^([0-9]+)%-[0-9a-f]+$')
 local good = n and #n <= 15 and d and #d <= tonumber(ARGV[6])
@@ -97,7 +105,7 @@ if ARGV[1] ~= '*' then
 end
 local c
 if good then c = tonumber(n) + 1 else c = redis.call('INCR', KEYS[3]) end
-local floor = tonumber(ARGV[7])
+local floor = tonumber(ARGV[8])
 if c < floor then c = floor end
 local v = string.format('%.0f', c) .. '-' .. ARGV[3]
 if good and ARGV[5] == '1' then
