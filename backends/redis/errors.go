@@ -17,7 +17,10 @@ var (
 	// something that is not a blob of this backend: another Redis type, a
 	// hash without the version or data field, a malformed version, or a
 	// value over the size limit. It is never retried; Put and Delete with
-	// backends.Any replace or remove such a key.
+	// backends.Any replace or remove such a key. It also means that the
+	// server's reply is not one this package's commands produce: a reply
+	// refused by LimitReplies (ErrBadReply), a panic of go-redis on a
+	// forged reply (recovered), an unexpected shape.
 	ErrCorrupt = errors.New("redis: stored value is not a sessionvault blob")
 
 	// ErrLeaseLost means that a Lease is no longer held by its owner: it

@@ -107,7 +107,7 @@ func (b *Backend) Lease(ctx context.Context, name string) (_ *Lease, err error) 
 		res, acked, waitErr, err := b.write(ctx, acquireScript, []string{l.key}, l.token, ttlms)
 		wait, ok := res.(int64)
 		if err == nil && !ok {
-			return nil, opErr("lock", name, nil, errors.New("unexpected reply from the acquire script"))
+			return nil, opErr("lock", name, ErrCorrupt, errors.New("unexpected reply from the acquire script"))
 		}
 		if err == nil && wait == 0 {
 			if e := b.notReplicated("lock", name, acked, waitErr); e != nil {
@@ -227,7 +227,7 @@ func (l *Lease) Extend(ctx context.Context) (err error) {
 	}
 	n, ok := res.(int64)
 	if !ok {
-		return opErr("extend", l.name, nil, errors.New("unexpected reply from the extend script"))
+		return opErr("extend", l.name, ErrCorrupt, errors.New("unexpected reply from the extend script"))
 	}
 	if n == 0 {
 		l.markLost()

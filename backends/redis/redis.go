@@ -328,7 +328,7 @@ func (b *Backend) Previous(ctx context.Context, name string) (blob []byte, v bac
 		return nil, "", err
 	}
 	if len(rest) != 2 {
-		return nil, "", opErr(op, name, nil, errors.New("unexpected reply from the get script"))
+		return nil, "", opErr(op, name, ErrCorrupt, errors.New("unexpected reply from the get script"))
 	}
 	vs, ok1 := rest[0].(string)
 	d, ok2 := rest[1].(string)
@@ -419,7 +419,7 @@ func (b *Backend) versionReply(op, name string, r any, acked int64, waitErr erro
 		arr, _ := r.([]any)
 		_, err := reply(op, name, arr)
 		if err == nil {
-			err = opErr(op, name, nil, errors.New("unexpected reply from the script"))
+			err = opErr(op, name, ErrCorrupt, errors.New("unexpected reply from the script"))
 		}
 		return "", err
 	}
@@ -494,7 +494,7 @@ func (b *Backend) indexName(name string) string {
 // of the reply on "ok".
 func reply(op, name string, r []any) ([]any, error) {
 	if len(r) == 0 {
-		return nil, opErr(op, name, nil, errors.New("empty reply from the script"))
+		return nil, opErr(op, name, ErrCorrupt, errors.New("empty reply from the script"))
 	}
 	status, _ := r[0].(string)
 	switch status {
@@ -513,7 +513,7 @@ func reply(op, name string, r []any) ([]any, error) {
 		}
 		return nil, opErr(op, name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: "+detail))
 	}
-	return nil, opErr(op, name, nil, errors.New("unexpected reply from the script"))
+	return nil, opErr(op, name, ErrCorrupt, errors.New("unexpected reply from the script"))
 }
 
 // newNonce returns the random part of a new version, 2*nonceBytes hex
