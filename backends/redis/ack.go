@@ -105,8 +105,10 @@ func (b *Backend) notReplicated(op, name string, acked int64, waitErr error) err
 		return nil
 	}
 	if waitErr != nil {
-		return opErr(op, name, ErrNotReplicated, fmt.Errorf("WAIT failed: %w", waitErr))
+		return opErr(op, name, ErrNotReplicated,
+			fmt.Errorf("written on the master, but WAIT failed (%w): it may or may not survive a failover", waitErr))
 	}
 	return opErr(op, name, ErrNotReplicated,
-		fmt.Errorf("%d of %d replicas acknowledged within %v", acked, b.cfg.replicaAck, b.cfg.replicaAckTimeout))
+		fmt.Errorf("written on the master, but %d of %d replicas acknowledged within %v: it may or may not survive a failover",
+			acked, b.cfg.replicaAck, b.cfg.replicaAckTimeout))
 }

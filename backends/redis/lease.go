@@ -111,9 +111,8 @@ func (b *Backend) Lease(ctx context.Context, name string) (_ *Lease, err error) 
 		}
 		if err == nil && wait == 0 {
 			if e := b.notReplicated("lock", name, acked, waitErr); e != nil {
-				// Held on the master only: give it back (best effort; it
-				// expires anyway) and try again.
-				releaseScript.Run(ctx, b.client, []string{l.key}, l.token)
+				// Held on the master only: give it back and try again.
+				l.giveBack(ctx)
 				err, wait = e, 0
 			}
 		}
@@ -127,6 +126,10 @@ func (b *Backend) Lease(ctx context.Context, name string) (_ *Lease, err error) 
 		case err == nil:
 			held, lastErr = true, nil
 		default:
+			if !errors.Is(err, ErrNotReplicated) {
+				// The script may have run and its reply been lost.
+				l.giveBack(ctx)
+			}
 			if ctx.Err() != nil {
 				if !held && lastErr == nil {
 					return nil, wrap(ctx, "lock", name, err)
@@ -158,6 +161,17 @@ func (b *Backend) Lease(ctx context.Context, name string) (_ *Lease, err error) 
 		case <-t.C:
 		}
 	}
+}
+
+// giveBack releases a lease an acquisition may have taken although Lease
+// does not return it (a lost reply, a lease no replica acknowledged), so
+// that it does not block the others for a whole TTL. Best effort: it only
+// deletes the key if it holds this owner's token, and it is bounded by
+// releaseTimeout even after ctx ended.
+func (l *Lease) giveBack(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	releaseScript.Run(ctx, l.b.client, []string{l.key}, l.token)
 }
 
 // waitErr is Lock's error when ctx ends while waiting.

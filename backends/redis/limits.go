@@ -51,6 +51,11 @@ const (
 	// second in total. Each wait is jittered so waiters do not march in
 	// step.
 	lockBackoffMin = 2 * time.Millisecond
+
+	// releaseTimeout bounds the best-effort release of a lease that Lock
+	// may have taken but does not return: long enough for a loopback or
+	// LAN round trip, short enough not to delay the error much.
+	releaseTimeout = 200 * time.Millisecond
 	lockBackoffMax = 100 * time.Millisecond
 
 	// nonceBytes is the size of the random part of a version. Versions are
