@@ -264,7 +264,7 @@ func (b *Backend) start(ctx context.Context, op, name string, checkName bool) er
 }
 
 // Get returns the blob stored under name and its version. It is one
-// HMGET (no script), plus one EXISTS when the name is missing.
+// HMGET (no script), plus one script run when the name is missing.
 //
 // With WithRollbackCheck (the default), a blob older than one this
 // Backend has already read or written for name is refused with an error
@@ -284,14 +284,21 @@ func (b *Backend) Get(ctx context.Context, name string) (blob []byte, v backends
 		return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply to HMGET"))
 	}
 	if r[0] == nil && r[1] == nil {
-		// Missing, or a hash without our fields.
-		n, err := b.client.Exists(ctx, key).Result()
+		// Missing, or a hash without our fields: the get script tells
+		// which atomically (an EXISTS after the HMGET could see a blob
+		// created in between).
+		sr, err := getScript.Run(ctx, b.client, []string{key}, b.cfg.maxBlobSize, "").Slice()
 		if err != nil {
 			return nil, "", wrap(ctx, "get", name, err)
 		}
-		if n == 0 {
-			return nil, "", opErr("get", name, backends.ErrNotFound, nil)
+		rest, err := reply("get", name, sr)
+		if err != nil {
+			return nil, "", err
 		}
+		if len(rest) != 2 {
+			return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply from the get script"))
+		}
+		r = rest
 	}
 	vs, ok1 := r[0].(string)
 	d, ok2 := r[1].(string)

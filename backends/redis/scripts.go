@@ -29,12 +29,13 @@ import goredis "github.com/redis/go-redis/v9"
 // word, so that no Redis error string has to be parsed to tell a conflict
 // from a missing blob: "notfound", "conflict", "corrupt".
 
-// getScript reads the previous generation of a blob (Get reads the
-// current one with a plain HMGET: see Backend.Get).
+// getScript reads the previous generation of a blob, and the current one
+// when Get's plain HMGET found neither field (to tell a missing blob from
+// a foreign key atomically).
 //
 //	KEYS[1] blob hash
-//	ARGV[1] largest acceptable length of pd
-//	ARGV[2] field prefix: "p"
+//	ARGV[1] largest acceptable length of the data field
+//	ARGV[2] field prefix: "" for the current blob, "p" for the previous one
 var getScript = goredis.NewScript(`
 local r = redis.pcall('HMGET', KEYS[1], ARGV[2] .. 'v', ARGV[2] .. 'd')
 if r['err'] then return {'corrupt', 'key holds a ' .. redis.call('TYPE', KEYS[1])['ok']} end
