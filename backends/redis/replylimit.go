@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"syscall"
+	"time"
 )
 
 // ErrBadReply means that the server (or something between it and the
@@ -38,11 +39,12 @@ type DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error
 //	opt := &goredis.FailoverOptions{MasterName: "sv", SentinelAddrs: addrs}
 //	opt.Dialer = redis.LimitReplies(nil) // nil: go-redis's default TCP dialer, without TLS
 //
-// A nil dial is a plain net.Dialer (no TLS): for TLS, wrap a dialer that
-// does the handshake, such as (*goredis.Options).NewDialer().
+// A nil dial is a net.Dialer with go-redis's default 5 s connect timeout
+// (no TLS): for TLS, wrap a dialer that does the handshake, such as
+// (*goredis.Options).NewDialer().
 func LimitReplies(dial DialFunc) DialFunc {
 	if dial == nil {
-		var d net.Dialer
+		d := &net.Dialer{Timeout: 5 * time.Second}
 		dial = d.DialContext
 	}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
