@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 	"crypto/rand"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +156,53 @@ func BenchmarkPutFloor2KiB(b *testing.B) {
 	}
 	b.StopTimer()
 	report(b, ours, base, rt)
+
+	// The server's own time per script run (INFO commandstats), which
+	// the machine's scheduling noise touches far less than the round
+	// trip: Put and the floor in alternating chunks of 100, 10 each.
+	var sPut, sFloor float64
+	for range 10 {
+		u0 := evalshaUsec(b, c)
+		for range 100 {
+			if v, err = bk.Put(ctx, "s", blob, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		u1 := evalshaUsec(b, c)
+		for range 100 {
+			if err := luaSetScript.Run(ctx, c, []string{luaKey}, blob).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		u2 := evalshaUsec(b, c)
+		sPut += u1 - u0
+		sFloor += u2 - u1
+	}
+	b.ReportMetric(sPut*1000/1000, "server-ns/op")
+	b.ReportMetric(sFloor*1000/1000, "server-baseline-ns/op")
+	b.ReportMetric(sPut/sFloor, "server-x-baseline")
+}
+
+// evalshaUsec returns the server's total EVALSHA time in microseconds.
+func evalshaUsec(b *testing.B, c *goredis.Client) float64 {
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "cmdstat_evalsha:"); ok {
+			for _, f := range strings.Split(rest, ",") {
+				if u, ok := strings.CutPrefix(f, "usec="); ok {
+					n, err := strconv.ParseFloat(u, 64)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return n
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // BenchmarkLockUnlock: an uncontended Lock + Unlock vs the bare minimum
@@ -225,4 +274,59 @@ func BenchmarkLuaFloor2KiB(b *testing.B) {
 	}
 	b.StopTimer()
 	report(b, ours, base, nil)
+}
+
+// scriptParts are the pieces of the put script's common path, measured
+// alone by BenchmarkPutScriptParts2KiB.
+var scriptParts = []struct{ name, src string }{
+	{"floor-SET", `return redis.call('SET', KEYS[1], ARGV[1])`},
+	{"cas-HGET-HSET3", `local v = redis.call('HGET', KEYS[1], 'v')
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[1], 'pv', v or '') return ARGV[2]`},
+	{"cas+previous-HMGET-HSET4", `local r = redis.call('HMGET', KEYS[1], 'v', 'd')
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[1], 'pv', r[1] or '', 'pd', r[2] or '') return ARGV[2]`},
+	{"floor-SET+unused-2KiB-arg", `return redis.call('SET', KEYS[1], ARGV[1])`},
+}
+
+// BenchmarkPutScriptParts2KiB reports the server time (INFO commandstats)
+// of the parts of a compare-and-set that keeps the previous generation:
+// the floor (one SET), the version check and write without the previous
+// blob, the same with the previous blob read into Lua and written back as
+// pd, and the floor with a second, unused 2 KiB argument (what any 2 KiB
+// that enters Lua costs). It explains Put's server-x-baseline in
+// BenchmarkPutFloor2KiB; x-baseline here is each part over the floor.
+func BenchmarkPutScriptParts2KiB(b *testing.B) {
+	_, c, _, rawKey := benchClients(b)
+	ctx := context.Background()
+	blob := make([]byte, 2048)
+	rand.Read(blob)
+	var floor float64
+	for i, p := range scriptParts {
+		b.Run(p.name, func(b *testing.B) {
+			s := goredis.NewScript(p.src)
+			key := rawKey + "-part" + strconv.Itoa(i)
+			args := []any{blob, "1-0123456789abcdef"}
+			if strings.Contains(p.name, "unused") {
+				args = append(args, blob)
+			}
+			if err := s.Run(ctx, c, []string{key}, args...).Err(); err != nil {
+				b.Fatal(err)
+			}
+			u0 := evalshaUsec(b, c)
+			b.ResetTimer()
+			for range b.N {
+				if err := s.Run(ctx, c, []string{key}, args...).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			us := (evalshaUsec(b, c) - u0) / float64(b.N)
+			if i == 0 {
+				floor = us
+			}
+			b.ReportMetric(us*1000, "server-ns/op")
+			if floor > 0 {
+				b.ReportMetric(us/floor, "x-baseline")
+			}
+		})
+	}
 }
