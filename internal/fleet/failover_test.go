@@ -220,7 +220,8 @@ func (s *sentinelSetup) restart(addr, master string) error {
 	return fmt.Errorf("no args file for %s", addr)
 }
 
-// failoverClient returns a Backend that follows the Sentinels' master.
+// backend returns a Backend that follows the Sentinels' master through a
+// go-redis failover client whose connections go through redis.LimitReplies.
 func (s *sentinelSetup) backend(t *testing.T, prefix string, opts ...redis.Option) *redis.Backend {
 	t.Helper()
 	fc := goredis.NewFailoverClient(&goredis.FailoverOptions{
@@ -239,20 +240,18 @@ func (s *sentinelSetup) backend(t *testing.T, prefix string, opts ...redis.Optio
 
 // fleetStats are the counts of one run.
 type fleetStats struct {
-	acked, ackedAck      atomic.Int64
-	notReplicated        atomic.Int64
-	rollbacks            atomic.Int64
-	conflicts            atomic.Int64
-	unavailable          atomic.Int64
-	untyped              atomic.Int64
-	panics               atomic.Int64
-	refreshes, doubles   atomic.Int64
-	holders              atomic.Int64
-	mu                   sync.Mutex
-	ackedIDs             map[string][]uint64 // name -> acknowledged write ids
-	untypedSample        []string
-	lostNoAck, lostAck   int
-	namesNoAck, namesAck []string
+	acked, ackedAck    atomic.Int64
+	notReplicated      atomic.Int64
+	rollbacks          atomic.Int64
+	conflicts          atomic.Int64
+	unavailable        atomic.Int64
+	untyped            atomic.Int64
+	panics             atomic.Int64
+	refreshes, doubles atomic.Int64
+	holders            atomic.Int64
+	mu                 sync.Mutex
+	ackedIDs           map[string][]uint64 // name -> acknowledged write ids
+	untypedSample      []string
 }
 
 func (st *fleetStats) typed(err error) {
