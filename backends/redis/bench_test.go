@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 	"crypto/rand"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,15 +19,16 @@ import (
 //
 //	ns/op          the backend's operation
 //	baseline-ns/op the raw commands'
-//	x-baseline     the ratio (goal: at most 1.3 for Put and Get)
+//	x-baseline     the ratio
 //	roundtrips/op  commands sent per operation (a go-redis hook counts them)
 //
-// BenchmarkLuaFloor2KiB gives the floor of any script-based write: on
-// Redis 7.0 a script that only SETs is itself 1.2-1.35x of the raw SET
-// on these machines (loopback, 2 shared cores), so Put's 1.3x goal is
-// out of reach while Put stays one atomic compare-and-set script that
-// keeps the previous generation. The ratio shrinks as the round trip
-// grows: the script's cost is a few microseconds of server time.
+// Goals (issue 16): Get at most 1.1x a raw GET (BenchmarkGet2KiB); Put at
+// most 1.1x the floor of any script-based write, a script that only SETs
+// the same bytes (BenchmarkPutFloor2KiB, in the same loop). The floor is
+// itself 1.2-1.4x a raw SET on Redis 7.0 on these machines (loopback, 2
+// shared cores: BenchmarkLuaFloor2KiB), which is why Put is measured
+// against it: Put stays one atomic compare-and-set script that keeps the
+// previous generation. BenchmarkPut2KiB keeps the comparison with SET.
 
 func benchClients(b *testing.B, opts ...Option) (*Backend, *goredis.Client, *roundTrips, string) {
 	url := redisURL(b)
@@ -119,6 +122,89 @@ func benchPut(b *testing.B, opts ...Option) {
 	report(b, ours, base, rt)
 }
 
+// BenchmarkPutFloor2KiB: a compare-and-set Put of a 2 KiB blob (keeping
+// the previous generation) vs a script that only SETs the same bytes
+// (luaSetScript), interleaved. x-baseline is Put's cost over the floor of
+// any script-based write (goal: at most 1.1).
+func BenchmarkPutFloor2KiB(b *testing.B) {
+	bk, c, rt, rawKey := benchClients(b)
+	ctx := context.Background()
+	blob := make([]byte, 2048)
+	rand.Read(blob)
+	v, err := bk.Put(ctx, "s", blob, backends.Any)
+	if err != nil {
+		b.Fatal(err)
+	}
+	luaKey := rawKey + "-lua"
+	if err := luaSetScript.Run(ctx, c, []string{luaKey}, blob).Err(); err != nil {
+		b.Fatal(err)
+	}
+	rt.n.Store(0)
+	var ours, base time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		v, err = bk.Put(ctx, "s", blob, v)
+		t1 := time.Now()
+		err2 := luaSetScript.Run(ctx, c, []string{luaKey}, blob).Err()
+		t2 := time.Now()
+		if err != nil || err2 != nil {
+			b.Fatal(err, err2)
+		}
+		ours += t1.Sub(t0)
+		base += t2.Sub(t1)
+	}
+	b.StopTimer()
+	report(b, ours, base, rt)
+
+	// The server's own time per script run (INFO commandstats), which
+	// the machine's scheduling noise touches far less than the round
+	// trip: Put and the floor in alternating chunks of 100, 10 each.
+	var sPut, sFloor float64
+	for range 10 {
+		u0 := evalshaUsec(b, c)
+		for range 100 {
+			if v, err = bk.Put(ctx, "s", blob, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		u1 := evalshaUsec(b, c)
+		for range 100 {
+			if err := luaSetScript.Run(ctx, c, []string{luaKey}, blob).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		u2 := evalshaUsec(b, c)
+		sPut += u1 - u0
+		sFloor += u2 - u1
+	}
+	b.ReportMetric(sPut*1000/1000, "server-ns/op")
+	b.ReportMetric(sFloor*1000/1000, "server-baseline-ns/op")
+	b.ReportMetric(sPut/sFloor, "server-x-baseline")
+}
+
+// evalshaUsec returns the server's total EVALSHA time in microseconds.
+func evalshaUsec(b *testing.B, c *goredis.Client) float64 {
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "cmdstat_evalsha:"); ok {
+			for _, f := range strings.Split(rest, ",") {
+				if u, ok := strings.CutPrefix(f, "usec="); ok {
+					n, err := strconv.ParseFloat(u, 64)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return n
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // BenchmarkLockUnlock: an uncontended Lock + Unlock vs the bare minimum
 // of a lock, SET NX PX + DEL (which cannot check the owner on release).
 func BenchmarkLockUnlock(b *testing.B) {
@@ -188,4 +274,52 @@ func BenchmarkLuaFloor2KiB(b *testing.B) {
 	}
 	b.StopTimer()
 	report(b, ours, base, nil)
+}
+
+// scriptParts are the pieces of the put script's common path, measured
+// alone by BenchmarkPutScriptParts2KiB.
+var scriptParts = []struct{ name, src string }{
+	{"floor-SET", `return redis.call('SET', KEYS[1], ARGV[1])`},
+	{"cas-HGET-HSET3", `local v = redis.call('HGET', KEYS[1], 'v')
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[1], 'pv', v or '') return ARGV[2]`},
+	{"cas+previous-HMGET-HSET4", `local r = redis.call('HMGET', KEYS[1], 'v', 'd')
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[1], 'pv', r[1] or '', 'pd', r[2] or '') return ARGV[2]`},
+	{"floor-SET+unused-2KiB-arg", `return redis.call('SET', KEYS[1], ARGV[1])`},
+}
+
+// BenchmarkPutScriptParts2KiB reports the server time (INFO commandstats)
+// of the parts of a compare-and-set that keeps the previous generation:
+// the floor (one SET), the version check and write without the previous
+// blob, the same with the previous blob read into Lua and written back as
+// pd, and the floor with a second, unused 2 KiB argument (what any 2 KiB
+// that enters Lua costs). It explains Put's server-x-baseline in
+// BenchmarkPutFloor2KiB. Compare the parts' server-ns/op within one run.
+func BenchmarkPutScriptParts2KiB(b *testing.B) {
+	_, c, _, rawKey := benchClients(b)
+	ctx := context.Background()
+	blob := make([]byte, 2048)
+	rand.Read(blob)
+	for i, p := range scriptParts {
+		b.Run(p.name, func(b *testing.B) {
+			s := goredis.NewScript(p.src)
+			key := rawKey + "-part" + strconv.Itoa(i)
+			args := []any{blob, "1-0123456789abcdef"}
+			if strings.Contains(p.name, "unused") {
+				args = append(args, blob)
+			}
+			if err := s.Run(ctx, c, []string{key}, args...).Err(); err != nil {
+				b.Fatal(err)
+			}
+			u0 := evalshaUsec(b, c)
+			b.ResetTimer()
+			for range b.N {
+				if err := s.Run(ctx, c, []string{key}, args...).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			us := (evalshaUsec(b, c) - u0) / float64(b.N)
+			b.ReportMetric(us*1000, "server-ns/op")
+		})
+	}
 }

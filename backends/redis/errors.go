@@ -17,7 +17,10 @@ var (
 	// something that is not a blob of this backend: another Redis type, a
 	// hash without the version or data field, a malformed version, or a
 	// value over the size limit. It is never retried; Put and Delete with
-	// backends.Any replace or remove such a key.
+	// backends.Any replace or remove such a key. It also means that the
+	// server's reply is not one this package's commands produce: a reply
+	// refused by LimitReplies (ErrBadReply), a panic of go-redis on a
+	// forged reply (recovered), an unexpected shape.
 	ErrCorrupt = errors.New("redis: stored value is not a sessionvault blob")
 
 	// ErrLeaseLost means that a Lease is no longer held by its owner: it
@@ -25,6 +28,21 @@ var (
 	// removed. Unlock and Extend return it; Put's version check still
 	// fences any write the former holder attempts.
 	ErrLeaseLost = errors.New("redis: lease lost")
+
+	// ErrNotReplicated means that a write under WithReplicaAck(n, timeout)
+	// reached the master but fewer than n replicas acknowledged it within
+	// the timeout. The write is applied on the master; whether it survives
+	// a failover that happens now is unknown (it may or may not be on the
+	// replica Sentinel promotes). Re-read before deciding what to do. Put
+	// and Restore return the new version together with this error.
+	ErrNotReplicated = errors.New("redis: write not acknowledged by enough replicas in time; it may or may not survive a failover")
+
+	// ErrRollback means that the server returned, for a name, a version
+	// older than one this Backend has already read or written for it: a
+	// failover promoted a replica that lacked the newer write, or an older
+	// copy of the data was loaded. The older blob is not returned. See
+	// Backend.Forget.
+	ErrRollback = errors.New("redis: stored version is older than one already seen")
 
 	// errClosed is the cause given when a method is called after Close.
 	errClosed = errors.New("redis: backend closed")
@@ -58,6 +76,22 @@ func wrap(ctx context.Context, op, name string, err error) error {
 	return opErr(op, name, kindOf(err), err)
 }
 
+// errPanic is the cause of an error made from a panic inside go-redis
+// (see recoverPanic).
+var errPanic = errors.New("redis: client panicked on a reply")
+
+// recoverPanic turns a panic during op into an error matching ErrCorrupt,
+// stored in *errp. go-redis panics on some forged replies (a bulk length
+// beyond what make can allocate: "makeslice: len out of range"); a Backend
+// whose client comes from New, without LimitReplies, meets them. The panic
+// value is not put in the error: it may quote reply bytes. Every exported
+// method that does I/O defers it.
+func recoverPanic(op, name string, errp *error) {
+	if r := recover(); r != nil {
+		*errp = opErr(op, name, ErrCorrupt, errPanic)
+	}
+}
+
 // kindOf returns the category of a go-redis error.
 func kindOf(err error) error {
 	switch {
@@ -67,7 +101,7 @@ func kindOf(err error) error {
 		return nil // the cause says it all
 	case goredis.IsAuthError(err), goredis.IsPermissionError(err):
 		return backends.ErrPermission
-	case goredis.HasErrorPrefix(err, "WRONGTYPE"):
+	case goredis.HasErrorPrefix(err, "WRONGTYPE"), errors.Is(err, ErrBadReply), errors.Is(err, errPanic):
 		return ErrCorrupt
 	case goredis.IsLoadingError(err), goredis.IsReadOnlyError(err),
 		goredis.IsClusterDownError(err), goredis.IsTryAgainError(err),

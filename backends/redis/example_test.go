@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/redis"
 )
@@ -61,3 +63,32 @@ func ExampleBackend_Lease() {
 }
 
 func refresh(sealed []byte) []byte { return sealed }
+
+// A fleet behind Redis Sentinel: a failover client follows the master
+// Sentinel names, LimitReplies bounds what any server can make the client
+// allocate, and WithReplicaAck makes every write wait for one replica, so
+// that a failover loses no acknowledged write.
+func ExampleWithReplicaAck() {
+	ctx := context.Background()
+	fc := goredis.NewFailoverClient(&goredis.FailoverOptions{
+		MasterName:            "sessions",
+		SentinelAddrs:         []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"},
+		Dialer:                redis.LimitReplies(nil), // wrap a TLS dialer instead on an open network
+		ContextTimeoutEnabled: true,
+	})
+	defer fc.Close()
+	b, err := redis.New(fc, redis.WithPrefix("trading-fleet"),
+		redis.WithReplicaAck(1, redis.DefaultReplicaAckTimeout))
+	if err != nil {
+		log.Fatal(err)
+	}
+	v, err := b.Put(ctx, "main", []byte("sealed bytes"), backends.Absent)
+	switch {
+	case errors.Is(err, redis.ErrNotReplicated):
+		// On the master, not yet on a replica: it may or may not survive
+		// a failover now. Re-read before deciding; v is its version.
+		_ = v
+	case err != nil:
+		log.Fatal(err)
+	}
+}

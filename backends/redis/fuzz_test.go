@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -53,6 +54,42 @@ func FuzzValidVersion(f *testing.F) {
 		}
 		if got != want {
 			t.Fatalf("validVersion(%q) = %v, want %v", v, got, want)
+		}
+	})
+}
+
+// FuzzReplyScanner: no byte stream makes LimitReplies' scanner panic; it
+// reaches the same verdict whatever the chunks the network delivers it in;
+// and while it accepts, its state stays within the limits (open aggregates
+// at most maxReplyDepth deep, budget at most MaxReplyBytes, header line at
+// most maxReplyLine).
+func FuzzReplyScanner(f *testing.F) {
+	for _, s := range []string{
+		"+OK\r\n", "$5\r\nhello\r\n", "*2\r\n$1\r\n1\r\n$-1\r\n", "%1\r\n+a\r\n:1\r\n", "*-1\r\n",
+		"$9223372036854775807\r\n", "*4611686018427387904\r\n", "$3\r\nabcXY", "|1\r\n+a\r\n+b\r\n",
+		strings.Repeat("*1\r\n", 20) + ":1\r\n", ">2\r\n+message\r\n$1\r\nx\r\n", "_\r\n,1.5\r\n#t\r\n(12\r\n",
+	} {
+		f.Add([]byte(s), uint8(1))
+		f.Add([]byte(s), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		whole := &limitedConn{}
+		errWhole := whole.scan(data)
+		parts := &limitedConn{}
+		var errParts error
+		n := int(chunk%16) + 1
+		for i := 0; i < len(data) && errParts == nil; i += n {
+			errParts = parts.scan(data[i:min(i+n, len(data))])
+			if errParts == nil && (len(parts.open) > maxReplyDepth || parts.spent > MaxReplyBytes ||
+				len(parts.line) > maxReplyLine) {
+				t.Fatalf("state beyond the limits: depth %d, spent %d, line %d", len(parts.open), parts.spent, len(parts.line))
+			}
+		}
+		if (errWhole == nil) != (errParts == nil) {
+			t.Fatalf("whole: %v; in chunks of %d: %v", errWhole, n, errParts)
+		}
+		if errWhole != nil && !errors.Is(errWhole, ErrBadReply) {
+			t.Fatalf("error %v does not match ErrBadReply", errWhole)
 		}
 	})
 }

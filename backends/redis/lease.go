@@ -71,7 +71,12 @@ func (b *Backend) Lock(ctx context.Context, name string) (backends.Lock, error) 
 // keeps trying, and when ctx ends first the error matches
 // backends.ErrUnavailable and ctx.Err(). Refused credentials, and a key
 // that is not a lease, fail at once.
-func (b *Backend) Lease(ctx context.Context, name string) (*Lease, error) {
+//
+// With WithReplicaAck, a lease counts as taken only once n replicas hold
+// it, so that a failover cannot hand it to a second owner: one that is
+// not acknowledged in time is released and Lease keeps trying.
+func (b *Backend) Lease(ctx context.Context, name string) (_ *Lease, err error) {
+	defer recoverPanic("lock", name, &err)
 	if err := b.start(ctx, "lock", name, true); err != nil {
 		return nil, err
 	}
@@ -99,7 +104,18 @@ func (b *Backend) Lease(ctx context.Context, name string) (*Lease, error) {
 			return nil, opErr("lock", name, backends.ErrUnavailable, errClosed)
 		}
 		sent := time.Now()
-		wait, err := acquireScript.Run(ctx, b.client, []string{l.key}, l.token, ttlms).Int64()
+		res, acked, waitErr, err := b.write(ctx, acquireScript, []string{l.key}, l.token, ttlms)
+		wait, ok := res.(int64)
+		if err == nil && !ok {
+			return nil, opErr("lock", name, ErrCorrupt, errors.New("unexpected reply from the acquire script"))
+		}
+		if err == nil && wait == 0 {
+			if e := b.notReplicated("lock", name, acked, waitErr); e != nil {
+				// Held on the master only: give it back and try again.
+				l.giveBack(ctx)
+				err, wait = e, 0
+			}
+		}
 		switch {
 		case err == nil && wait == 0:
 			l.expires = sent.Add(l.ttl)
@@ -110,14 +126,21 @@ func (b *Backend) Lease(ctx context.Context, name string) (*Lease, error) {
 		case err == nil:
 			held, lastErr = true, nil
 		default:
+			if !errors.Is(err, ErrNotReplicated) {
+				// The script may have run and its reply been lost.
+				l.giveBack(ctx)
+			}
 			if ctx.Err() != nil {
 				if !held && lastErr == nil {
 					return nil, wrap(ctx, "lock", name, err)
 				}
 				return nil, l.waitErr(ctx, held, lastErr)
 			}
-			e := wrap(ctx, "lock", name, err)
-			if !errors.Is(e, backends.ErrUnavailable) {
+			e := err
+			if !errors.Is(e, ErrNotReplicated) {
+				e = wrap(ctx, "lock", name, err)
+			}
+			if !errors.Is(e, backends.ErrUnavailable) && !errors.Is(e, ErrNotReplicated) {
 				return nil, e
 			}
 			held, lastErr = false, err
@@ -140,6 +163,17 @@ func (b *Backend) Lease(ctx context.Context, name string) (*Lease, error) {
 	}
 }
 
+// giveBack releases a lease an acquisition may have taken although Lease
+// does not return it (a lost reply, a lease no replica acknowledged), so
+// that it does not block the others for a whole TTL. Best effort: it only
+// deletes the key if it holds this owner's token, and it is bounded by
+// releaseTimeout even after ctx ended.
+func (l *Lease) giveBack(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	releaseScript.Run(ctx, l.b.client, []string{l.key}, l.token)
+}
+
 // waitErr is Lock's error when ctx ends while waiting.
 func (l *Lease) waitErr(ctx context.Context, held bool, lastErr error) error {
 	if !held && lastErr != nil {
@@ -152,7 +186,8 @@ func (l *Lease) waitErr(ctx context.Context, held bool, lastErr error) error {
 // is a no-op. If the lease had already expired (and so may have been
 // taken by someone else, whose lease Unlock leaves alone), the error
 // matches ErrLeaseLost: the work done under it was not exclusive.
-func (l *Lease) Unlock(ctx context.Context) error {
+func (l *Lease) Unlock(ctx context.Context) (err error) {
+	defer recoverPanic("unlock", l.name, &err)
 	l.mu.Lock()
 	if l.released {
 		l.mu.Unlock()
@@ -181,8 +216,11 @@ func (l *Lease) Unlock(ctx context.Context) error {
 
 // Extend resets the lease's TTL to its full length, if this owner still
 // holds it; otherwise the error matches ErrLeaseLost. After Unlock it
-// matches ErrLeaseLost too.
-func (l *Lease) Extend(ctx context.Context) error {
+// matches ErrLeaseLost too. With WithReplicaAck, an extension fewer than
+// n replicas acknowledged fails with ErrNotReplicated and does not count:
+// the lease is presumed to end when the last acknowledged one does.
+func (l *Lease) Extend(ctx context.Context) (err error) {
+	defer recoverPanic("extend", l.name, &err)
 	l.mu.Lock()
 	gone := l.released || l.lost
 	l.mu.Unlock()
@@ -196,14 +234,21 @@ func (l *Lease) Extend(ctx context.Context) error {
 		return opErr("extend", l.name, nil, err)
 	}
 	sent := time.Now()
-	n, err := extendScript.Run(ctx, l.b.client, []string{l.key}, l.token,
-		strconv.FormatInt(l.ttl.Milliseconds(), 10)).Int64()
+	res, acked, waitErr, err := l.b.write(ctx, extendScript, []string{l.key}, l.token,
+		strconv.FormatInt(l.ttl.Milliseconds(), 10))
 	if err != nil {
 		return wrap(ctx, "extend", l.name, err)
+	}
+	n, ok := res.(int64)
+	if !ok {
+		return opErr("extend", l.name, ErrCorrupt, errors.New("unexpected reply from the extend script"))
 	}
 	if n == 0 {
 		l.markLost()
 		return opErr("extend", l.name, ErrLeaseLost, nil)
+	}
+	if err := l.b.notReplicated("extend", l.name, acked, waitErr); err != nil {
+		return err
 	}
 	l.mu.Lock()
 	if exp := sent.Add(l.ttl); exp.After(l.expires) {

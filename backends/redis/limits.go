@@ -51,6 +51,11 @@ const (
 	// second in total. Each wait is jittered so waiters do not march in
 	// step.
 	lockBackoffMin = 2 * time.Millisecond
+
+	// releaseTimeout bounds the best-effort release of a lease that Lock
+	// may have taken but does not return: long enough for a loopback or
+	// LAN round trip, short enough not to delay the error much.
+	releaseTimeout = 200 * time.Millisecond
 	lockBackoffMax = 100 * time.Millisecond
 
 	// nonceBytes is the size of the random part of a version. Versions are
@@ -60,7 +65,69 @@ const (
 	// accidental match between two writers negligible (2^-64 per pair).
 	nonceBytes = 8
 
+	// maxCounter bounds the counter the scripts compute with: they hold it
+	// in a Lua number (a double), exact up to 2^53. 15 digits is far more
+	// writes than a vault will ever see; a stored version beyond it is
+	// treated as garbage (maxCounterDigits in the scripts).
+	maxCounter = 999_999_999_999_999
+
 	// maxVersionLen bounds a version read from Redis or given by a caller:
 	// 20 decimal digits, a dash and the hex nonce.
 	maxVersionLen = 20 + 1 + 2*nonceBytes
 )
+
+// Bounds on what a server may send (LimitReplies, NewFromURL). A hostile
+// server, or anyone on a plain redis:// link, controls every length in a
+// reply; go-redis allocates what a length says before reading the bytes.
+const (
+	// MaxReplyBytes bounds one reply, counting what go-redis allocates for
+	// it: its strings' bytes and replyElemCost per array or map element.
+	// The largest reply of this package is a Get or Previous of a blob at
+	// the limit (MaxBlobSize plus a version); List of the largest names
+	// (MaxNameLen) fits about 25,000 of them. Four blob limits leave room
+	// for both with a wide margin: a client never holds more than a few
+	// times this for one reply.
+	MaxReplyBytes = 4 * DefaultMaxBlobSize
+
+	// maxReplyBulk bounds one bulk string: a blob at the limit plus room
+	// for anything else a command of this package reads (server replies
+	// to HELLO, INFO-sized strings are far smaller).
+	maxReplyBulk = DefaultMaxBlobSize + 1<<10
+
+	// replyElemCost is what one array or map element costs the client
+	// before its content: a 16-byte interface value in go-redis's slice.
+	replyElemCost = 16
+
+	// maxReplyDepth bounds nesting. This package's replies nest two deep
+	// (a script's array of strings, HELLO's map holding an array); go-redis
+	// parses nesting recursively, so an unbounded depth could exhaust the
+	// goroutine stack, which is a fatal error, not a recoverable panic.
+	maxReplyDepth = 8
+
+	// maxReplyLine bounds a header line (a simple string, an error, a
+	// number): Redis's own error lines are well under 1 KiB.
+	maxReplyLine = 64 << 10
+)
+
+// Replica acknowledgment (WithReplicaAck).
+const (
+	// DefaultReplicaAckTimeout is the timeout docs and vaultctl suggest
+	// with replica_ack: on loopback or a LAN a replica acknowledges within
+	// a millisecond or two; 500 ms rides out a busy replica, yet a write
+	// no replica holds fails well inside a refresh's deadline.
+	DefaultReplicaAckTimeout = 500 * time.Millisecond
+
+	// MaxReplicaAck bounds n: Sentinel setups have a handful of replicas.
+	MaxReplicaAck = 16
+
+	// MaxReplicaAckTimeout bounds the timeout: WAIT's reply comes in a
+	// pipeline, whose reply go-redis reads under the client's
+	// ReadTimeout (3 s by default), and a write held longer than this is
+	// better reported than waited for.
+	MaxReplicaAckTimeout = 2 * time.Second
+)
+
+// maxSeenNames bounds the names whose newest version a Backend remembers
+// for WithRollbackCheck: about 40 bytes each, so at most a few MiB, far
+// more names than a vault holds sessions.
+const maxSeenNames = 1 << 16

@@ -19,6 +19,12 @@ type config struct {
 	autoExtend   bool
 	keepPrevious bool
 
+	replicaAck        int // WithReplicaAck; 0: off
+	replicaAckTimeout time.Duration
+	replicaAckSet     bool // given as an Option (wins over the URL)
+
+	rollbackCheck bool
+
 	// Connection options: NewFromURL only.
 	tlsConfig   *tls.Config
 	username    string
@@ -30,11 +36,12 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		prefix:       DefaultPrefix,
-		maxBlobSize:  DefaultMaxBlobSize,
-		leaseTTL:     DefaultLeaseTTL,
-		autoExtend:   true,
-		keepPrevious: true,
+		prefix:        DefaultPrefix,
+		maxBlobSize:   DefaultMaxBlobSize,
+		leaseTTL:      DefaultLeaseTTL,
+		autoExtend:    true,
+		keepPrevious:  true,
+		rollbackCheck: true,
 	}
 }
 

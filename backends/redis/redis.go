@@ -2,15 +2,17 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -30,6 +32,7 @@ type Backend struct {
 	seqKey      string // "{prefix}:seq"
 
 	closed atomic.Bool
+	seen   seenVersions // WithRollbackCheck
 }
 
 var (
@@ -81,6 +84,13 @@ func NewFromURL(ctx context.Context, rawURL string, opts ...Option) (*Backend, e
 		return nil, err
 	}
 	defer clear(cfg.password)
+	rawURL, urlCfg, err := urlOptions(rawURL)
+	if err != nil {
+		return nil, opErr("connect", "", nil, err)
+	}
+	if !cfg.replicaAckSet {
+		cfg.replicaAck, cfg.replicaAckTimeout = urlCfg.replicaAck, urlCfg.replicaAckTimeout
+	}
 	opt, err := parseURL(rawURL)
 	if err != nil {
 		return nil, opErr("connect", "", nil, err)
@@ -102,13 +112,22 @@ func NewFromURL(ctx context.Context, rawURL string, opts ...Option) (*Backend, e
 		opt.DialTimeout = cfg.dialTimeout
 	}
 	opt.ContextTimeoutEnabled = true
+	opt.Dialer = LimitReplies(opt.NewDialer())
 	client := goredis.NewClient(opt)
 	b := newBackend(client, true, cfg)
-	if err := client.Ping(ctx).Err(); err != nil {
+	if err := ping(ctx, client); err != nil {
 		client.Close()
-		return nil, wrap(ctx, "connect", "", err)
+		return nil, err
 	}
 	return b, nil
+}
+
+func ping(ctx context.Context, client *goredis.Client) (err error) {
+	defer recoverPanic("connect", "", &err)
+	if err := client.Ping(ctx).Err(); err != nil {
+		return wrap(ctx, "connect", "", err)
+	}
+	return nil
 }
 
 // URL errors. Their text never depends on the URL, which may hold a
@@ -121,7 +140,39 @@ var (
 	errURLOption     = errors.New("invalid URL: unknown query option or invalid option value")
 	errURLSocket     = errors.New("invalid URL: empty unix socket path")
 	errURLOther      = errors.New("invalid URL")
+	errURLReplicaAck = errors.New("invalid URL: replica_ack must be a count from 0 to 16 and replica_ack_timeout a duration from 1ms to 2s")
 )
+
+// urlOptions takes this package's own query parameters (replica_ack,
+// replica_ack_timeout) out of rawURL, which go-redis would refuse.
+func urlOptions(rawURL string) (string, config, error) {
+	var cfg config
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", cfg, errURLSyntax
+	}
+	q := u.Query()
+	if !q.Has("replica_ack") && !q.Has("replica_ack_timeout") {
+		return rawURL, cfg, nil
+	}
+	n, err := strconv.Atoi(q.Get("replica_ack"))
+	if err != nil {
+		return "", cfg, errURLReplicaAck
+	}
+	timeout := DefaultReplicaAckTimeout
+	if q.Has("replica_ack_timeout") {
+		if timeout, err = time.ParseDuration(q.Get("replica_ack_timeout")); err != nil {
+			return "", cfg, errURLReplicaAck
+		}
+	}
+	if WithReplicaAck(n, timeout)(&cfg) != nil {
+		return "", cfg, errURLReplicaAck
+	}
+	q.Del("replica_ack")
+	q.Del("replica_ack_timeout")
+	u.RawQuery = q.Encode()
+	return u.String(), cfg, nil
+}
 
 // parseURL parses a Redis URL. Its errors are fixed texts: no part of the
 // URL ever reaches them.
@@ -212,23 +263,70 @@ func (b *Backend) start(ctx context.Context, op, name string, checkName bool) er
 	return nil
 }
 
-// Get returns the blob stored under name and its version.
-func (b *Backend) Get(ctx context.Context, name string) ([]byte, backends.Version, error) {
-	return b.get(ctx, "get", name, "")
+// Get returns the blob stored under name and its version. It is one
+// HMGET (no script), plus one script run when the name is missing.
+//
+// With WithRollbackCheck (the default), a blob older than one this
+// Backend has already read or written for name is refused with an error
+// matching ErrRollback.
+func (b *Backend) Get(ctx context.Context, name string) (blob []byte, v backends.Version, err error) {
+	defer recoverPanic("get", name, &err)
+	if err := b.start(ctx, "get", name, true); err != nil {
+		return nil, "", err
+	}
+	key := b.blobPrefix + name
+	least := b.least(name)
+	r, err := b.client.HMGet(ctx, key, "v", "d").Result()
+	if err != nil {
+		return nil, "", wrap(ctx, "get", name, err)
+	}
+	if len(r) != 2 {
+		return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply to HMGET"))
+	}
+	if r[0] == nil && r[1] == nil {
+		// Missing, or a hash without our fields: the get script tells
+		// which atomically (an EXISTS after the HMGET could see a blob
+		// created in between).
+		sr, err := getScript.Run(ctx, b.client, []string{key}, b.cfg.maxBlobSize, "").Slice()
+		if err != nil {
+			return nil, "", wrap(ctx, "get", name, err)
+		}
+		rest, err := reply("get", name, sr)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(rest) != 2 {
+			return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply from the get script"))
+		}
+		r = rest
+	}
+	vs, ok1 := r[0].(string)
+	d, ok2 := r[1].(string)
+	if !ok1 || !ok2 {
+		return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version or data field"))
+	}
+	if !validVersion(vs) {
+		return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: malformed version"))
+	}
+	if len(d) > b.cfg.maxBlobSize {
+		return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: stored blob exceeds the size limit"))
+	}
+	if err := b.check("get", name, backends.Version(vs), least); err != nil {
+		return nil, "", err
+	}
+	return []byte(d), backends.Version(vs), nil
 }
 
 // Previous returns the blob that name held before its latest Put or
 // Restore, and the version it had then (backends.Recoverer). A name
 // written once, deleted or missing has none: ErrNotFound.
-func (b *Backend) Previous(ctx context.Context, name string) ([]byte, backends.Version, error) {
-	return b.get(ctx, "previous", name, "p")
-}
-
-func (b *Backend) get(ctx context.Context, op, name, fields string) ([]byte, backends.Version, error) {
+func (b *Backend) Previous(ctx context.Context, name string) (blob []byte, v backends.Version, err error) {
+	defer recoverPanic("previous", name, &err)
+	const op = "previous"
 	if err := b.start(ctx, op, name, true); err != nil {
 		return nil, "", err
 	}
-	r, err := getScript.Run(ctx, b.client, []string{b.blobPrefix + name}, b.cfg.maxBlobSize, fields).Slice()
+	r, err := getScript.Run(ctx, b.client, []string{b.blobPrefix + name}, b.cfg.maxBlobSize, "p").Slice()
 	if err != nil {
 		return nil, "", wrap(ctx, op, name, err)
 	}
@@ -237,14 +335,14 @@ func (b *Backend) get(ctx context.Context, op, name, fields string) ([]byte, bac
 		return nil, "", err
 	}
 	if len(rest) != 2 {
-		return nil, "", opErr(op, name, nil, errors.New("unexpected reply from the get script"))
+		return nil, "", opErr(op, name, ErrCorrupt, errors.New("unexpected reply from the get script"))
 	}
-	v, ok1 := rest[0].(string)
+	vs, ok1 := rest[0].(string)
 	d, ok2 := rest[1].(string)
-	if !ok1 || !ok2 || !validVersion(v) {
+	if !ok1 || !ok2 || !validVersion(vs) {
 		return nil, "", opErr(op, name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: malformed version"))
 	}
-	return []byte(d), backends.Version(v), nil
+	return []byte(d), backends.Version(vs), nil
 }
 
 // Put stores blob under name if the stored version is ifVersion, in one
@@ -257,7 +355,12 @@ func (b *Backend) get(ctx context.Context, op, name, fields string) ([]byte, bac
 // re-read before deciding. go-redis's own retries of a lost reply are
 // recognised by the script (the version carries the writer's nonce) and
 // reported as the success they were.
-func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (backends.Version, error) {
+//
+// With WithReplicaAck, a Put that reached the master but not enough
+// replicas returns its new version together with an error matching
+// ErrNotReplicated.
+func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (v backends.Version, err error) {
+	defer recoverPanic("put", name, &err)
 	if err := b.start(ctx, "put", name, true); err != nil {
 		return "", err
 	}
@@ -280,20 +383,23 @@ func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion b
 	if blob == nil {
 		blob = []byte{}
 	}
-	r, err := putScript.Run(ctx, b.client,
+	floor := b.floor(name)
+	r, acked, waitErr, err := b.write(ctx, putScript,
 		[]string{b.blobPrefix + name, b.indexKey, b.seqKey},
-		string(ifVersion), blob, nonce, b.indexName(name), keep, b.cfg.maxBlobSize).Slice()
+		string(ifVersion), blob, nonce, b.indexName(name), keep, b.cfg.maxBlobSize,
+		nextCounter(ifVersion, floor), strconv.FormatUint(floor, 10))
 	if err != nil {
 		return "", wrap(ctx, "put", name, err)
 	}
-	return b.versionReply("put", name, r)
+	return b.versionReply("put", name, r, acked, waitErr)
 }
 
 // Restore makes the previous generation of name current again if the
 // current version is ifVersion (backends.Recoverer). The replaced blob
 // becomes the previous generation; with backends.Any an unreadable
-// current blob is dropped instead.
-func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.Version) (backends.Version, error) {
+// current blob is dropped instead. WithReplicaAck applies as for Put.
+func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.Version) (v backends.Version, err error) {
+	defer recoverPanic("restore", name, &err)
 	if err := b.start(ctx, "restore", name, true); err != nil {
 		return "", err
 	}
@@ -304,33 +410,39 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 	if err != nil {
 		return "", opErr("restore", name, nil, err)
 	}
-	r, err := restoreScript.Run(ctx, b.client, []string{b.blobPrefix + name, b.seqKey},
-		string(ifVersion), nonce, b.cfg.maxBlobSize).Slice()
+	r, acked, waitErr, err := b.write(ctx, restoreScript, []string{b.blobPrefix + name, b.seqKey},
+		string(ifVersion), nonce, b.cfg.maxBlobSize, b.floor(name))
 	if err != nil {
 		return "", wrap(ctx, "restore", name, err)
 	}
-	return b.versionReply("restore", name, r)
+	return b.versionReply("restore", name, r, acked, waitErr)
 }
 
-func (b *Backend) versionReply(op, name string, r []any) (backends.Version, error) {
-	rest, err := reply(op, name, r)
-	if err != nil {
+// versionReply decodes the reply of the put and restore scripts: the new
+// version as a bare string, or a status array.
+func (b *Backend) versionReply(op, name string, r any, acked int64, waitErr error) (backends.Version, error) {
+	vs, ok := r.(string)
+	if !ok {
+		arr, _ := r.([]any)
+		_, err := reply(op, name, arr)
+		if err == nil {
+			err = opErr(op, name, ErrCorrupt, errors.New("unexpected reply from the script"))
+		}
 		return "", err
 	}
-	if len(rest) != 1 {
-		return "", opErr(op, name, nil, errors.New("unexpected reply from the script"))
-	}
-	v, ok := rest[0].(string)
-	if !ok || !validVersion(v) {
+	if !validVersion(vs) {
 		return "", opErr(op, name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: malformed version"))
 	}
-	return backends.Version(v), nil
+	v := backends.Version(vs)
+	b.saw(name, v)
+	return v, b.notReplicated(op, name, acked, waitErr)
 }
 
 // Delete removes name, and its previous generation, if its version is
 // ifVersion (backends.Any: whatever is stored, even a value that is not a
-// blob).
-func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Version) error {
+// blob). WithReplicaAck applies as for Put.
+func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Version) (err error) {
+	defer recoverPanic("delete", name, &err)
 	if err := b.start(ctx, "delete", name, true); err != nil {
 		return err
 	}
@@ -339,13 +451,17 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 		// stored blob (conflict), and a missing one is still notfound.
 		ifVersion = "-"
 	}
-	r, err := deleteScript.Run(ctx, b.client, []string{b.blobPrefix + name, b.indexKey},
-		string(ifVersion), b.indexName(name)).Slice()
+	r, acked, waitErr, err := b.write(ctx, deleteScript, []string{b.blobPrefix + name, b.indexKey, b.seqKey},
+		string(ifVersion), b.indexName(name))
 	if err != nil {
 		return wrap(ctx, "delete", name, err)
 	}
-	_, err = reply("delete", name, r)
-	return err
+	arr, _ := r.([]any)
+	if _, err := reply("delete", name, arr); err != nil {
+		return err
+	}
+	b.forgetAll(name)
+	return b.notReplicated("delete", name, acked, waitErr)
 }
 
 // List returns the names of all stored blobs except backends.HeaderName,
@@ -353,7 +469,8 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 // scripts that write blobs), not the keyspace: one round trip and one
 // Cluster slot, whatever else the server holds. Index entries whose blob
 // key was removed behind the backend's back are left out.
-func (b *Backend) List(ctx context.Context) ([]string, error) {
+func (b *Backend) List(ctx context.Context) (list []string, err error) {
+	defer recoverPanic("list", "", &err)
 	if err := b.start(ctx, "list", "", false); err != nil {
 		return nil, err
 	}
@@ -384,7 +501,7 @@ func (b *Backend) indexName(name string) string {
 // of the reply on "ok".
 func reply(op, name string, r []any) ([]any, error) {
 	if len(r) == 0 {
-		return nil, opErr(op, name, nil, errors.New("empty reply from the script"))
+		return nil, opErr(op, name, ErrCorrupt, errors.New("empty reply from the script"))
 	}
 	status, _ := r[0].(string)
 	switch status {
@@ -403,16 +520,16 @@ func reply(op, name string, r []any) ([]any, error) {
 		}
 		return nil, opErr(op, name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: "+detail))
 	}
-	return nil, opErr(op, name, nil, errors.New("unexpected reply from the script"))
+	return nil, opErr(op, name, ErrCorrupt, errors.New("unexpected reply from the script"))
 }
 
 // newNonce returns the random part of a new version, 2*nonceBytes hex
-// digits.
+// digits. It needs uniqueness, not secrecy (anyone who reads the key sees
+// it), so it comes from math/rand/v2's per-thread ChaCha8 generator,
+// seeded from the OS, instead of a getrandom system call per write.
 func newNonce() (string, error) {
 	var n [nonceBytes]byte
-	if _, err := rand.Read(n[:]); err != nil {
-		return "", err
-	}
+	binary.LittleEndian.PutUint64(n[:], mrand.Uint64())
 	return hex.EncodeToString(n[:]), nil
 }
 

@@ -8,20 +8,33 @@ import goredis "github.com/redis/go-redis/v9"
 //
 // A blob is a HASH with these fields:
 //
-//	v   version, "<counter>-<nonce>" (counter: INCR of the vault's
-//	    sequence key; nonce: 16 hex digits chosen by the writer)
+//	v   version, "<counter>-<nonce>" (counter: see below; nonce: 16 hex
+//	    digits chosen by the writer)
 //	d   the blob bytes
 //	pv  previous version (kept by Put for Previous/recovery)
 //	pd  previous blob bytes
 //
-// Replies are arrays whose first element is a status word, so that no
-// Redis error string has to be parsed to tell a conflict from a missing
-// blob: "ok", "notfound", "conflict", "corrupt", "toolarge".
+// The counter of a name grows by one with every Put or Restore of that
+// name. A name created (or replaced while unreadable) takes INCR of the
+// vault's sequence key, and Delete raises the sequence key to the deleted
+// counter first, so a name deleted and created again never goes back to a
+// lower counter. (Earlier code took INCR of the sequence key for every
+// write; counters it stored keep growing from where they are.) Keeping
+// the counter per name saves the update path a command: a Put of an
+// existing blob is one HMGET and one HSET inside the script, which is what
+// brings it to the cost of a script that only SETs (docs/BENCHMARKS.md).
+//
+// Replies: a successful Put or Restore returns the new version as a bare
+// string; every other outcome is an array whose first element is a status
+// word, so that no Redis error string has to be parsed to tell a conflict
+// from a missing blob: "notfound", "conflict", "corrupt".
 
-// getScript reads a blob.
+// getScript reads the previous generation of a blob, and the current one
+// when Get's plain HMGET found neither field (to tell a missing blob from
+// a foreign key atomically).
 //
 //	KEYS[1] blob hash
-//	ARGV[1] largest acceptable length of d
+//	ARGV[1] largest acceptable length of the data field
 //	ARGV[2] field prefix: "" for the current blob, "p" for the previous one
 var getScript = goredis.NewScript(`
 local r = redis.pcall('HMGET', KEYS[1], ARGV[2] .. 'v', ARGV[2] .. 'd')
@@ -41,37 +54,48 @@ return {'ok', v, d}
 //
 //	KEYS[1] blob hash
 //	KEYS[2] name index set
-//	KEYS[3] version counter
+//	KEYS[3] vault sequence key
 //	ARGV[1] ifVersion: "" absent, "*" any, else the exact version
 //	ARGV[2] blob bytes
 //	ARGV[3] nonce
 //	ARGV[4] name to add to the index ("" adds none: the header)
 //	ARGV[5] "1" to keep the replaced blob as the previous one
 //	ARGV[6] largest acceptable blob length (a larger stored one is garbage)
+//	ARGV[7] counter of the new version when the stored version is
+//	        ifVersion: max(ifVersion's counter, the highest this client has
+//	        seen for the name) + 1, computed by the client ("" when
+//	        ifVersion is not a version)
+//	ARGV[8] lowest counter the new version may have otherwise: the
+//	        highest this client has seen for the name, plus one ("0":
+//	        none seen), so that after a failover rolled the name back the
+//	        client's next write is again above everything it has seen
 //
-// A key that does not hold a well-formed blob fails a conditional Put
-// with "corrupt"; Put with "*" replaces it, and garbage never becomes a
-// previous generation.
+// The first branch is the common case, a compare-and-set that matches a
+// well-formed blob: one HMGET and one HSET, no parsing (the client checked
+// ifVersion's shape and computed the counter). Everything else takes the
+// second: a key that does not hold a well-formed blob fails a conditional
+// Put with "corrupt"; Put with "*" replaces it, and garbage never becomes
+// a previous generation.
 //
 // A Put that go-redis retries after a lost reply finds its own nonce in the
 // stored version and reports success instead of a false conflict.
 var putScript = goredis.NewScript(putScriptSrc)
 
-// putScriptSrc is putScript's source; 37 in it is maxVersionLen.
+// putScriptSrc is putScript's source; 37 in it is maxVersionLen and 15
+// maxCounterDigits.
 const putScriptSrc = `
 local r = redis.pcall('HMGET', KEYS[1], 'v', 'd')
 local t, cur, d = 'hash', false, false
-if r['err'] then
-  t = redis.call('TYPE', KEYS[1])['ok']
-else
-  cur, d = r[1], r[2]
-  if not cur and not d then t = redis.call('TYPE', KEYS[1])['ok'] end
+if not r['err'] then cur, d = r[1], r[2] end
+if cur and cur == ARGV[1] and ARGV[7] ~= '' and ARGV[5] == '1' and d and #d <= tonumber(ARGV[6]) then
+  local v = ARGV[7] .. '-' .. ARGV[3]
+  redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2], 'pv', cur, 'pd', d)
+  return v
 end
-if cur and string.sub(cur, -(#ARGV[3] + 1)) == '-' .. ARGV[3] then
-  return {'ok', cur}
-end
-local good = cur and d and #cur <= 37 and string.match(cur, '^[0-9]+%-[0-9a-f]+$') ~= nil
-  and #d <= tonumber(ARGV[6])
+if r['err'] or (not cur and not d) then t = redis.call('TYPE', KEYS[1])['ok'] end
+if cur and string.sub(cur, -(#ARGV[3] + 1)) == '-' .. ARGV[3] then return cur end
+local n = cur and #cur <= 37 and string.match(cur, '^([0-9]+)%-[0-9a-f]+$')
+local good = n and #n <= 15 and d and #d <= tonumber(ARGV[6])
 if ARGV[1] ~= '*' then
   if t ~= 'none' and not good then return {'corrupt', 'key holds a ' .. t .. ' that is not a blob'} end
   if ARGV[1] == '' then
@@ -80,21 +104,28 @@ if ARGV[1] ~= '*' then
     return {'conflict'}
   end
 end
-local v = tostring(redis.call('INCR', KEYS[3])) .. '-' .. ARGV[3]
+local c
+if good then c = tonumber(n) + 1 else c = redis.call('INCR', KEYS[3]) end
+local floor = tonumber(ARGV[8])
+if c < floor then c = floor end
+local v = string.format('%.0f', c) .. '-' .. ARGV[3]
 if good and ARGV[5] == '1' then
   redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2], 'pv', cur, 'pd', d)
 else
   if t ~= 'none' then redis.call('DEL', KEYS[1]) end
   redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2])
 end
-if ARGV[4] ~= '' then redis.call('SADD', KEYS[2], ARGV[4]) end
-return {'ok', v}
+if not good and ARGV[4] ~= '' then redis.call('SADD', KEYS[2], ARGV[4]) end
+return v
 `
 
-// deleteScript removes a blob if its version is as expected.
+// deleteScript removes a blob if its version is as expected, after
+// raising the vault's sequence key to the blob's counter (so that the name,
+// created again, gets a higher one).
 //
 //	KEYS[1] blob hash
 //	KEYS[2] name index set
+//	KEYS[3] vault sequence key
 //	ARGV[1] ifVersion: "*" any, else the exact version
 //	ARGV[2] name to remove from the index ("" for the header)
 var deleteScript = goredis.NewScript(`
@@ -103,11 +134,16 @@ if t == 'none' then
   if ARGV[2] ~= '' then redis.call('SREM', KEYS[2], ARGV[2]) end
   return {'notfound'}
 end
+local cur = false
+if t == 'hash' then cur = redis.call('HGET', KEYS[1], 'v') end
 if ARGV[1] ~= '*' then
-  local cur = false
-  if t == 'hash' then cur = redis.call('HGET', KEYS[1], 'v') end
   if not cur then return {'corrupt', 'key holds a ' .. t .. ' that is not a blob'} end
   if cur ~= ARGV[1] then return {'conflict'} end
+end
+local n = cur and #cur <= 37 and string.match(cur, '^([0-9]+)%-[0-9a-f]+$')
+if n and #n <= 15 then
+  local seq = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+  if tonumber(n) > seq then redis.call('SET', KEYS[3], n) end
 end
 redis.call('DEL', KEYS[1])
 if ARGV[2] ~= '' then redis.call('SREM', KEYS[2], ARGV[2]) end
@@ -154,21 +190,23 @@ return 0
 // replaced one as the new previous generation.
 //
 //	KEYS[1] blob hash
-//	KEYS[2] version counter
+//	KEYS[2] vault sequence key
 //	ARGV[1] ifVersion: "*" any, else the exact version
 //	ARGV[2] nonce
 //	ARGV[3] largest acceptable length of pd
+//	ARGV[4] lowest counter the new version may have (as for putScript)
 //
 // With "*" the current generation may be unreadable (that is why one
-// restores): it is then dropped instead of kept.
+// restores): it is then dropped instead of kept. The restored blob gets a
+// counter above both generations', so a client that saw either accepts it.
 var restoreScript = goredis.NewScript(`
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then return {'notfound'} end
 if t ~= 'hash' then return {'corrupt', 'key holds a ' .. t} end
 local r = redis.call('HMGET', KEYS[1], 'v', 'd', 'pv', 'pd')
-local cur, d, pd = r[1], r[2], r[4]
+local cur, d, pv, pd = r[1], r[2], r[3], r[4]
 if cur and string.sub(cur, -(#ARGV[2] + 1)) == '-' .. ARGV[2] then
-  return {'ok', cur}
+  return cur
 end
 if ARGV[1] ~= '*' then
   if not cur then return {'corrupt', 'hash lacks the version field'} end
@@ -176,14 +214,21 @@ if ARGV[1] ~= '*' then
 end
 if not pd then return {'notfound'} end
 if #pd > tonumber(ARGV[3]) then return {'corrupt', 'previous blob exceeds the size limit'} end
-local v = tostring(redis.call('INCR', KEYS[2])) .. '-' .. ARGV[2]
+local c = redis.call('INCR', KEYS[2])
+for _, x in ipairs({cur, pv}) do
+  local n = x and #x <= 37 and string.match(x, '^([0-9]+)%-[0-9a-f]+$')
+  if n and #n <= 15 and tonumber(n) + 1 > c then c = tonumber(n) + 1 end
+end
+local floor = tonumber(ARGV[4])
+if c < floor then c = floor end
+local v = string.format('%.0f', c) .. '-' .. ARGV[2]
 redis.call('DEL', KEYS[1])
 if cur and d then
   redis.call('HSET', KEYS[1], 'v', v, 'd', pd, 'pv', cur, 'pd', d)
 else
   redis.call('HSET', KEYS[1], 'v', v, 'd', pd)
 end
-return {'ok', v}
+return v
 `)
 
 // acquireScript takes a lease if it is free, or if the caller already

@@ -153,7 +153,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&a.keychain, "keychain", false, "unlock with (or, at init, create) a key in the OS keychain")
 	fs.BoolVar(&a.json, "json", false, "print the output as one JSON document")
 	fs.StringVar(&a.backend, "backend", "file", "storage: `file` (the vault folder) or redis")
-	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one)")
+	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one); add ?replica_ack=1 when the server has replicas, so that writes wait for one")
 	fs.BoolVar(&a.version, "version", false, "print the version of vaultctl and exit")
 	fs.StringVar(&a.redisPrefix, "redis-prefix", "", "Redis key `PREFIX` of the vault (default $VAULTCTL_REDIS_PREFIX, else sessionvault)")
 	fs.StringVar(&a.allowKDFCost, "allow-kdf-cost", "", kdfCostUsage)
