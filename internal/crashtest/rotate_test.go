@@ -30,15 +30,23 @@ func manyName(i int) string { return fmt.Sprintf("s%04d", i) }
 func manyToken(i int) string { return fmt.Sprintf("tok-%d-%s", i, strings.Repeat("y", i*31%700)) }
 
 func openWith(ctx context.Context, dir, pass string) (*vault.Vault, error) {
+	v, _, err := openWithBackend(ctx, dir, pass)
+	return v, err
+}
+
+// openWithBackend is openWith that also returns the backend, for callers
+// that must close it (a power cut needs every file on the mount closed).
+func openWithBackend(ctx context.Context, dir, pass string) (*vault.Vault, *file.Backend, error) {
 	b, err := file.New(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v, err := vault.Open(ctx, b, vault.WithPassphrase([]byte(pass)), vault.WithKDFPolicy(kdf.InsecurePolicyForTesting))
 	if err != nil {
 		b.Close()
+		return nil, nil, err
 	}
-	return v, err
+	return v, b, nil
 }
 
 // createMany makes a vault of n sessions, session i holding manyToken(i).
@@ -73,9 +81,12 @@ func createMany(t *testing.T, dir string, n int) {
 // that did not open or held the wrong content, and an error when the vault
 // itself does not open.
 func checkMany(ctx context.Context, dir string, n int, passes ...string) (pass string, bad int, err error) {
-	var v *vault.Vault
+	var (
+		v *vault.Vault
+		b *file.Backend
+	)
 	for _, p := range passes {
-		v, err = openWith(ctx, dir, p)
+		v, b, err = openWithBackend(ctx, dir, p)
 		if err == nil {
 			pass = p
 			break
@@ -84,6 +95,7 @@ func checkMany(ctx context.Context, dir string, n int, passes ...string) (pass s
 	if v == nil {
 		return "", n, err
 	}
+	defer b.Close()
 	defer v.Close()
 	names, err := v.Sessions(ctx)
 	if err != nil {

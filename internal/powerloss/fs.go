@@ -38,6 +38,9 @@ type CutReport struct {
 	// content was not durable (they returned to, or were torn from,
 	// their durable content).
 	Files int
+	// Reverted names those files (relative to the mount), at most
+	// maxReported of them.
+	Reverted []string
 	// TornFiles is how many of those ended as a mix of durable and
 	// volatile sectors (or sizes), neither the one nor the other.
 	TornFiles int
@@ -47,6 +50,9 @@ type CutReport struct {
 	// Syncs is the number of fsync and fdatasync calls, on files and
 	// folders, the file system had seen at the cut.
 	Syncs int64
+	// Busy says a file was still open on the mount: it was detached
+	// lazily, and the descriptors left open reach nothing any more.
+	Busy bool
 }
 
 // dentry is one name in a durable folder listing.
@@ -83,6 +89,8 @@ type FS struct {
 	thaw     chan struct{} // closed by Cut: frozen fsyncs return EIO
 	isFrozen bool
 	cutting  bool
+
+	rebuildRoot string // the folder rebuild writes (for CutReport.Reverted)
 }
 
 // New mounts a power-loss file system at mnt (an empty folder), with
@@ -151,13 +159,15 @@ func (f *FS) Cut() (CutReport, error) {
 	rep := CutReport{Syncs: f.syncs}
 	f.mu.Unlock()
 
-	if err := f.unmount(); err != nil {
+	busy, err := f.unmount()
+	rep.Busy = busy
+	if err != nil {
 		return rep, err
 	}
 
 	f.mu.Lock()
 	next := filepath.Join(f.base, "gen"+strconv.Itoa(f.gen+1))
-	err := f.rebuild(next, &rep)
+	err = f.rebuild(next, &rep)
 	for ino, fd := range f.pins {
 		unix.Close(fd)
 		delete(f.pins, ino)
@@ -186,7 +196,7 @@ func (f *FS) Close() error {
 	f.cutting = true
 	close(f.thaw)
 	f.mu.Unlock()
-	err := f.unmount()
+	_, err := f.unmount()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for ino, fd := range f.pins {
@@ -247,20 +257,22 @@ func (f *FS) mount() error {
 	return nil
 }
 
-// unmount unmounts the server, lazily if the mount is busy.
-func (f *FS) unmount() error {
+// unmount unmounts the server, lazily if the mount is busy (busy then
+// says so).
+func (f *FS) unmount() (busy bool, err error) {
 	f.mu.Lock()
 	srv := f.server
 	f.server = nil
 	f.mu.Unlock()
 	if srv == nil {
-		return nil
+		return false, nil
 	}
 	if err := syscall.Unmount(f.mnt, 0); err != nil {
+		busy = true
 		// Busy: a file is still open on the mount. Detach it and
 		// abort the connection, so that the server's loops end.
 		if err := syscall.Unmount(f.mnt, syscall.MNT_DETACH); err != nil {
-			return fmt.Errorf("powerloss: unmount %s: %w", f.mnt, err)
+			return busy, fmt.Errorf("powerloss: unmount %s: %w", f.mnt, err)
 		}
 		abortConnections()
 	}
@@ -268,9 +280,9 @@ func (f *FS) unmount() error {
 	go func() { srv.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		return busy, nil
 	case <-time.After(unmountWait):
-		return fmt.Errorf("powerloss: the server at %s did not stop within %v", f.mnt, unmountWait)
+		return busy, fmt.Errorf("powerloss: the server at %s did not stop within %v", f.mnt, unmountWait)
 	}
 }
 
@@ -526,6 +538,7 @@ func (f *FS) rebuild(next string, rep *CutReport) error {
 		return fmt.Errorf("powerloss: %w", err)
 	}
 	made := map[uint64]string{}
+	f.rebuildRoot = next
 	return f.rebuildDir(next, f.rootIno, where, made, rep)
 }
 
@@ -578,6 +591,10 @@ func (f *FS) rebuildDir(dst string, ino uint64, where map[uint64]string, made ma
 			}
 			if !equal(cur, content) {
 				rep.Files++
+				if len(rep.Reverted) < maxReported {
+					rel, _ := filepath.Rel(f.rebuildRoot, p)
+					rep.Reverted = append(rep.Reverted, rel)
+				}
 				if f.opts.Torn {
 					var torn bool
 					content, torn = tear(f.rng, content, cur)

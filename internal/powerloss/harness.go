@@ -213,6 +213,12 @@ func Run(t testing.TB, f *FS, w Workload, cfg Config) *figures.Set {
 		set.Add("files_reverted", int64(rep.Files))
 		set.Add("files_torn", int64(rep.TornFiles))
 		set.Add("dirs_reverted", int64(rep.Dirs))
+		if rep.Files > 0 {
+			t.Logf("%s: round %d: %d files in the durable namespace had volatile content (%d torn): %q", w.Name, i, rep.Files, rep.TornFiles, rep.Reverted)
+		}
+		if rep.Busy {
+			set.Inc("busy_unmounts")
+		}
 		r.Lines = child.Lines()
 		r.Cut = rep
 		for _, c := range w.Checks {

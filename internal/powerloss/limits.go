@@ -14,6 +14,10 @@ const (
 	// process the caller did not kill still holds a file open on it).
 	unmountWait = 10 * time.Second
 
+	// maxReported bounds CutReport.Reverted: enough to see which files
+	// a cut touched, bounded for a tree of thousands.
+	maxReported = 16
+
 	// childWait bounds how long the runner waits for a child to reach a
 	// cut (its fsync count, its time, or its end) and then to die after
 	// SIGKILL: a child stuck longer is a harness failure, not a slow
