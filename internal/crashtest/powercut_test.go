@@ -146,14 +146,14 @@ func runPowerSaves(t *testing.T, role, name string, cuts int) *figures.Set {
 
 // TestPowerCutSaves cuts the power under a child saving sessions.
 func TestPowerCutSaves(t *testing.T) {
-	runPowerSaves(t, "saver", "powercut/saves", powerCuts(40))
+	runPowerSaves(t, "saver", "powercut/saves", powerCuts(30))
 }
 
 // TestPowerCutWriteBehind cuts the power under a child that saves and
 // marks API calls, so that the Manager's write-behind metadata flush
 // writes the session between (and while) the saves run.
 func TestPowerCutWriteBehind(t *testing.T) {
-	f := runPowerSaves(t, "behindsaver", "powercut/write-behind", powerCuts(20))
+	f := runPowerSaves(t, "behindsaver", "powercut/write-behind", powerCuts(15))
 	if f.Get("acked_saves") == 0 {
 		t.Error("no save was acknowledged")
 	}
@@ -245,7 +245,7 @@ func TestPowerCutRotateKey(t *testing.T) {
 			return nil
 		}}}, postCut(dir, passA)...),
 	}
-	f := powerloss.Run(t, fs, w, powerloss.Config{Cuts: powerCuts(15), MaxSyncs: 4*n + 10, Window: window, Seed: powerSeed()})
+	f := powerloss.Run(t, fs, w, powerloss.Config{Cuts: powerCuts(10), MaxSyncs: 4*n + 10, Window: window, Seed: powerSeed()})
 	f.Declare("unreadable_vaults", "unreadable_sessions", "cut_mid_rotation", "rerun_failed")
 	f.Add("sessions", int64(n))
 	runToEnd(t, "rotate", dir)
@@ -298,7 +298,7 @@ func TestPowerCutPasswd(t *testing.T) {
 			return nil
 		}}}, postCut(dir, passA, passB)...),
 	}
-	f := powerloss.Run(t, fs, w, powerloss.Config{Cuts: powerCuts(20), MaxSyncs: 8, Window: window, Seed: powerSeed()})
+	f := powerloss.Run(t, fs, w, powerloss.Config{Cuts: powerCuts(12), MaxSyncs: 8, Window: window, Seed: powerSeed()})
 	f.Declare("unreadable_vaults", "unreadable_sessions", "lost_acked", "switched")
 	f.Add("sessions", int64(n))
 	f.Report(t)
@@ -368,7 +368,7 @@ func TestPowerCutRecoverHeader(t *testing.T) {
 			return damage()
 		}}}, postCut(dir, passA)...),
 	}
-	f := powerloss.Run(t, fs, w, powerloss.Config{Cuts: powerCuts(15), MaxSyncs: 6, Window: window, Seed: powerSeed()})
+	f := powerloss.Run(t, fs, w, powerloss.Config{Cuts: powerCuts(10), MaxSyncs: 6, Window: window, Seed: powerSeed()})
 	f.Declare("unreadable_vaults", "unreadable_sessions", "unrecoverable", "lost_acked", "still_damaged")
 	f.Add("sessions", int64(n))
 	f.Report(t)

@@ -97,12 +97,18 @@ func checkMany(ctx context.Context, dir string, n int, passes ...string) (pass s
 	}
 	defer b.Close()
 	defer v.Close()
+	bad, err = checkManyIn(ctx, v, n)
+	return pass, bad, err
+}
+
+// checkManyIn opens every session of the open vault v, as checkMany does.
+func checkManyIn(ctx context.Context, v *vault.Vault, n int) (bad int, err error) {
 	names, err := v.Sessions(ctx)
 	if err != nil {
-		return pass, n, err
+		return n, err
 	}
 	if len(names) != n {
-		return pass, n, fmt.Errorf("%d sessions listed, want %d", len(names), n)
+		return n, fmt.Errorf("%d sessions listed, want %d", len(names), n)
 	}
 	for i := range n {
 		plain, _, err := v.Store(manyName(i)).Open(ctx)
@@ -115,7 +121,7 @@ func checkMany(ctx context.Context, dir string, n int, passes ...string) (pass s
 			bad++
 		}
 	}
-	return pass, bad, nil
+	return bad, nil
 }
 
 // rotateChild rotates the data key of the vault at args[0], reporting
