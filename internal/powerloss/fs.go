@@ -155,7 +155,7 @@ func (f *FS) FreezeAtSync(n int64) <-chan struct{} {
 func (f *FS) Cut() (CutReport, error) {
 	f.mu.Lock()
 	f.cutting = true
-	close(f.thaw)
+	f.release()
 	rep := CutReport{Syncs: f.syncs}
 	f.mu.Unlock()
 
@@ -194,7 +194,7 @@ func (f *FS) Close() error {
 		return nil
 	}
 	f.cutting = true
-	close(f.thaw)
+	f.release()
 	f.mu.Unlock()
 	_, err := f.unmount()
 	f.mu.Lock()
@@ -204,6 +204,15 @@ func (f *FS) Close() error {
 		delete(f.pins, ino)
 	}
 	return err
+}
+
+// release makes frozen fsyncs return (once). mu held.
+func (f *FS) release() {
+	select {
+	case <-f.thaw:
+	default:
+		close(f.thaw)
+	}
 }
 
 // mount scans the backing folder as the durable state and mounts it.
