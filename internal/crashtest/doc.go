@@ -19,7 +19,7 @@
 // harnesses prove atomicity against process crashes. Power loss
 // additionally depends on the fsync calls: the TestPowerCut* harnesses run
 // the same workloads (saves, the write-behind metadata flush, rotate-key,
-// passwd, passphrase<->keychain slot moves, header recovery) on a
+// passwd, passphrase<->keychain slot moves, header recovery, logouts) on a
 // powerloss file system, which forgets on every cut what was not fsynced
 // and tears un-synced sectors (package powerloss, docs/POWERLOSS.md):
 //
