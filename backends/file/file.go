@@ -728,3 +728,70 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 	}
 	return b.write(ctx, op, name, l, prev, ifVersion, true)
 }
+
+// DropPrevious removes the previous generation of name and every temp
+// file or temp link of name that a crashed write left behind
+// (".FILE.tmp-*"), then fsyncs the folder, under the write lock
+// (backends.Recoverer). It never touches the current file.
+//
+// A Put of the same name that runs at the same moment in another
+// process may lose its temp file (it writes it before it takes the write
+// lock): that Put then fails and leaves the stored blob as it was, and
+// can be retried. The vault calls DropPrevious only under its header
+// lock, once a credential or a key generation is retired.
+func (b *Backend) DropPrevious(ctx context.Context, name string) error {
+	const op = "drop previous"
+	if err := b.enter(ctx, op, name, true); err != nil {
+		return err
+	}
+	defer b.closeMu.RUnlock()
+	l := b.locate(name)
+	unlock, err := b.lockWrites(ctx, op, name)
+	if err != nil {
+		return opError(op, name, StepLock, writeKind(err), err)
+	}
+	defer unlock()
+	ents, err := l.dir.entries()
+	if err != nil {
+		return opError(op, name, StepRemove, kindOf(err), err)
+	}
+	tmpPrefix := "." + l.file + tmpInfix
+	removed := false
+	for _, e := range ents {
+		if e.name != l.prev && !isTempOf(e.name, tmpPrefix) {
+			continue
+		}
+		if err := b.step(ctx, op, name, StepRemove, l.dir, e.name); err != nil {
+			return opError(op, name, StepRemove, writeKind(err), err)
+		}
+		if err := l.dir.remove(e.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return opError(op, name, StepRemove, writeKind(err), err)
+		}
+		removed = true
+	}
+	if !removed {
+		return nil
+	}
+	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
+		return opError(op, name, StepFsyncDir, writeKind(err), err)
+	}
+	return nil
+}
+
+// isTempOf reports whether entry is a temp file or link that tempName
+// made for the file whose prefix ("." + file + tmpInfix) is given:
+// exactly 16 lowercase hex digits follow it, so that the temp files of
+// another name that merely starts the same way ("x" and
+// "x.sealed.tmp-y") are never taken for these.
+func isTempOf(entry, prefix string) bool {
+	rest, ok := strings.CutPrefix(entry, prefix)
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
