@@ -24,6 +24,11 @@ type Info struct {
 	// memory (not swappable); LockErr says why not when it is false.
 	KeysLocked bool
 	LockErr    error
+	// PurgeErr is the failure of the last purge this Vault ran (see
+	// Vault.Purge), matching ErrPurgePending: the backend may still
+	// keep a copy that a retired credential or a dropped key
+	// generation opens. Nil when the last purge finished.
+	PurgeErr error
 }
 
 // SlotInfo describes one key slot.
@@ -48,6 +53,7 @@ func (v *Vault) Info() Info {
 		Rotating:      len(h.gens) > 1,
 		UnlockedBy:    v.unlockedBy,
 		KeysLocked:    !v.closed,
+		PurgeErr:      v.purgeErr,
 	}
 	for _, s := range h.slots {
 		si := SlotInfo{ID: s.id, Kind: s.kind}

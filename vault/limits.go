@@ -47,6 +47,12 @@ const (
 	// deadline of its own.
 	keyStoreTimeout = 30 * time.Second
 
+	// openPurgeWait bounds how long Open waits for the header lock to
+	// finish a purge a crash interrupted (retire.go). A process that
+	// holds the lock is changing the header and purges when done, so
+	// Open need not wait for it; a free lock is taken in microseconds.
+	openPurgeWait = 200 * time.Millisecond
+
 	// headerRetries bounds how often a header update is retried after a
 	// version conflict with a writer that does not take the lock.
 	headerRetries = 5

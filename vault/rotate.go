@@ -62,6 +62,9 @@ func (v *Vault) rotateKey(ctx context.Context, progress func(done, total int), w
 	if err := v.reload(ctx); err != nil {
 		return err
 	}
+	if err := v.purgeLocked(ctx); err != nil {
+		return err
+	}
 
 	// 1. Add a generation, unless an interrupted rotation left one.
 	v.mu.RLock()
@@ -81,6 +84,9 @@ func (v *Vault) rotateKey(ctx context.Context, progress func(done, total int), w
 		})
 		if err != nil {
 			return fmt.Errorf("vault: rotate: add generation: %w", err)
+		}
+		if err := v.purgeLocked(ctx); err != nil {
+			return err
 		}
 	}
 
@@ -111,7 +117,9 @@ func (v *Vault) rotateKey(ctx context.Context, progress func(done, total int), w
 	if err != nil {
 		return fmt.Errorf("vault: rotate: drop old generations: %w", err)
 	}
-	return nil
+	// 4. Purge: the header before step 3 (it wraps the dropped keys) and
+	// every session's previous generation (sealed under them) go.
+	return v.purgeLocked(ctx)
 }
 
 // rewrapAll changes the header's generation list with change (which

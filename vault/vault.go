@@ -74,6 +74,7 @@ type Vault struct {
 	gens       []*generation // parallel to hdr.gens; the last is current
 	keks       map[SlotID]*secmem.Buffer
 	unlockedBy SlotID
+	purgeErr   error // the last purge's failure (retire.go), for Info
 }
 
 // generation is one unlocked key generation.
@@ -298,6 +299,7 @@ func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, erro
 		return nil, err
 	}
 	ok = true
+	v.purgeOnOpen(ctx, blob)
 	return v, nil
 }
 

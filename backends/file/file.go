@@ -436,7 +436,29 @@ func (b *Backend) write(ctx context.Context, op, name string, l location, blob [
 	if err := b.step(ctx, op, name, StepRename, l.dir, l.file); err != nil {
 		return fail(StepRename, err)
 	}
-	if err := l.dir.rename(tmp, l.file); err != nil {
+	err = l.dir.rename(tmp, l.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A DropPrevious (which removes the temp files a crashed write
+		// left) took ours while we wrote it, before we held the write
+		// lock. We hold it now, so nothing else removes temp files:
+		// write the blob again, under the lock, and rename that.
+		f.close()
+		tmp, f, err = b.createTemp(ctx, op, name, l)
+		if err != nil {
+			return fail(StepCreateTemp, err)
+		}
+		if err := f.write(blob); err != nil {
+			return fail(StepWrite, &fs.PathError{Op: "write", Path: l.dir.join(tmp), Err: err})
+		}
+		if err := f.sync(); err != nil {
+			return fail(StepFsync, &fs.PathError{Op: "fsync", Path: l.dir.join(tmp), Err: err})
+		}
+		if err := f.close(); err != nil {
+			return fail(StepClose, &fs.PathError{Op: "close", Path: l.dir.join(tmp), Err: err})
+		}
+		err = l.dir.rename(tmp, l.file)
+	}
+	if err != nil {
 		return fail(StepRename, err)
 	}
 	renamed = true
@@ -734,11 +756,12 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 // (".FILE.tmp-*"), then fsyncs the folder, under the write lock
 // (backends.Recoverer). It never touches the current file.
 //
-// A Put of the same name that runs at the same moment in another
-// process may lose its temp file (it writes it before it takes the write
-// lock): that Put then fails and leaves the stored blob as it was, and
-// can be retried. The vault calls DropPrevious only under its header
-// lock, once a credential or a key generation is retired.
+// A Put of the same name running at the same moment (in this process or
+// another) may have its temp file removed, as it writes it before it
+// takes the write lock: it then finds it gone at its rename, and writes
+// the blob again under the write lock, so it still succeeds. The vault
+// calls DropPrevious under its header lock, once a credential or a key
+// generation is retired.
 func (b *Backend) DropPrevious(ctx context.Context, name string) error {
 	const op = "drop previous"
 	if err := b.enter(ctx, op, name, true); err != nil {
