@@ -48,9 +48,10 @@ const (
 	keyStoreTimeout = 30 * time.Second
 
 	// openPurgeWait bounds how long Open waits for the header lock to
-	// finish a purge a crash interrupted (retire.go). A process that
-	// holds the lock is changing the header and purges when done, so
-	// Open need not wait for it; a free lock is taken in microseconds.
+	// finish a purge a crash interrupted (retire.go) before it purges
+	// without it. A free lock is taken in microseconds; a held one is
+	// a writer that purges when done, or a lease a killed process left
+	// (Redis keeps it for its TTL), which Open must not wait out.
 	openPurgeWait = 200 * time.Millisecond
 
 	// headerRetries bounds how often a header update is retried after a

@@ -99,9 +99,13 @@ func (v *Vault) purgePending(ctx context.Context, cur []byte) bool {
 }
 
 // purgeOnOpen finishes a purge that a crash interrupted, if one is
-// pending. It waits for the header lock at most openPurgeWait: a writer
-// that holds it purges when it is done. Failures are kept for Info and
-// never fail Open (a vault on read-only storage still opens).
+// pending. It waits for the header lock at most openPurgeWait, and then
+// purges without it: the lock may be a lease that a killed process still
+// holds (Redis keeps it until its TTL ends). That is safe, because every
+// step of a purge only removes copies that the committed header no
+// longer needs, each idempotent, and the spare write is a compare-and-set
+// on the version of the header the purge read. Failures are kept for
+// Info and never fail Open (a vault on read-only storage still opens).
 func (v *Vault) purgeOnOpen(ctx context.Context, cur []byte) {
 	if !v.purgePending(ctx, cur) {
 		return
@@ -109,11 +113,9 @@ func (v *Vault) purgeOnOpen(ctx context.Context, cur []byte) {
 	lctx, cancel := context.WithTimeout(ctx, openPurgeWait)
 	l, err := v.locks.lock(lctx, backends.HeaderName)
 	cancel()
-	if err != nil {
-		v.setPurgeErr(&PurgeError{Step: "lock the header", Err: err})
-		return
+	if err == nil {
+		defer l.Unlock(context.WithoutCancel(ctx))
 	}
-	defer l.Unlock(context.WithoutCancel(ctx))
 	err = v.reload(ctx)
 	if err == nil {
 		err = v.purgeLocked(ctx)
@@ -127,8 +129,9 @@ func (v *Vault) setPurgeErr(err error) {
 	v.mu.Unlock()
 }
 
-// purgeLocked runs the purge. The header lock must be held and v's header
-// must be the stored one (reload first).
+// purgeLocked runs the purge. The header lock should be held (see
+// purgeOnOpen for when it is not) and v's header must be the stored one
+// (reload first).
 func (v *Vault) purgeLocked(ctx context.Context) (err error) {
 	defer func() { v.setPurgeErr(err) }()
 	rec, ok := v.backend.(backends.Recoverer)

@@ -32,6 +32,10 @@ func TestMain(m *testing.M) {
 		"rotate":      rotateChild,
 		"naiverotate": naiveRotateChild,
 		"passwd":      passwdChild,
+		// retire_test.go
+		"slots":          slotsChild,
+		"passwdn":        passwdNChild,
+		"unpurgedpasswd": unpurgedPasswdChild,
 	})
 }
 

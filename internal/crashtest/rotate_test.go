@@ -30,7 +30,7 @@ func manyName(i int) string { return fmt.Sprintf("s%04d", i) }
 func manyToken(i int) string { return fmt.Sprintf("tok-%d-%s", i, strings.Repeat("y", i*31%700)) }
 
 func openWith(ctx context.Context, dir, pass string) (*vault.Vault, error) {
-	b, err := file.New(dir)
+	b, err := openLoc(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func openWith(ctx context.Context, dir, pass string) (*vault.Vault, error) {
 func createMany(t *testing.T, dir string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := file.New(dir)
+	b, err := openLoc(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,23 @@ import (
 )
 
 // RedisClient adapts a go-redis client to Redis: every key of the
-// selected database (SCAN), and every value of each key whatever its
-// type.
-type RedisClient struct{ C goredis.UniversalClient }
+// selected database that matches Match (a SCAN glob; "" is every key),
+// and every value of each key whatever its type.
+type RedisClient struct {
+	C     goredis.UniversalClient
+	Match string
+}
 
 // Keys returns every key, by SCAN.
 func (r RedisClient) Keys(ctx context.Context) ([]string, error) {
 	var keys []string
 	var cursor uint64
 	for {
-		ks, next, err := r.C.Scan(ctx, cursor, "*", 1000).Result()
+		match := r.Match
+		if match == "" {
+			match = "*"
+		}
+		ks, next, err := r.C.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
 			return nil, err
 		}

@@ -420,3 +420,22 @@ func (s *Scanner) ScanRedis(ctx context.Context, r Redis, nameOf func(key string
 	}
 	return rep, nil
 }
+
+// HeaderKeys returns the data keys that header blob wraps, opened with
+// the passphrase pass (a test learns a generation's key this way before a
+// rotation drops it), or nil if no passphrase slot opens with it.
+func HeaderKeys(blob, pass []byte) [][]byte {
+	id, _, slots := parseHeader(blob)
+	s := New(Credentials{})
+	for i := range slots {
+		if slots[i].kind != 1 {
+			continue
+		}
+		if kek := s.derive(pass, &slots[i]); kek != nil {
+			if keys := unwrap(id, &slots[i], kek); keys != nil {
+				return keys
+			}
+		}
+	}
+	return nil
+}
