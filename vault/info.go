@@ -124,13 +124,18 @@ func (v *Vault) Recover(ctx context.Context, name string) (restored bool, err er
 		}
 		return false, fmt.Errorf("vault: recover %q: read previous generation: %w", name, err)
 	}
-	plain, err := v.OpenSession(ctx, name, prev)
+	plain, err := v.openSession(ctx, name, prev, false)
 	if err != nil {
 		return false, fmt.Errorf("vault: recover %q: the previous generation does not open either: %w", name, err)
 	}
 	secmem.Wipe(plain)
+	var counter uint64
+	if env, err := parseEnvelope(name, prev); err == nil {
+		counter = env.counter
+	}
 	if _, err := rec.Restore(ctx, name, ver); err != nil {
 		return false, fmt.Errorf("vault: recover %q: restore: %w", name, err)
 	}
-	return true, nil
+	// A deliberate rollback: the restored blob is the newest from now on.
+	return true, v.noteRestored(name, counter)
 }

@@ -367,7 +367,7 @@ func (v *Vault) reseal(ctx context.Context, name string) (int, error) {
 			secmem.Wipe(plain)
 			return 0, nil
 		}
-		sealed, err := v.SealSession(name, plain)
+		sealed, counter, err := v.sealSession(name, plain)
 		secmem.Wipe(plain)
 		if err != nil {
 			return 0, err
@@ -378,7 +378,7 @@ func (v *Vault) reseal(ctx context.Context, name string) (int, error) {
 			}
 			return 0, fmt.Errorf("vault: rotate: write session %q: %w", name, err)
 		}
-		return 1, nil
+		return 1, v.noteWritten(name, counter)
 	}
 	return 0, fmt.Errorf("vault: rotate: session %q kept changing (%d version conflicts); run the rotation again", name, putRetries)
 }

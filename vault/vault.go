@@ -75,6 +75,8 @@ type Vault struct {
 	keks       map[SlotID]*secmem.Buffer
 	unlockedBy SlotID
 	purgeErr   error // the last purge's failure (retire.go), for Info
+
+	rb rollbackState // rollback floors (rollback.go)
 }
 
 // generation is one unlocked key generation.
@@ -205,6 +207,10 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 		}
 	}
 	v.hdrVer = ver
+	if err := v.initRollback(c.freshness); err != nil {
+		v.Close()
+		return nil, err
+	}
 	ok = true
 	return v, nil
 }
@@ -296,6 +302,10 @@ func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, erro
 	}
 	v, err := openHeaderBlob(ctx, b, c, blob, ver)
 	if err != nil {
+		return nil, err
+	}
+	if err := v.initRollback(c.freshness); err != nil {
+		v.Close()
 		return nil, err
 	}
 	ok = true
@@ -560,6 +570,9 @@ func (v *Vault) reload(ctx context.Context) error {
 	v.mu.RUnlock()
 	if !sameVault {
 		return &FormatError{Structure: "header", Field: "vault id", Reason: "the header now belongs to another vault", Err: ErrCorrupt}
+	}
+	if err := v.checkGeneration(h.current()); err != nil {
+		return err
 	}
 	keys, id, kek, err := v.unlock(ctx, h, false)
 	if err != nil {
