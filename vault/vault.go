@@ -525,6 +525,9 @@ func (v *Vault) install(h *header, ver backends.Version, keys []*secmem.Buffer) 
 		}
 	}
 	v.hdr, v.hdrVer, v.gens = h, ver, gens
+	// Raise the highest generation seen (rollback.go); a lower one was
+	// refused before (reload) or is this Vault's own restore.
+	_ = v.checkGeneration(h.current())
 	return nil
 }
 
