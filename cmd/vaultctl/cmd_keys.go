@@ -67,6 +67,9 @@ An existing vault is never overwritten.`,
 
 func (a *app) initVault(ctx context.Context, params kdf.Params) error {
 	opts := []vault.Option{vault.WithKDFParams(params)}
+	if a.freshness != "" {
+		opts = append(opts, vault.WithFreshnessFile(a.freshness))
+	}
 	if a.keychain {
 		ks, err := a.keyStore()
 		if err != nil {

@@ -72,6 +72,7 @@ type app struct {
 	redisPrefix string
 	pass        passphraseSource
 	version     bool
+	freshness   string // --freshness FILE: the vault's rollback record
 
 	cmd     *command // the command being run, for messages
 	emitted bool     // a JSON document was written to stdout
@@ -150,6 +151,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.backend, "backend", "file", "storage: `file` (the vault folder) or redis")
 	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one)")
 	fs.BoolVar(&a.version, "version", false, "print the version of vaultctl and exit")
+	fs.StringVar(&a.freshness, "freshness", "", "keep the vault's rollback record in `FILE`, outside the vault (default $VAULTCTL_FRESHNESS): an older session or header put back is then refused after a restart too")
 	fs.StringVar(&a.redisPrefix, "redis-prefix", "", "Redis key `PREFIX` of the vault (default $VAULTCTL_REDIS_PREFIX, else sessionvault)")
 }
 
@@ -216,6 +218,9 @@ func (a *app) checkGlobals() error {
 	if a.pass.file != "" && a.pass.fd >= 0 {
 		return usagef("--passphrase-file and --passphrase-fd both given: use one")
 	}
+	if a.freshness == "" {
+		a.freshness = a.getenv(freshnessEnv)
+	}
 	switch a.backend {
 	case "file":
 	case "redis":
@@ -241,10 +246,12 @@ func (a *app) checkGlobals() error {
 	return nil
 }
 
-// redisURLEnv is read when --backend redis is given without --redis-url.
+// redisURLEnv is read when --backend redis is given without --redis-url;
+// freshnessEnv when --freshness is not given.
 const (
 	redisURLEnv    = "VAULTCTL_REDIS_URL"
 	redisPrefixEnv = "VAULTCTL_REDIS_PREFIX"
+	freshnessEnv   = "VAULTCTL_FRESHNESS"
 )
 
 // parseInterspersed parses flags anywhere among the positional arguments

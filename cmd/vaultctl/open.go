@@ -133,6 +133,9 @@ func (k *cliKeyStore) DeleteKey(ctx context.Context, account string) error {
 func (a *app) unlockOptions(ctx context.Context) ([]vault.Option, func(), error) {
 	var opts []vault.Option
 	wipe := func() {}
+	if a.freshness != "" {
+		opts = append(opts, vault.WithFreshnessFile(a.freshness))
+	}
 	if a.keychain {
 		ks, err := a.keyStore()
 		if err != nil {
