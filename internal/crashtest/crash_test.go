@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 		// retire_test.go
 		"slots":          slotsChild,
 		"passwdn":        passwdNChild,
+		"retirerotate":   retireRotateChild,
 		"unpurgedpasswd": unpurgedPasswdChild,
 	})
 }
