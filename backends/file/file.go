@@ -751,10 +751,10 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 	return b.write(ctx, op, name, l, prev, ifVersion, true)
 }
 
-// DropPrevious removes the previous generation of name and every temp
-// file or temp link of name that a crashed write left behind
-// (".FILE.tmp-*"), then fsyncs the folder, under the write lock
-// (backends.Recoverer). It never touches the current file.
+// DropPrevious removes every temp file or temp link of name that a
+// crashed write left behind (".FILE.tmp-" and 16 hex digits), then the
+// previous generation of name, fsyncing the folder after each, under the
+// write lock (backends.Recoverer). It never touches the current file.
 //
 // A Put of the same name running at the same moment (in this process or
 // another) may have its temp file removed, as it writes it before it
@@ -778,25 +778,44 @@ func (b *Backend) DropPrevious(ctx context.Context, name string) error {
 	if err != nil {
 		return opError(op, name, StepRemove, kindOf(err), err)
 	}
+	// The temp copies first, the previous generation last, each step
+	// made durable before the next: whoever treats "a previous
+	// generation exists" as "a purge may be pending" (the vault does, for
+	// the header) then never sees a crash leave temp copies behind a
+	// removed previous generation.
 	tmpPrefix := "." + l.file + tmpInfix
-	removed := false
+	var temps []string
+	hasPrev := false
 	for _, e := range ents {
-		if e.name != l.prev && !isTempOf(e.name, tmpPrefix) {
-			continue
+		switch {
+		case e.name == l.prev:
+			hasPrev = true
+		case isTempOf(e.name, tmpPrefix):
+			temps = append(temps, e.name)
 		}
-		if err := b.step(ctx, op, name, StepRemove, l.dir, e.name); err != nil {
-			return opError(op, name, StepRemove, writeKind(err), err)
-		}
-		if err := l.dir.remove(e.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return opError(op, name, StepRemove, writeKind(err), err)
-		}
-		removed = true
 	}
-	if !removed {
+	remove := func(files []string) error {
+		for _, f := range files {
+			if err := b.step(ctx, op, name, StepRemove, l.dir, f); err != nil {
+				return opError(op, name, StepRemove, writeKind(err), err)
+			}
+			if err := l.dir.remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return opError(op, name, StepRemove, writeKind(err), err)
+			}
+		}
+		if len(files) == 0 {
+			return nil
+		}
+		if err := b.syncDir(ctx, op, name, l.dir); err != nil {
+			return opError(op, name, StepFsyncDir, writeKind(err), err)
+		}
 		return nil
 	}
-	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		return opError(op, name, StepFsyncDir, writeKind(err), err)
+	if err := remove(temps); err != nil {
+		return err
+	}
+	if hasPrev {
+		return remove([]string{l.prev})
 	}
 	return nil
 }
