@@ -37,6 +37,17 @@
 // repaired: a wrong passphrase or key, a newer format or a KDF policy
 // refusal never leads to a restore. docs/FORMAT.md, "Recovery", gives the
 // rules.
+//
+// # Retirement and rollback
+//
+// Recovery never keeps what a retired credential opens: after every
+// header change (ChangePassphrase, a slot added or removed, RotateKey) the
+// Vault purges the previous header and, after a rotation, every session's
+// previous generation, crash-safely (see Purge and docs/FORMAT.md,
+// "Retirement"). Sessions are sealed with a rollback counter, and a Vault
+// refuses an older blob than one it has seen with ErrRollback;
+// WithFreshnessFile makes that survive a restart. SECURITY.md says what
+// neither can reach.
 package vault
 
 import (
