@@ -24,9 +24,13 @@ import (
 // header is always a spare copy of the current header, byte for byte.
 // Every header change is followed by a purge, under the header lock:
 //
-//  1. If the kept previous header P equals the current header H, or there
-//     is none, nothing is retired: done. Otherwise a purge is pending:
-//     P is the header before the last change.
+//  1. If the kept previous header P equals the current header H, nothing
+//     is retired: done. If there is none, nothing is retired either, but
+//     H is written again first, so that every change is made with a
+//     previous header in place (else a change killed between its two
+//     renames would leave the old header in a temp link and no marker).
+//     Otherwise a purge is pending: P is the header before the last
+//     change.
 //  2. If P holds a generation H does not (a rotation dropped it), or P
 //     does not parse: drop the previous generation (and any leftover
 //     copy) of every session whose current blob is sealed under a
@@ -145,6 +149,14 @@ func (v *Vault) purgeLocked(ctx context.Context) (err error) {
 	prev, _, err := rec.Previous(ctx, backends.HeaderName)
 	switch {
 	case errors.Is(err, backends.ErrNotFound):
+		// Nothing is pending, but the spare is missing (a purge killed
+		// between its last two steps, or a vault older than the
+		// spare). Write it before any change: a change made while there
+		// is no previous header, killed between its rename and the
+		// rename of the old header's link over the previous generation,
+		// would leave the old header in a temp link with no marker to
+		// say a purge is pending.
+		v.writeSpare(ctx, cur, curVer)
 		return nil
 	case err != nil:
 		return &PurgeError{Step: "read the previous header", Err: err}
@@ -199,6 +211,14 @@ func (v *Vault) purgeLocked(ctx context.Context) (err error) {
 		return &PurgeError{Step: "drop the previous header", Err: err}
 	}
 	// 5. A spare copy again (best effort: the purge is complete without).
+	v.writeSpare(ctx, cur, curVer)
+	return ksErr
+}
+
+// writeSpare writes the current header cur (at version curVer) again, so
+// that the backend's previous generation of it is a copy of it. Best
+// effort: a failure leaves no spare, which the next purge writes.
+func (v *Vault) writeSpare(ctx context.Context, cur []byte, curVer backends.Version) {
 	if nv, err := v.backend.Put(ctx, backends.HeaderName, cur, curVer); err == nil {
 		v.mu.Lock()
 		if v.hdrVer == curVer {
@@ -206,7 +226,6 @@ func (v *Vault) purgeLocked(ctx context.Context) (err error) {
 		}
 		v.mu.Unlock()
 	}
-	return ksErr
 }
 
 func containsGen(gens []uint32, g uint32) bool {

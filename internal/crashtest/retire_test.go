@@ -6,6 +6,7 @@ import (
 	"fmt"
 	goredis "github.com/redis/go-redis/v9"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,8 +395,12 @@ func runRetire(t *testing.T, role, loc, backend string, n, kills int) *figures.S
 			f.Add(key, int64(len(rep.Findings)))
 			for i, fd := range rep.Findings {
 				if i < 5 {
-					t.Errorf("retired credential opens: %s", fd)
+					t.Errorf("retired credential opens: %s (cur %d, target %d, second %d)", fd, cur, target, second)
 				}
+			}
+			if len(rep.Findings) > 0 && os.Getenv("CRASHTEST_DEBUG") != "" {
+				out, _ := exec.Command("ls", "-la", "--time-style=full-iso", loc).CombinedOutput()
+				t.Logf("%s", out)
 			}
 		}
 		return len(rep.Findings)
