@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
@@ -273,5 +274,30 @@ func TestGoldenEnvelopeVersions(t *testing.T) {
 		if want == 2 && env.counter == 0 {
 			t.Errorf("%s: counter 0", dir)
 		}
+	}
+}
+
+// TestRollbackClockBehind: a blob written by a machine whose clock runs
+// an hour ahead, then overwritten unconditionally (Seal with Any) by one
+// whose clock does not: a reader that saw the first takes the second for
+// the newer, as it is (the unconditional write seals above the counter it
+// replaces).
+func TestRollbackClockBehind(t *testing.T) {
+	ctx := context.Background()
+	v, b := newVault(t)
+	reader := mustOpen(t, b, cheap(testPass)...)
+	v.mu.RLock()
+	g := v.current()
+	ahead := sealEnvelopeNonce(nil, g.aead, &v.hdr.id, 2, g.n, uint64(time.Now().Add(time.Hour).UnixNano()), "s", []byte("ahead"), nil)
+	v.mu.RUnlock()
+	if _, err := b.Put(ctx, "s", ahead, backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(t, reader, "s"); got != "ahead" {
+		t.Fatal(got)
+	}
+	seal(t, v, "s", "later") // Any
+	if got := open(t, reader, "s"); got != "later" {
+		t.Fatalf("after an unconditional write: %q", got)
 	}
 }

@@ -78,7 +78,21 @@ func (s *Store) Seal(ctx context.Context, plaintext []byte, ifVersion backends.V
 			return "", err
 		}
 	}
-	blob, counter, err := s.v.sealSession(s.name, plaintext)
+	var above uint64
+	if ifVersion == backends.Any {
+		// An unconditional write follows no read of the blob it
+		// replaces: seal above that blob's counter, so that readers who
+		// saw it do not take this one for a rollback even if this
+		// machine's clock runs behind the writer's. (The stored counter
+		// is not authenticated here, so it only raises this seal's
+		// counter, never a floor.)
+		if cur, _, err := s.v.backend.Get(ctx, s.name); err == nil {
+			if env, err := parseEnvelope(s.name, cur); err == nil {
+				above = env.counter
+			}
+		}
+	}
+	blob, counter, err := s.v.sealSessionAbove(s.name, plaintext, above)
 	if err != nil {
 		return "", err
 	}
@@ -153,13 +167,18 @@ func (v *Vault) SealSession(name string, plaintext []byte) ([]byte, error) {
 // sealSession is SealSession; it also returns the blob's rollback
 // counter.
 func (v *Vault) sealSession(name string, plaintext []byte) ([]byte, uint64, error) {
+	return v.sealSessionAbove(name, plaintext, 0)
+}
+
+// sealSessionAbove is sealSession with a counter above above too.
+func (v *Vault) sealSessionAbove(name string, plaintext []byte, above uint64) ([]byte, uint64, error) {
 	if err := checkName(name); err != nil {
 		return nil, 0, err
 	}
 	if len(plaintext) > MaxPlaintextSize {
 		return nil, 0, &FormatError{Structure: "session", Name: name, Field: "plaintext", Reason: fmt.Sprintf("%d bytes, limit %d", len(plaintext), MaxPlaintextSize), Err: ErrTooLarge}
 	}
-	counter := v.nextCounter(name)
+	counter := max(v.nextCounter(name), above+1)
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.closed {
