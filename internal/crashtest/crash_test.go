@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 		"slots":          slotsChild,
 		"passwdn":        passwdNChild,
 		"retirerotate":   retireRotateChild,
+		"passwdheld":     passwdHeldChild,
 		"unpurgedpasswd": unpurgedPasswdChild,
 	})
 }
