@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 		"passwdn":        passwdNChild,
 		"retirerotate":   retireRotateChild,
 		"passwdheld":     passwdHeldChild,
+		"dropheld":       dropHeldChild,
 		"unpurgedpasswd": unpurgedPasswdChild,
 	})
 }

@@ -82,3 +82,53 @@ func TestCrashPasswdBetweenRenames(t *testing.T) {
 		t.Errorf("the retired passphrase opens: %s", f)
 	}
 }
+
+// dropHeldChild runs DropPrevious(".vault") on the folder args[0] and
+// holds it just before it removes the previous generation.
+func dropHeldChild(args []string) error {
+	b, err := file.New(args[0], file.WithStepHook(func(ctx context.Context, s file.StepInfo) error {
+		if s.Op == "drop previous" && s.Step == file.StepRemove && filepath.Base(s.Path) == ".vault.hdr.prev" {
+			reexec.Report("held")
+			select {} // until killed
+		}
+		return nil
+	}))
+	if err != nil {
+		return err
+	}
+	reexec.Report("ready")
+	return b.DropPrevious(context.Background(), ".vault")
+}
+
+// TestCrashDropPreviousOrder kills DropPrevious just before it removes
+// the previous generation: by then every temp copy must be gone, so that
+// the previous generation (the vault's purge-pending marker) is never
+// removed while a leftover copy remains (the first hole the long
+// retirement run found).
+func TestCrashDropPreviousOrder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "vault")
+	createMany(t, dir, 1)
+	for _, tmp := range []string{".vault.hdr.tmp-00000000000000aa", ".vault.hdr.tmp-00000000000000bb"} {
+		if err := os.WriteFile(filepath.Join(dir, tmp), []byte("an old header"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := reexec.Start("dropheld", reexec.Options{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.WaitFor(ctx, "held"); err != nil {
+		t.Fatalf("%v\n%s", err, c.Stderr())
+	}
+	c.Kill()
+	c.Wait()
+	left, _ := filepath.Glob(filepath.Join(dir, ".vault.hdr.tmp-*"))
+	if len(left) != 0 {
+		t.Fatalf("temp copies left while the previous generation is not yet removed: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".vault.hdr.prev")); err != nil {
+		t.Fatalf("the previous generation: %v, want it still there (the kill came before its removal)", err)
+	}
+}
