@@ -9,7 +9,9 @@ import "context"
 //
 // A backend that implements Recoverer keeps, for every name, the blob that
 // was current before the latest successful Put (or Restore), and drops it
-// when the name is deleted: Delete removes both generations.
+// when the name is deleted: Delete removes both generations. DropPrevious
+// drops it on demand: the vault calls it once a credential or a key
+// generation is retired, so that no kept copy still opens with it.
 type Recoverer interface {
 	// Previous returns the previous generation of name and the version
 	// it had while it was current. It is an error matching ErrNotFound
@@ -26,4 +28,12 @@ type Recoverer interface {
 	// ErrConflict and changes nothing; no previous generation matches
 	// ErrNotFound.
 	Restore(ctx context.Context, name string, ifVersion Version) (Version, error)
+
+	// DropPrevious durably removes the kept previous generation of name,
+	// and any temporary or leftover copy of name the backend keeps (a
+	// temp file or link left by a crashed write), so that afterwards the
+	// backend holds only the current blob for name. It is idempotent: nil
+	// when name has no previous generation, and nil when name does not
+	// exist. The current blob is never touched.
+	DropPrevious(ctx context.Context, name string) error
 }

@@ -149,7 +149,8 @@ func (h *header) verifyMAC(currentKey []byte) bool {
 }
 
 // sessionAAD is what a sealed session authenticates besides its
-// ciphertext: the envelope header (magic, version, generation, nonce), the
+// ciphertext: the envelope header (magic, version, generation, in
+// version 2 the rollback counter, nonce), the
 // vault id, and the session name with its length. It is built in buf
 // (which must have room for it, maxAADSize) so sealing allocates nothing
 // beyond its output.
@@ -161,36 +162,45 @@ func sessionAAD(buf []byte, envHdr []byte, vaultID *[idSize]byte, name string) [
 }
 
 // maxAADSize is the largest session AAD.
-const maxAADSize = envelopeHeaderSize + idSize + 1 + 255
+const maxAADSize = envelopeV2HeaderSize + idSize + 1 + 255
 
 // aadPool holds AAD buffers: a buffer on the stack would escape to the
 // heap through the cipher.AEAD interface call, one allocation per seal.
 var aadPool = sync.Pool{New: func() any { return new([maxAADSize]byte) }}
 
 // sealEnvelope seals plaintext for name under generation gen and its
-// AEAD, appending the blob to dst.
-func sealEnvelope(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen uint32, name string, plaintext []byte) []byte {
-	return sealEnvelopeNonce(dst, aead, vaultID, gen, name, plaintext, nil)
+// AEAD as an envelope of the current version (2) with rollback counter
+// counter, appending the blob to dst.
+func sealEnvelope(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen uint32, counter uint64, name string, plaintext []byte) []byte {
+	return sealEnvelopeNonce(dst, aead, vaultID, envelopeVersion, gen, counter, name, plaintext, nil)
 }
 
-// sealEnvelopeNonce is sealEnvelope with a given nonce (nil: a random
-// one), for known-answer tests.
-func sealEnvelopeNonce(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen uint32, name string, plaintext, nonce []byte) []byte {
+// sealEnvelopeNonce is sealEnvelope for envelope version ver (1 has no
+// counter) with a given nonce (nil: a random one), for known-answer
+// tests.
+func sealEnvelopeNonce(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, ver uint16, gen uint32, counter uint64, name string, plaintext, nonce []byte) []byte {
+	hl := envelopeHeaderLen(ver)
+	if hl == 0 {
+		panic("vault: sealEnvelope: unknown envelope version")
+	}
 	start := len(dst)
 	dst = append(dst, envelopeMagic...)
-	dst = binary.BigEndian.AppendUint16(dst, formatVersion)
+	dst = binary.BigEndian.AppendUint16(dst, ver)
 	dst = binary.BigEndian.AppendUint32(dst, gen)
+	if ver >= 2 {
+		dst = binary.BigEndian.AppendUint64(dst, counter)
+	}
 	dst = append(dst, make([]byte, nonceSize)...)
-	hdr := dst[start : start+envelopeHeaderSize]
+	hdr := dst[start : start+hl]
 	if nonce == nil {
-		rand.Read(hdr[envelopeHeaderSize-nonceSize:])
+		rand.Read(hdr[hl-nonceSize:])
 	} else {
-		copy(hdr[envelopeHeaderSize-nonceSize:], nonce)
+		copy(hdr[hl-nonceSize:], nonce)
 	}
 	aadBuf := aadPool.Get().(*[maxAADSize]byte)
 	defer aadPool.Put(aadBuf)
 	aad := sessionAAD(aadBuf[:], hdr, vaultID, name)
-	return aead.Seal(dst, hdr[envelopeHeaderSize-nonceSize:], plaintext, aad)
+	return aead.Seal(dst, hdr[hl-nonceSize:], plaintext, aad)
 }
 
 // openEnvelope opens a parsed envelope in place: the plaintext overwrites

@@ -316,8 +316,10 @@ func parseHeader(b []byte, pol kdf.Policy) (*header, error) {
 
 // envelope is a parsed sealed session. Its slices alias the blob.
 type envelope struct {
+	version    uint16 // 1 or 2 (rollback.go)
 	gen        uint32
-	hdr        []byte // magic, version, generation, nonce: authenticated
+	counter    uint64 // version 2: the rollback counter; version 1: 0
+	hdr        []byte // magic, version, generation, (counter,) nonce: authenticated
 	nonce      []byte
 	ciphertext []byte // with tag
 }
@@ -336,13 +338,20 @@ func parseEnvelope(name string, blob []byte) (envelope, error) {
 	if len(blob) < envelopeHeaderSize+tagSize {
 		return bad("size", fmt.Sprintf("%d bytes, shorter than the smallest sealed session (%d)", len(blob), envelopeHeaderSize+tagSize), ErrCorrupt)
 	}
-	if v := binary.BigEndian.Uint16(blob[magicSize:]); v != formatVersion {
-		return bad("version", fmt.Sprintf("version %d, this package reads version %d", v, formatVersion), ErrUnsupportedVersion)
+	v := binary.BigEndian.Uint16(blob[magicSize:])
+	hl := envelopeHeaderLen(v)
+	if hl == 0 {
+		return bad("version", fmt.Sprintf("version %d, this package reads versions 1 and %d", v, envelopeVersion), ErrUnsupportedVersion)
+	}
+	if len(blob) < hl+tagSize {
+		return bad("size", fmt.Sprintf("%d bytes, shorter than the smallest version %d sealed session (%d)", len(blob), v, hl+tagSize), ErrCorrupt)
 	}
 	return envelope{
+		version:    v,
 		gen:        binary.BigEndian.Uint32(blob[magicSize+versionSize:]),
-		hdr:        blob[:envelopeHeaderSize:envelopeHeaderSize],
-		nonce:      blob[envelopeHeaderSize-nonceSize : envelopeHeaderSize : envelopeHeaderSize],
-		ciphertext: blob[envelopeHeaderSize:],
+		counter:    envelopeCounter(v, blob),
+		hdr:        blob[:hl:hl],
+		nonce:      blob[hl-nonceSize : hl : hl],
+		ciphertext: blob[hl:],
 	}, nil
 }

@@ -46,6 +46,14 @@ var goldenVaults = []goldenVault{
 		params:     kdf.Floor, // the cheapest the default policy opens
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
 	},
+	{
+		// Header format v1, sessions in envelope version 2 (with the
+		// rollback counter).
+		dir:        "envelope-v2/passphrase",
+		passphrase: "golden passphrase, envelope v2",
+		params:     kdf.Floor,
+		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
+	},
 }
 
 func TestGenerateGolden(t *testing.T) {

@@ -117,16 +117,20 @@ func headerDamaged(err error) bool {
 // opens). The restore is a compare-and-set on the damaged header's
 // version, under the vault's header lock. After a forced restore the
 // damaged header is the previous generation (it may hold the key those
-// sessions need, and the restore can be undone); otherwise RecoverHeader
+// sessions need) until the next Open or header change, whose purge
+// replaces it with a spare of the restored header (see Purge); otherwise
+// RecoverHeader
 // writes the restored header once more, so that the spare copy is a good
 // one again (best effort, as in Create; a crash between the two writes
 // leaves the vault opening and the damaged header as the spare, until the
 // next header change).
 //
-// The restored header is the one before the header's last change: a slot
-// added or removed, a passphrase changed, a rotation step made in that
-// change is undone, and must be made again (a rotation resumes with
-// RotateKey). Errors: ErrNotFound (no header at all; missing is not
+// The restored header is normally the spare, a copy of the header as of
+// its last change (every change ends with a purge that rewrites it), so
+// nothing is undone. Only a header damaged between a change and its purge
+// restores the one before that change: a slot added or removed, a
+// passphrase changed, a rotation step made in that change is then undone,
+// and must be made again (a rotation resumes with RotateKey). Errors: ErrNotFound (no header at all; missing is not
 // damage), errors.ErrUnsupported (the backend keeps no previous
 // generations; the damage is wrapped too), an error matching ErrCorrupt
 // when there is no previous generation or it is damaged as well, and

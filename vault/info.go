@@ -24,6 +24,11 @@ type Info struct {
 	// memory (not swappable); LockErr says why not when it is false.
 	KeysLocked bool
 	LockErr    error
+	// PurgeErr is the failure of the last purge this Vault ran (see
+	// Vault.Purge), matching ErrPurgePending: the backend may still
+	// keep a copy that a retired credential or a dropped key
+	// generation opens. Nil when the last purge finished.
+	PurgeErr error
 }
 
 // SlotInfo describes one key slot.
@@ -48,6 +53,7 @@ func (v *Vault) Info() Info {
 		Rotating:      len(h.gens) > 1,
 		UnlockedBy:    v.unlockedBy,
 		KeysLocked:    !v.closed,
+		PurgeErr:      v.purgeErr,
 	}
 	for _, s := range h.slots {
 		si := SlotInfo{ID: s.id, Kind: s.kind}
@@ -118,13 +124,18 @@ func (v *Vault) Recover(ctx context.Context, name string) (restored bool, err er
 		}
 		return false, fmt.Errorf("vault: recover %q: read previous generation: %w", name, err)
 	}
-	plain, err := v.OpenSession(ctx, name, prev)
+	plain, err := v.openSession(ctx, name, prev, false)
 	if err != nil {
 		return false, fmt.Errorf("vault: recover %q: the previous generation does not open either: %w", name, err)
 	}
 	secmem.Wipe(plain)
+	var counter uint64
+	if env, err := parseEnvelope(name, prev); err == nil {
+		counter = env.counter
+	}
 	if _, err := rec.Restore(ctx, name, ver); err != nil {
 		return false, fmt.Errorf("vault: recover %q: restore: %w", name, err)
 	}
-	return true, nil
+	// A deliberate rollback: the restored blob is the newest from now on.
+	return true, v.noteRestored(name, counter)
 }

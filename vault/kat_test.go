@@ -89,7 +89,7 @@ func TestKnownAnswerSession(t *testing.T) {
 		t.Fatalf("session seal key %x, want %x", k, vec["session_seal_key"])
 	}
 	aead := newAEAD(katDataKey, &katVaultID, labelSessionSeal, nil)
-	got := sealEnvelopeNonce(nil, aead, &katVaultID, 1, katName, katPlaintext, katNonce)
+	got := sealEnvelopeNonce(nil, aead, &katVaultID, 1, 1, 0, katName, katPlaintext, katNonce)
 	if !bytes.Equal(got, vec["session"]) {
 		t.Fatalf("session\n got %x\nwant %x", got, vec["session"])
 	}

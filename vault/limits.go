@@ -16,9 +16,10 @@ const (
 	MaxPlaintextSize = 1 << 20
 
 	// MaxSealedSize is the largest sealed session blob: the envelope
-	// header, a MaxPlaintextSize plaintext and the tag. It is below
-	// backends.MaxBlobSize, so every backend stores it.
-	MaxSealedSize = envelopeHeaderSize + MaxPlaintextSize + tagSize
+	// header (version 2, the larger), a MaxPlaintextSize plaintext and
+	// the tag. It is below backends.MaxBlobSize, so every backend stores
+	// it.
+	MaxSealedSize = envelopeV2HeaderSize + MaxPlaintextSize + tagSize
 
 	// maxGenerations bounds the key generations in a header: 1 normally,
 	// 2 while a rotation runs (RotateKey never adds a third). 16 leaves
@@ -46,6 +47,13 @@ const (
 	// prompt that nobody answers) when the caller's context has no
 	// deadline of its own.
 	keyStoreTimeout = 30 * time.Second
+
+	// openPurgeWait bounds how long Open waits for the header lock to
+	// finish a purge a crash interrupted (retire.go) before it purges
+	// without it. A free lock is taken in microseconds; a held one is
+	// a writer that purges when done, or a lease a killed process left
+	// (Redis keeps it for its TTL), which Open must not wait out.
+	openPurgeWait = 200 * time.Millisecond
 
 	// headerRetries bounds how often a header update is retried after a
 	// version conflict with a writer that does not take the lock.
@@ -87,8 +95,14 @@ const (
 	versionSize = 2
 	genSize     = 4 // a generation number
 
-	// envelopeHeaderSize: magic, version, generation, nonce.
+	// envelopeHeaderSize: magic, version, generation, nonce (envelope
+	// version 1).
 	envelopeHeaderSize = magicSize + versionSize + genSize + nonceSize
+
+	// envelopeV2HeaderSize: magic, version, generation, rollback
+	// counter, nonce (envelope version 2, rollback.go).
+	envelopeV2HeaderSize = envelopeHeaderSize + counterSize
+	counterSize          = 8
 
 	// headerFixedSize: magic, version, vault id.
 	headerFixedSize = magicSize + versionSize + idSize

@@ -17,6 +17,7 @@ type config struct {
 	policy    kdf.Policy
 	insecure  bool
 	passErr   error
+	freshness string // WithFreshnessFile (rollback.go)
 }
 
 // insecureTestParams are the argon2id parameters WithInsecureKDFForTesting

@@ -62,6 +62,9 @@ func (v *Vault) rotateKey(ctx context.Context, progress func(done, total int), w
 	if err := v.reload(ctx); err != nil {
 		return err
 	}
+	if err := v.purgeLocked(ctx); err != nil {
+		return err
+	}
 
 	// 1. Add a generation, unless an interrupted rotation left one.
 	v.mu.RLock()
@@ -81,6 +84,9 @@ func (v *Vault) rotateKey(ctx context.Context, progress func(done, total int), w
 		})
 		if err != nil {
 			return fmt.Errorf("vault: rotate: add generation: %w", err)
+		}
+		if err := v.purgeLocked(ctx); err != nil {
+			return err
 		}
 	}
 
@@ -111,7 +117,9 @@ func (v *Vault) rotateKey(ctx context.Context, progress func(done, total int), w
 	if err != nil {
 		return fmt.Errorf("vault: rotate: drop old generations: %w", err)
 	}
-	return nil
+	// 4. Purge: the header before step 3 (it wraps the dropped keys) and
+	// every session's previous generation (sealed under them) go.
+	return v.purgeLocked(ctx)
 }
 
 // rewrapAll changes the header's generation list with change (which
@@ -367,7 +375,7 @@ func (v *Vault) reseal(ctx context.Context, name string) (int, error) {
 			secmem.Wipe(plain)
 			return 0, nil
 		}
-		sealed, err := v.SealSession(name, plain)
+		sealed, counter, err := v.sealSession(name, plain)
 		secmem.Wipe(plain)
 		if err != nil {
 			return 0, err
@@ -378,7 +386,7 @@ func (v *Vault) reseal(ctx context.Context, name string) (int, error) {
 			}
 			return 0, fmt.Errorf("vault: rotate: write session %q: %w", name, err)
 		}
-		return 1, nil
+		return 1, v.noteWritten(name, counter)
 	}
 	return 0, fmt.Errorf("vault: rotate: session %q kept changing (%d version conflicts); run the rotation again", name, putRetries)
 }

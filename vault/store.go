@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/internal/secmem"
 )
 
 // Store keeps one session of a Vault, sealed, under one name. It
@@ -77,13 +78,30 @@ func (s *Store) Seal(ctx context.Context, plaintext []byte, ifVersion backends.V
 			return "", err
 		}
 	}
-	blob, err := s.v.SealSession(s.name, plaintext)
+	var above uint64
+	if ifVersion == backends.Any {
+		// An unconditional write follows no read of the blob it
+		// replaces: seal above that blob's counter, so that readers who
+		// saw it do not take this one for a rollback even if this
+		// machine's clock runs behind the writer's. (The stored counter
+		// is not authenticated here, so it only raises this seal's
+		// counter, never a floor.)
+		if cur, _, err := s.v.backend.Get(ctx, s.name); err == nil {
+			if env, err := parseEnvelope(s.name, cur); err == nil {
+				above = env.counter
+			}
+		}
+	}
+	blob, counter, err := s.v.sealSessionAbove(s.name, plaintext, above)
 	if err != nil {
 		return "", err
 	}
 	ver, err := s.v.backend.Put(ctx, s.name, blob, ifVersion)
 	if err != nil {
 		return "", fmt.Errorf("vault: write session %q: %w", s.name, err)
+	}
+	if err := s.v.noteWritten(s.name, counter); err != nil {
+		return ver, err
 	}
 	return ver, nil
 }
@@ -96,13 +114,20 @@ func (s *Store) Delete(ctx context.Context, ifVersion backends.Version) error {
 	if err := s.v.checkOpen(); err != nil {
 		return err
 	}
+	// The counter of the blob deleted, so that it cannot come back.
+	var counter uint64
+	if blob, _, err := s.v.backend.Get(ctx, s.name); err == nil {
+		if env, err := parseEnvelope(s.name, blob); err == nil {
+			counter = env.counter
+		}
+	}
 	if err := s.v.backend.Delete(ctx, s.name, ifVersion); err != nil {
 		if errors.Is(err, backends.ErrNotFound) {
 			return notFound(fmt.Sprintf("session %q", s.name), err)
 		}
 		return fmt.Errorf("vault: delete session %q: %w", s.name, err)
 	}
-	return nil
+	return s.v.noteDeleted(s.name, counter)
 }
 
 // Lock takes the lock for this session: the backend's cross-process lock
@@ -131,21 +156,37 @@ func (v *Vault) checkOpen() error {
 // key generation and returns the blob, without storing it. The blob opens
 // only with this vault, under this name. Store.Seal is this plus the
 // write.
+//
+// The blob is an envelope of version 2, whose rollback counter is above
+// every counter this Vault has seen for name (see ErrRollback).
 func (v *Vault) SealSession(name string, plaintext []byte) ([]byte, error) {
+	blob, _, err := v.sealSession(name, plaintext)
+	return blob, err
+}
+
+// sealSession is SealSession; it also returns the blob's rollback
+// counter.
+func (v *Vault) sealSession(name string, plaintext []byte) ([]byte, uint64, error) {
+	return v.sealSessionAbove(name, plaintext, 0)
+}
+
+// sealSessionAbove is sealSession with a counter above above too.
+func (v *Vault) sealSessionAbove(name string, plaintext []byte, above uint64) ([]byte, uint64, error) {
 	if err := checkName(name); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(plaintext) > MaxPlaintextSize {
-		return nil, &FormatError{Structure: "session", Name: name, Field: "plaintext", Reason: fmt.Sprintf("%d bytes, limit %d", len(plaintext), MaxPlaintextSize), Err: ErrTooLarge}
+		return nil, 0, &FormatError{Structure: "session", Name: name, Field: "plaintext", Reason: fmt.Sprintf("%d bytes, limit %d", len(plaintext), MaxPlaintextSize), Err: ErrTooLarge}
 	}
+	counter := max(v.nextCounter(name), above+1)
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.closed {
-		return nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
 	g := v.current()
-	out := make([]byte, 0, envelopeHeaderSize+len(plaintext)+tagSize)
-	return sealEnvelope(out, g.aead, &v.hdr.id, g.n, name, plaintext), nil
+	out := make([]byte, 0, envelopeV2HeaderSize+len(plaintext)+tagSize)
+	return sealEnvelope(out, g.aead, &v.hdr.id, g.n, counter, name, plaintext), counter, nil
 }
 
 // OpenSession opens a blob made by SealSession (or read from the backend)
@@ -153,8 +194,16 @@ func (v *Vault) SealSession(name string, plaintext []byte) ([]byte, error) {
 // plaintext shares blob's memory, and the caller wipes it. On failure no
 // plaintext is returned and blob's ciphertext is zeroed. A blob sealed
 // under a generation this Vault does not know makes it re-read the header
-// once (a rotation by another process).
+// once (a rotation by another process). A blob older than one this Vault
+// (or its freshness file) has seen for name is refused with an error
+// matching ErrRollback, after it authenticated.
 func (v *Vault) OpenSession(ctx context.Context, name string, blob []byte) ([]byte, error) {
+	return v.openSession(ctx, name, blob, true)
+}
+
+// openSession is OpenSession; fresh false skips the rollback check
+// (Recover opens an older generation on purpose).
+func (v *Vault) openSession(ctx context.Context, name string, blob []byte, fresh bool) ([]byte, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -164,6 +213,12 @@ func (v *Vault) OpenSession(ctx context.Context, name string, blob []byte) ([]by
 	}
 	for attempt := 0; ; attempt++ {
 		plain, known, err := v.openEnvelope(name, env)
+		if known && err == nil && fresh {
+			if err := v.checkFresh(name, env); err != nil {
+				secmem.Wipe(plain)
+				return nil, err
+			}
+		}
 		if known || err != nil {
 			return plain, err
 		}

@@ -25,7 +25,18 @@ func (v *Vault) updateHeader(ctx context.Context, fn edit) error {
 		return fmt.Errorf("vault: lock header: %w", err)
 	}
 	defer l.Unlock(context.WithoutCancel(ctx))
-	return v.updateHeaderLocked(ctx, fn)
+	// Finish a purge left pending first: the change below replaces the
+	// kept previous header, which is the pending purge's marker.
+	if err := v.reload(ctx); err != nil {
+		return err
+	}
+	if err := v.purgeLocked(ctx); err != nil {
+		return err
+	}
+	if err := v.updateHeaderLocked(ctx, fn); err != nil {
+		return err
+	}
+	return v.purgeLocked(ctx)
 }
 
 // updateHeaderLocked is updateHeader for callers that hold the header

@@ -37,6 +37,17 @@
 // repaired: a wrong passphrase or key, a newer format or a KDF policy
 // refusal never leads to a restore. docs/FORMAT.md, "Recovery", gives the
 // rules.
+//
+// # Retirement and rollback
+//
+// Recovery never keeps what a retired credential opens: after every
+// header change (ChangePassphrase, a slot added or removed, RotateKey) the
+// Vault purges the previous header and, after a rotation, every session's
+// previous generation, crash-safely (see Purge and docs/FORMAT.md,
+// "Retirement"). Sessions are sealed with a rollback counter, and a Vault
+// refuses an older blob than one it has seen with ErrRollback;
+// WithFreshnessFile makes that survive a restart. SECURITY.md says what
+// neither can reach.
 package vault
 
 import (
@@ -74,6 +85,9 @@ type Vault struct {
 	gens       []*generation // parallel to hdr.gens; the last is current
 	keks       map[SlotID]*secmem.Buffer
 	unlockedBy SlotID
+	purgeErr   error // the last purge's failure (retire.go), for Info
+
+	rb rollbackState // rollback floors (rollback.go)
 }
 
 // generation is one unlocked key generation.
@@ -207,6 +221,10 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 		}
 	}
 	v.hdrVer = ver
+	if err := v.initRollback(c.freshness); err != nil {
+		v.Close()
+		return nil, err
+	}
 	ok = true
 	return v, nil
 }
@@ -302,7 +320,12 @@ func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := v.initRollback(c.freshness); err != nil {
+		v.Close()
+		return nil, err
+	}
 	ok = true
+	v.purgeOnOpen(ctx, blob)
 	return v, nil
 }
 
@@ -524,6 +547,9 @@ func (v *Vault) install(h *header, ver backends.Version, keys []*secmem.Buffer) 
 		}
 	}
 	v.hdr, v.hdrVer, v.gens = h, ver, gens
+	// Raise the highest generation seen (rollback.go); a lower one was
+	// refused before (reload) or is this Vault's own restore.
+	_ = v.checkGeneration(h.current())
 	return nil
 }
 
@@ -569,6 +595,9 @@ func (v *Vault) reload(ctx context.Context) error {
 	v.mu.RUnlock()
 	if !sameVault {
 		return &FormatError{Structure: "header", Field: "vault id", Reason: "the header now belongs to another vault", Err: ErrCorrupt}
+	}
+	if err := v.checkGeneration(h.current()); err != nil {
+		return err
 	}
 	keys, id, kek, err := v.unlock(ctx, h, false)
 	if err != nil {

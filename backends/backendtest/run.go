@@ -56,6 +56,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backends.Backend, cfg Confi
 		{"Locker", testLocker},
 		{"LockerExclusion", testLockerExclusion},
 		{"Recoverer", testRecoverer},
+		{"DropPrevious", testDropPrevious},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -587,6 +588,9 @@ func methods(b backends.Backend) map[string]func(ctx context.Context, name strin
 			_, err := r.Restore(ctx, name, backends.Any)
 			return err
 		}
+		m["DropPrevious"] = func(ctx context.Context, name string) error {
+			return r.DropPrevious(ctx, name)
+		}
 	}
 	return m
 }
@@ -851,4 +855,61 @@ func testRecoverer(t *testing.T, ctx context.Context, b backends.Backend, cfg Co
 	mustPut(t, ctx, b, "p", one, backends.Absent)
 	_, _, err = r.Previous(ctx, "p")
 	wantErr(t, "Previous of a name created again after Delete", err, backends.ErrNotFound)
+}
+
+// testDropPrevious checks DropPrevious: it removes the previous
+// generation and nothing else, is idempotent, is nil for a missing name
+// and for a name without a previous generation, and leaves the name
+// writable (the next Put makes a previous generation again).
+func testDropPrevious(t *testing.T, ctx context.Context, b backends.Backend, cfg Config) {
+	r, ok := b.(backends.Recoverer)
+	if !ok {
+		t.Skip("backend does not implement backends.Recoverer")
+	}
+	if err := r.DropPrevious(ctx, "d"); err != nil {
+		t.Fatalf("DropPrevious of a missing name = %v, want nil", err)
+	}
+	wantNotFound(t, ctx, b, "d")
+	one, two, three := pattern(100, 21), pattern(200, 22), pattern(300, 23)
+	v1 := mustPut(t, ctx, b, "d", one, backends.Absent)
+	if err := r.DropPrevious(ctx, "d"); err != nil {
+		t.Fatalf("DropPrevious of a name written once = %v, want nil", err)
+	}
+	wantBlob(t, ctx, b, "d", one, v1)
+	v2 := mustPut(t, ctx, b, "d", two, v1)
+	// A neighbour whose name starts the same way keeps its generations.
+	n1 := mustPut(t, ctx, b, "d.sealed", one, backends.Absent)
+	mustPut(t, ctx, b, "d.sealed", three, n1)
+	for i := range 2 { // idempotent
+		if err := r.DropPrevious(ctx, "d"); err != nil {
+			t.Fatalf("DropPrevious #%d: %v", i+1, err)
+		}
+		_, _, err := r.Previous(ctx, "d")
+		wantErr(t, "Previous after DropPrevious", err, backends.ErrNotFound)
+		_, err = r.Restore(ctx, "d", backends.Any)
+		wantErr(t, "Restore after DropPrevious", err, backends.ErrNotFound)
+		wantBlob(t, ctx, b, "d", two, v2) // the current blob and its version are untouched
+	}
+	if prev, _, err := r.Previous(ctx, "d.sealed"); err != nil || !bytes.Equal(prev, one) {
+		t.Fatalf("Previous of another name after DropPrevious(d) = %s, %v; want %s", describe(prev), err, describe(one))
+	}
+	// The header too.
+	h1 := mustPut(t, ctx, b, backends.HeaderName, one, backends.Absent)
+	h2 := mustPut(t, ctx, b, backends.HeaderName, two, h1)
+	if err := r.DropPrevious(ctx, backends.HeaderName); err != nil {
+		t.Fatalf("DropPrevious(HeaderName): %v", err)
+	}
+	_, _, err := r.Previous(ctx, backends.HeaderName)
+	wantErr(t, "Previous(HeaderName) after DropPrevious", err, backends.ErrNotFound)
+	wantBlob(t, ctx, b, backends.HeaderName, two, h2)
+	// A compare-and-set on the current version still works, and makes a
+	// previous generation again.
+	v3 := mustPut(t, ctx, b, "d", three, v2)
+	if prev, _, err := r.Previous(ctx, "d"); err != nil || !bytes.Equal(prev, two) {
+		t.Fatalf("Previous after a Put that follows DropPrevious = %s, %v; want %s", describe(prev), err, describe(two))
+	}
+	wantBlob(t, ctx, b, "d", three, v3)
+	if got := list(t, ctx, b, cfg); !cfg.NoList && !slices.Equal(got, []string{"d", "d.sealed"}) {
+		t.Fatalf("List = %q, want [d d.sealed]", got)
+	}
 }

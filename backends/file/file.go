@@ -446,7 +446,29 @@ func (b *Backend) write(ctx context.Context, op, name string, l location, blob [
 	if err := b.step(ctx, op, name, StepRename, l.dir, l.file); err != nil {
 		return fail(StepRename, err)
 	}
-	if err := l.dir.rename(tmp, l.file); err != nil {
+	err = l.dir.rename(tmp, l.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A DropPrevious (which removes the temp files a crashed write
+		// left) took ours while we wrote it, before we held the write
+		// lock. We hold it now, so nothing else removes temp files:
+		// write the blob again, under the lock, and rename that.
+		f.close()
+		tmp, f, err = b.createTemp(ctx, op, name, l)
+		if err != nil {
+			return fail(StepCreateTemp, err)
+		}
+		if err := f.write(blob); err != nil {
+			return fail(StepWrite, &fs.PathError{Op: "write", Path: l.dir.join(tmp), Err: err})
+		}
+		if err := f.sync(); err != nil {
+			return fail(StepFsync, &fs.PathError{Op: "fsync", Path: l.dir.join(tmp), Err: err})
+		}
+		if err := f.close(); err != nil {
+			return fail(StepClose, &fs.PathError{Op: "close", Path: l.dir.join(tmp), Err: err})
+		}
+		err = l.dir.rename(tmp, l.file)
+	}
+	if err != nil {
 		return fail(StepRename, err)
 	}
 	renamed = true
@@ -737,4 +759,91 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 		return "", opError(op, name, StepRead, readKind(err), err)
 	}
 	return b.write(ctx, op, name, l, prev, ifVersion, true)
+}
+
+// DropPrevious removes every temp file or temp link of name that a
+// crashed write left behind (".FILE.tmp-" and 16 hex digits), then the
+// previous generation of name, fsyncing the folder after each, under the
+// write lock (backends.Recoverer). It never touches the current file.
+//
+// A Put of the same name running at the same moment (in this process or
+// another) may have its temp file removed, as it writes it before it
+// takes the write lock: it then finds it gone at its rename, and writes
+// the blob again under the write lock, so it still succeeds. The vault
+// calls DropPrevious under its header lock, once a credential or a key
+// generation is retired.
+func (b *Backend) DropPrevious(ctx context.Context, name string) error {
+	const op = "drop previous"
+	if err := b.enter(ctx, op, name, true); err != nil {
+		return err
+	}
+	defer b.closeMu.RUnlock()
+	l := b.locate(name)
+	unlock, err := b.lockWrites(ctx, op, name)
+	if err != nil {
+		return opError(op, name, StepLock, writeKind(err), err)
+	}
+	defer unlock()
+	ents, err := l.dir.entries()
+	if err != nil {
+		return opError(op, name, StepRemove, kindOf(err), err)
+	}
+	// The temp copies first, the previous generation last, each step
+	// made durable before the next: whoever treats "a previous
+	// generation exists" as "a purge may be pending" (the vault does, for
+	// the header) then never sees a crash leave temp copies behind a
+	// removed previous generation.
+	tmpPrefix := "." + l.file + tmpInfix
+	var temps []string
+	hasPrev := false
+	for _, e := range ents {
+		switch {
+		case e.name == l.prev:
+			hasPrev = true
+		case isTempOf(e.name, tmpPrefix):
+			temps = append(temps, e.name)
+		}
+	}
+	remove := func(files []string) error {
+		for _, f := range files {
+			if err := b.step(ctx, op, name, StepRemove, l.dir, f); err != nil {
+				return opError(op, name, StepRemove, writeKind(err), err)
+			}
+			if err := l.dir.remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return opError(op, name, StepRemove, writeKind(err), err)
+			}
+		}
+		if len(files) == 0 {
+			return nil
+		}
+		if err := b.syncDir(ctx, op, name, l.dir); err != nil {
+			return opError(op, name, StepFsyncDir, writeKind(err), err)
+		}
+		return nil
+	}
+	if err := remove(temps); err != nil {
+		return err
+	}
+	if hasPrev {
+		return remove([]string{l.prev})
+	}
+	return nil
+}
+
+// isTempOf reports whether entry is a temp file or link that tempName
+// made for the file whose prefix ("." + file + tmpInfix) is given:
+// exactly 16 lowercase hex digits follow it, so that the temp files of
+// another name that merely starts the same way ("x" and
+// "x.sealed.tmp-y") are never taken for these.
+func isTempOf(entry, prefix string) bool {
+	rest, ok := strings.CutPrefix(entry, prefix)
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

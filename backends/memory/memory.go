@@ -32,6 +32,7 @@ const (
 	OpUnlock   Op = "unlock"
 	OpPrevious Op = "previous"
 	OpRestore  Op = "restore"
+	OpDrop     Op = "drop previous"
 )
 
 // Option configures a Backend.
@@ -368,6 +369,23 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 		return "", opErr(OpRestore, name, backends.ErrNotFound, fmt.Errorf("no previous generation"))
 	}
 	return b.putLocked(name, e.prev, ifVersion, OpRestore)
+}
+
+// DropPrevious forgets the previous generation of name
+// (backends.Recoverer). The memory backend keeps no other copies.
+func (b *Backend) DropPrevious(ctx context.Context, name string) (err error) {
+	after, err := b.begin(ctx, OpDrop, name, true)
+	if err != nil {
+		return err
+	}
+	defer func() { runAfter(after, ctx, name, err) }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e := b.blobs[name]; e != nil {
+		clear(e.prev)
+		e.prev, e.prevV, e.hasPrev = nil, "", false
+	}
+	return nil
 }
 
 // Lock takes the in-process lock called name, waiting until it is free

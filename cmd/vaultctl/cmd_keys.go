@@ -71,6 +71,9 @@ An existing vault is never overwritten.`,
 
 func (a *app) initVault(ctx context.Context, params kdf.Params) error {
 	opts := append(a.policyOptions(), vault.WithKDFParams(params))
+	if a.freshness != "" {
+		opts = append(opts, vault.WithFreshnessFile(a.freshness))
+	}
 	if a.keychain {
 		ks, err := a.keyStore()
 		if err != nil {
@@ -164,8 +167,12 @@ var cmdRotateKey = &command{
 	summary: "new data key; re-seal every session; drop the old key",
 	help: `Adds a new data-key generation to the vault header, re-seals every session
 under it (each write atomic), checks that every session opens under the new
-generation, then drops the old one. Killed at any instant, every session
-still opens, and running rotate-key again finishes the rotation.
+generation, then drops the old one: the header keeps only the new key,
+and the copies the storage kept for recovery that hold the old key (the
+previous header, every session's previous generation) are removed.
+Killed at any instant, every session still opens, and running rotate-key
+again finishes the rotation (the next command that opens the vault
+finishes the removal).
 
 --keychain and --passphrase choose the key sources the vault has afterwards:
 one alone moves the vault to it (for example from a passphrase to the OS
@@ -189,7 +196,11 @@ var cmdPasswd = &command{
 	help: `Changes the vault's passphrase: the current one opens the vault (or
 --keychain), the new one comes from --new-passphrase-file or is asked twice.
 Only the header is rewritten, atomically; a wrong current passphrase
-changes nothing.
+changes nothing. The header as it was before (which the old passphrase
+opens) is then removed from the storage's recovery copies, so the old
+passphrase opens nothing the vault folder or Redis keeps. It cannot reach
+copies made before (a backup): run rotate-key too if one may exist, so
+that the data key the old passphrase unlocked is dropped as well.
 
 --keychain and --passphrase choose the key sources the vault has afterwards,
 as for rotate-key.`,
@@ -336,7 +347,7 @@ func (a *app) rotateKey(ctx context.Context, sf *slotFlags) error {
 		for _, d := range done {
 			fmt.Fprintln(w, d)
 		}
-		fmt.Fprintf(w, "rotated to key generation %d: %d sessions re-sealed, generation %d dropped\n", info.Generation, len(names), before.Current)
+		fmt.Fprintf(w, "rotated to key generation %d: %d sessions re-sealed, generation %d dropped (no copy the storage keeps is sealed under it or wraps it)\n", info.Generation, len(names), before.Current)
 	})
 }
 

@@ -257,6 +257,12 @@ func (a *app) verify(ctx context.Context, recover, force bool) error {
 			notes = append(notes, fmt.Sprintf("key slot %s uses %v, above the floor but weaker than the default %v: 'vaultctl passwd' re-derives it", s.ID, p, kdf.Default))
 		}
 	}
+	if perr := v.Info().PurgeErr; perr != nil {
+		// Open could not remove the copies a retired passphrase, a
+		// removed slot or a dropped key generation still opens.
+		problems = append(problems, fmt.Sprintf("retired credentials still open copies the storage keeps: %v: run 'vaultctl verify' again once the storage is writable", perr))
+		worst = pickWorse(worst, &codedError{err: perr, code: exitError})
+	}
 	if info.Rotating {
 		notes = append(notes, fmt.Sprintf("a rotation was interrupted (generations %v, every session still opens): run 'vaultctl rotate-key' to finish it", info.Generations))
 	}

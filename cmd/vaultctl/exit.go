@@ -105,6 +105,7 @@ func exitCode(err error) int {
 	case errors.Is(err, vault.ErrWrongKey):
 		return exitWrongKey
 	case errors.Is(err, vault.ErrCorrupt),
+		errors.Is(err, vault.ErrRollback), // tampered with: an older copy put back
 		errors.Is(err, vault.ErrUnsupportedVersion),
 		errors.Is(err, vault.ErrPolicy):
 		return exitCorrupt

@@ -77,6 +77,7 @@ type app struct {
 	// (kdfcost.go).
 	allowKDFCost string
 	kdfPolicy    kdf.Policy
+	freshness    string // --freshness FILE: the vault's rollback record
 
 	cmd     *command // the command being run, for messages
 	emitted bool     // a JSON document was written to stdout
@@ -155,6 +156,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.backend, "backend", "file", "storage: `file` (the vault folder) or redis")
 	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one); add ?replica_ack=1 when the server has replicas, so that writes wait for one")
 	fs.BoolVar(&a.version, "version", false, "print the version of vaultctl and exit")
+	fs.StringVar(&a.freshness, "freshness", "", "keep the vault's rollback record in `FILE`, outside the vault (default $VAULTCTL_FRESHNESS): an older session or header put back is then refused after a restart too")
 	fs.StringVar(&a.redisPrefix, "redis-prefix", "", "Redis key `PREFIX` of the vault (default $VAULTCTL_REDIS_PREFIX, else sessionvault)")
 	fs.StringVar(&a.allowKDFCost, "allow-kdf-cost", "", kdfCostUsage)
 }
@@ -225,6 +227,9 @@ func (a *app) checkGlobals() error {
 	if err := a.resolveKDFCost(); err != nil {
 		return err
 	}
+	if a.freshness == "" {
+		a.freshness = a.getenv(freshnessEnv)
+	}
 	switch a.backend {
 	case "file":
 	case "redis":
@@ -250,10 +255,12 @@ func (a *app) checkGlobals() error {
 	return nil
 }
 
-// redisURLEnv is read when --backend redis is given without --redis-url.
+// redisURLEnv is read when --backend redis is given without --redis-url;
+// freshnessEnv when --freshness is not given.
 const (
 	redisURLEnv    = "VAULTCTL_REDIS_URL"
 	redisPrefixEnv = "VAULTCTL_REDIS_PREFIX"
+	freshnessEnv   = "VAULTCTL_FRESHNESS"
 )
 
 // parseInterspersed parses flags anywhere among the positional arguments

@@ -134,6 +134,9 @@ func (k *cliKeyStore) DeleteKey(ctx context.Context, account string) error {
 func (a *app) unlockOptions(ctx context.Context) ([]vault.Option, func(), error) {
 	opts := a.policyOptions()
 	wipe := func() {}
+	if a.freshness != "" {
+		opts = append(opts, vault.WithFreshnessFile(a.freshness))
+	}
 	if a.keychain {
 		ks, err := a.keyStore()
 		if err != nil {

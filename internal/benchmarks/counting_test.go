@@ -52,3 +52,7 @@ func (c *countingBackend) Previous(ctx context.Context, name string) ([]byte, ba
 func (c *countingBackend) Restore(ctx context.Context, name string, ifVersion backends.Version) (backends.Version, error) {
 	return c.Backend.(backends.Recoverer).Restore(ctx, name, ifVersion)
 }
+
+func (c *countingBackend) DropPrevious(ctx context.Context, name string) error {
+	return c.Backend.(backends.Recoverer).DropPrevious(ctx, name)
+}

@@ -36,6 +36,13 @@ func TestMain(m *testing.M) {
 		// passwd_hold_test.go
 		"passwdhold":    passwdHoldChild,
 		"inplacepasswd": inPlacePasswdChild,
+		// retire_test.go
+		"slots":          slotsChild,
+		"passwdn":        passwdNChild,
+		"retirerotate":   retireRotateChild,
+		"passwdheld":     passwdHeldChild,
+		"dropheld":       dropHeldChild,
+		"unpurgedpasswd": unpurgedPasswdChild,
 	}
 	maps.Copy(roles, powerRoles) // powercut_test.go (nil off Linux)
 	reexec.Main(m, roles)

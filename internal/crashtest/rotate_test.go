@@ -36,8 +36,8 @@ func openWith(ctx context.Context, dir, pass string) (*vault.Vault, error) {
 
 // openWithBackend is openWith that also returns the backend, for callers
 // that must close it (a power cut needs every file on the mount closed).
-func openWithBackend(ctx context.Context, dir, pass string) (*vault.Vault, *file.Backend, error) {
-	b, err := file.New(dir)
+func openWithBackend(ctx context.Context, dir, pass string) (*vault.Vault, backends.Backend, error) {
+	b, err := openLoc(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,7 +53,7 @@ func openWithBackend(ctx context.Context, dir, pass string) (*vault.Vault, *file
 func createMany(t *testing.T, dir string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := file.New(dir)
+	b, err := openLoc(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -295,6 +295,8 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 		"vault.HeaderRecovery":        {&vault.HeaderRecovery{Damage: vault.ErrCorrupt, Restored: true, Sessions: 1, Unopenable: []vault.UnopenableSession{{Name: sessionName, Err: vault.ErrCorrupt, PreviousOpens: true}}}},
 		"vault.UnopenableSession":     {vault.UnopenableSession{Name: sessionName, Err: vault.ErrCorrupt}},
 		"vault.HeaderRecoveryError":   {&vault.HeaderRecoveryError{Damage: vault.ErrCorrupt, Unopenable: []string{sessionName}}},
+		"vault.PurgeError":            {&vault.PurgeError{Step: "drop the previous header", Err: vault.ErrCorrupt}},
+		"vault.RollbackError":         {&vault.RollbackError{Structure: "session", Name: sessionName, Got: 1, Want: 2}, &vault.RollbackError{Structure: "header", Got: 1, Want: 2}},
 		"kdf.Key":                     {key},
 		"kdf.Params":                  {testKDF},
 		"kdf.Policy":                  {kdf.DefaultPolicy},

@@ -116,3 +116,38 @@ print("keychain_slot_check", kcheck.hex())
 print("keychain_slot_wrap_key", kwrap.hex())
 print("header_mac_key", mac_key.hex())
 print("header", header.hex())
+
+# --- Added with envelope version 2 (docs/FORMAT.md section 9.2). ---
+
+# Envelope version 2: the same session with rollback counter
+# 0x0102030405060708 between the generation and the nonce.
+COUNTER = 0x0102030405060708
+env2_hdr = b"SVLT-SES" + struct.pack(">HIQ", 2, 1, COUNTER) + SESSION_NONCE
+aad2 = env2_hdr + VAULT_ID + bytes([len(SESSION_NAME)]) + SESSION_NAME
+print("session_v2", (env2_hdr + xchacha_seal(seal_key, SESSION_NONCE, PLAINTEXT, aad2)).hex())
+
+# A header with two generations [1, 2] (a rotation in progress) and one
+# keychain slot, wrapping DK_1 || DK_2; the MAC is under DK_2.
+DATA_KEY_2 = seq(0x20, 32)
+gen2_prefix = b"SVLT-HDR" + struct.pack(">H", 1) + VAULT_ID + bytes([2]) + struct.pack(">II", 1, 2)
+kfixed = bytes([2]) + KEYCHAIN_SLOT_ID + kcheck
+kwrapped = xchacha_seal(kwrap, KEYCHAIN_NONCE, DATA_KEY + DATA_KEY_2, gen2_prefix + kfixed)
+body2 = gen2_prefix + bytes([1]) + kfixed + KEYCHAIN_NONCE + kwrapped
+mac_key2 = hkdf(DATA_KEY_2, VAULT_ID, b"sessionvault v1 header mac", 32)
+mac2 = hmac.new(mac_key2, body2, hashlib.sha256).digest()
+print("header_mac_key_gen2", mac_key2.hex())
+print("header_two_generations_keychain", (body2 + mac2 + hashlib.sha256(body2 + mac2).digest()).hex())
+# A session sealed under generation 2 of that header (envelope v2, counter 7).
+seal_key2 = hkdf(DATA_KEY_2, VAULT_ID, b"sessionvault v1 session seal", 32)
+env3_hdr = b"SVLT-SES" + struct.pack(">HIQ", 2, 2, 7) + SESSION_NONCE
+aad3 = env3_hdr + VAULT_ID + bytes([len(SESSION_NAME)]) + SESSION_NAME
+print("session_v2_gen2", (env3_hdr + xchacha_seal(seal_key2, SESSION_NONCE, PLAINTEXT, aad3)).hex())
+
+# A header with one passphrase slot of 4 lanes (p=4), generation [1].
+# printf 'kat passphrase' | argon2 sessionvault-kat -id -t 2 -k 19456 -p 4 -l 32 -r
+PASS_KEK_P4 = bytes.fromhex(open(__file__.replace("reference.py", "argon2-kek-p4.hex")).read().strip())
+p4check, p4wrap, p4slot = slot(1, PASS_SLOT_ID, struct.pack(">IIB", PASS_T, PASS_M, 4) + PASS_SALT, PASS_KEK_P4, PASS_NONCE)
+body4 = gen_prefix + bytes([1]) + p4slot
+mac4 = hmac.new(mac_key, body4, hashlib.sha256).digest()
+print("passphrase_kek_p4", PASS_KEK_P4.hex())
+print("header_p4", (body4 + mac4 + hashlib.sha256(body4 + mac4).digest()).hex())

@@ -1,0 +1,60 @@
+package retired_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/memory"
+	"github.com/sessionvault/sessionvault/internal/retired"
+	"github.com/sessionvault/sessionvault/vault"
+)
+
+// TestScannerFindsAtAnyOffset embeds a real header and a real sealed
+// session inside other bytes and checks that the scanner finds each at
+// its offset with the credential that opens it, and finds nothing with
+// credentials that do not.
+func TestScannerFindsAtAnyOffset(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	v, err := vault.Create(ctx, b, vault.WithPassphrase([]byte("p")), vault.WithInsecureKDFForTesting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if _, err := v.Store("s").Seal(ctx, []byte("secret"), backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	hdr, _, _ := b.Get(ctx, backends.HeaderName)
+	env, _, _ := b.Get(ctx, "s")
+	keys := retired.HeaderKeys(hdr, []byte("p"))
+	if len(keys) != 1 {
+		t.Fatalf("HeaderKeys: %d keys", len(keys))
+	}
+	junk := bytes.Repeat([]byte("SVLT-HDRx"), 3) // magic-like noise that parses to nothing
+	blob := append(append(append([]byte(nil), junk...), hdr...), env...)
+
+	rep := retired.New(retired.Credentials{Passphrases: [][]byte{[]byte("p")}, DroppedKeys: keys}).Scan("blob", "s", blob)
+	if rep.Headers < 1 || rep.Envelopes != 1 {
+		t.Fatalf("found %d headers, %d envelopes", rep.Headers, rep.Envelopes)
+	}
+	var hdrAt, envAt bool
+	for _, f := range rep.Findings {
+		hdrAt = hdrAt || f.Offset == len(junk)
+		envAt = envAt || f.Offset == len(junk)+len(hdr)
+	}
+	if !hdrAt || !envAt {
+		t.Fatalf("findings %v: want the header at %d and the envelope at %d", rep.Findings, len(junk), len(junk)+len(hdr))
+	}
+	none := retired.New(retired.Credentials{Passphrases: [][]byte{[]byte("not it")}, DroppedKeys: [][]byte{make([]byte, 32)}}).Scan("blob", "s", blob)
+	if len(none.Findings) != 0 {
+		t.Fatalf("findings with credentials that open nothing: %v", none.Findings)
+	}
+	// A live credential opens the header but is not a finding, unless
+	// the header wraps a dropped key.
+	live := retired.New(retired.Credentials{LivePassphrases: [][]byte{[]byte("p")}, DroppedKeys: keys}).Scan("hdr", "", hdr)
+	if len(live.Findings) != 1 {
+		t.Fatalf("a header wrapping a dropped key, opened with a live passphrase: %v", live.Findings)
+	}
+}
