@@ -83,7 +83,7 @@ func createMany(t *testing.T, dir string, n int) {
 func checkMany(ctx context.Context, dir string, n int, passes ...string) (pass string, bad int, err error) {
 	var (
 		v *vault.Vault
-		b *file.Backend
+		b backends.Backend
 	)
 	for _, p := range passes {
 		v, b, err = openWithBackend(ctx, dir, p)
