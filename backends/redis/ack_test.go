@@ -13,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/internal/figures"
 )
 
 // startReplica starts a redis-server replicating master and waits until
@@ -40,12 +41,17 @@ func startReplica(t *testing.T, master *server) *server {
 // right after); with the replica stopped (SIGSTOP), Put fails within the
 // timeout with ErrNotReplicated, returns the version the master holds,
 // and Lock keeps trying instead of taking a lease only the master knows.
+// Figures: "redis/replica-ack".
 func TestReplicaAck(t *testing.T) {
 	redisURL(t)
+	fig := figures.New("redis/replica-ack")
+	fig.Declare("puts", "read_back_from_replica", "timeout_ms", "stopped_put_ms", "stopped_put_not_replicated",
+		"stopped_delete_not_replicated", "stopped_lock_refused", "leases_left")
 	master := startServer(t)
 	replica := startReplica(t, master)
 	ctx := context.Background()
-	b, err := NewFromURL(ctx, master.url()+"?replica_ack=1&replica_ack_timeout=300ms")
+	const timeout = 300 * time.Millisecond
+	b, err := NewFromURL(ctx, master.url()+"?replica_ack=1&replica_ack_timeout="+timeout.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,9 +65,11 @@ func TestReplicaAck(t *testing.T) {
 		if v, err = b.Put(ctx, "s", []byte{byte(i)}, v); err != nil {
 			t.Fatalf("Put %d: %v", i, err)
 		}
+		fig.Inc("puts")
 		if got, _ := rc.HGet(ctx, key, "v").Result(); got != string(v) {
 			t.Fatalf("Put %d returned %s before the replica held it (replica: %q)", i, v, got)
 		}
+		fig.Inc("read_back_from_replica")
 	}
 	l, err := b.Lock(ctx, "L")
 	if err != nil {
@@ -83,8 +91,11 @@ func TestReplicaAck(t *testing.T) {
 	if !errors.Is(err, ErrNotReplicated) || nv == "" {
 		t.Fatalf("Put with the replica stopped: %q, %v; want a version and ErrNotReplicated", nv, err)
 	}
-	if took < 300*time.Millisecond || took > 3*time.Second {
-		t.Errorf("Put took %v with a 300ms timeout", took)
+	fig.Add("timeout_ms", timeout.Milliseconds())
+	fig.Add("stopped_put_ms", took.Milliseconds())
+	fig.Inc("stopped_put_not_replicated")
+	if took < timeout || took > 3*time.Second {
+		t.Errorf("Put took %v with a %v timeout", took, timeout)
 	}
 	if !strings.Contains(err.Error(), "may or may not survive") || !strings.Contains(err.Error(), "0 of 1 replicas") {
 		t.Errorf("error does not say what happened: %v", err)
@@ -95,13 +106,20 @@ func TestReplicaAck(t *testing.T) {
 	if err := b.Delete(ctx, "s", nv); !errors.Is(err, ErrNotReplicated) {
 		t.Fatalf("Delete with the replica stopped: %v, want ErrNotReplicated", err)
 	}
+	fig.Inc("stopped_delete_not_replicated")
 	lctx, cancel := context.WithTimeout(ctx, time.Second)
 	_, err = b.Lock(lctx, "L2")
 	cancel()
 	if !errors.Is(err, backends.ErrUnavailable) || !strings.Contains(err.Error(), "replicas") {
 		t.Fatalf("Lock with the replica stopped: %v, want ErrUnavailable (not replicated)", err)
 	}
-	if n, _ := b.client.Exists(ctx, "{"+DefaultPrefix+"}:lock:L2").Result(); n != 0 {
+	fig.Inc("stopped_lock_refused")
+	n, err := b.client.Exists(ctx, "{"+DefaultPrefix+"}:lock:L2").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fig.Add("leases_left", n)
+	if n != 0 {
 		t.Error("an unacknowledged lease was left on the master")
 	}
 	replica.cmd.Process.Signal(syscall.SIGCONT)
@@ -112,28 +130,40 @@ func TestReplicaAck(t *testing.T) {
 	} else {
 		l.Unlock(ctx)
 	}
+	fig.Report(t)
 }
 
 // TestReplicaAckNoReplica: on a server without replicas every write fails
 // with ErrNotReplicated (WAIT cannot succeed), and the options are checked.
+// Figures: "redis/replica-ack-none".
 func TestReplicaAckNoReplica(t *testing.T) {
 	b, _ := newTestBackend(t, WithReplicaAck(1, 50*time.Millisecond))
 	ctx := context.Background()
+	fig := figures.New("redis/replica-ack-none")
+	fig.Declare("put_not_replicated", "bad_options", "bad_options_refused", "bad_urls", "bad_urls_refused")
 	if _, err := b.Put(ctx, "s", []byte("x"), backends.Any); !errors.Is(err, ErrNotReplicated) {
 		t.Fatalf("Put: %v, want ErrNotReplicated", err)
 	}
+	fig.Inc("put_not_replicated")
 	for _, o := range []Option{WithReplicaAck(-1, time.Second), WithReplicaAck(17, time.Second),
 		WithReplicaAck(1, 0), WithReplicaAck(1, 3*time.Second)} {
+		fig.Inc("bad_options")
 		if _, err := buildConfig([]Option{o}); err == nil {
 			t.Error("invalid WithReplicaAck accepted")
+		} else {
+			fig.Inc("bad_options_refused")
 		}
 	}
 	for _, q := range []string{"replica_ack=x", "replica_ack=1&replica_ack_timeout=forever", "replica_ack=99",
 		"replica_ack_timeout=1s"} {
+		fig.Inc("bad_urls")
 		if _, err := NewFromURL(ctx, redisURL(t)+"?"+q); err == nil || !strings.Contains(err.Error(), "replica_ack") {
 			t.Errorf("URL option %q: %v, want a replica_ack error", q, err)
+		} else {
+			fig.Inc("bad_urls_refused")
 		}
 	}
+	fig.Report(t)
 }
 
 // TestStaleDataRefused: a server that comes back with older data (here:
@@ -141,9 +171,12 @@ func TestReplicaAckNoReplica(t *testing.T) {
 // does not make a client accept an older blob than one it has seen: Get
 // fails with ErrRollback. After Forget, the client reads the older blob
 // and its next write gets a version above everything it had seen, so that
-// a second client that saw the lost writes accepts it.
+// a second client that saw the lost writes accepts it. Figures:
+// "redis/stale-data".
 func TestStaleDataRefused(t *testing.T) {
 	redisURL(t)
+	fig := figures.New("redis/stale-data")
+	fig.Declare("writes_after_snapshot", "clients", "clients_refused", "counter_seen", "counter_after_forget")
 	srv := startServer(t)
 	ctx := context.Background()
 	b, err := NewFromURL(ctx, srv.url(), WithDialTimeout(time.Second))
@@ -168,6 +201,7 @@ func TestStaleDataRefused(t *testing.T) {
 		if v, err = b.Put(ctx, "s", []byte(g), v); err != nil {
 			t.Fatal(err)
 		}
+		fig.Inc("writes_after_snapshot")
 	}
 	if _, _, err := other.Get(ctx, "s"); err != nil { // other saw gen 4
 		t.Fatal(err)
@@ -177,13 +211,16 @@ func TestStaleDataRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	fig.Add("clients", 2)
 	_, _, err = b.Get(ctx, "s")
 	if !errors.Is(err, ErrRollback) {
 		t.Fatalf("Get of the stale copy: %v, want ErrRollback", err)
 	}
+	fig.Inc("clients_refused")
 	if _, _, err := other.Get(ctx, "s"); !errors.Is(err, ErrRollback) {
 		t.Fatalf("other client, Get of the stale copy: %v, want ErrRollback", err)
 	}
+	fig.Inc("clients_refused")
 	// (The vault's own rollback check, a counter sealed in the session,
 	// refuses the same blob after a restart of the client too: see the
 	// vault package's tests.)
@@ -199,10 +236,13 @@ func TestStaleDataRefused(t *testing.T) {
 	}
 	nc, _ := counter(nv)
 	vc, _ := counter(v)
+	fig.Add("counter_seen", int64(vc))
+	fig.Add("counter_after_forget", int64(nc))
 	if nc <= vc {
 		t.Fatalf("write after the rollback got counter %d, not above the %d seen before", nc, vc)
 	}
 	if got, _, err := other.Get(ctx, "s"); err != nil || string(got) != "gen 5" {
 		t.Fatalf("other client after the new write: %q %v", got, err)
 	}
+	fig.Report(t)
 }

@@ -17,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/internal/figures"
 )
 
 // hostileServer is a TCP listener on loopback that speaks enough RESP for
@@ -180,10 +181,16 @@ func callAll(ctx context.Context, b *Backend) map[string]error {
 // With NewFromURL (LimitReplies on every connection), a reply that breaks
 // the protocol or the size limits matches ErrBadReply and ErrCorrupt; with
 // a plain go-redis client given to New, the panics go-redis raises on
-// forged lengths are recovered into ErrCorrupt.
+// forged lengths are recovered into ErrCorrupt. Figures: "redis/hostile"
+// (a panic of a call is recovered and counted, so that one panicking
+// reply does not hide the others).
 func TestHostileServer(t *testing.T) {
 	ctx := context.Background()
+	fig := figures.New("redis/hostile")
+	fig.Declare("replies", "calls", "max_calls_per_reply", "panics", "untyped", "plain_client_calls",
+		"plain_client_recovered")
 	for _, tc := range hostileReplies {
+		fig.Inc("replies")
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startHostile(t, func(w *bufio.Writer, cmd []string) { w.WriteString(tc.reply) })
 
@@ -192,8 +199,17 @@ func TestHostileServer(t *testing.T) {
 				t.Fatalf("NewFromURL: %v", err)
 			}
 			defer b.Close()
-			for op, err := range callAll(ctx, b) {
-				checkHostileErr(t, "NewFromURL", op, err)
+			var errs map[string]error
+			if p := figures.Protect(func() { errs = callAll(ctx, b) }); p != nil {
+				fig.Inc("panics")
+				t.Fatalf("NewFromURL: %v", p)
+			}
+			fig.Add("calls", int64(len(errs)))
+			fig.Max("max_calls_per_reply", int64(len(errs)))
+			for op, err := range errs {
+				if !checkHostileErr(t, "NewFromURL", op, err) {
+					fig.Inc("untyped")
+				}
 			}
 
 			// A caller's own client without LimitReplies: the panics of
@@ -210,29 +226,42 @@ func TestHostileServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = pb.Get(ctx, "s")
+			fig.Inc("plain_client_calls")
+			if p := figures.Protect(func() { _, _, err = pb.Get(ctx, "s") }); p != nil {
+				fig.Inc("panics")
+				t.Fatalf("New, get: %v", p)
+			}
 			if !errors.Is(err, ErrCorrupt) {
 				t.Errorf("New, get: %v, want ErrCorrupt (a recovered panic)", err)
+			} else {
+				fig.Inc("plain_client_recovered")
 			}
-			checkHostileErr(t, "New", "get", err)
+			if !checkHostileErr(t, "New", "get", err) {
+				fig.Inc("untyped")
+			}
 		})
 	}
+	fig.Report(t)
 }
 
-func checkHostileErr(t *testing.T, how, op string, err error) {
+// checkHostileErr fails t unless err is what a call answered by a hostile
+// server may return (a typed *backends.OpError with a short message), and
+// reports whether it is.
+func checkHostileErr(t *testing.T, how, op string, err error) bool {
 	t.Helper()
 	if err == nil {
 		if op == "unlock" || op == "list" {
-			return // a lease "taken", names "listed": harmless lies
+			return true // a lease "taken", names "listed": harmless lies
 		}
 		t.Errorf("%s, %s: no error", how, op)
-		return
+		return false
 	}
 	var oe *backends.OpError
 	if !errors.As(err, &oe) {
 		t.Errorf("%s, %s: %T %v, want a *backends.OpError", how, op, err, err)
-		return
+		return false
 	}
+	ok := true
 	typed := errors.Is(err, ErrCorrupt) || errors.Is(err, backends.ErrUnavailable) ||
 		errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrLocked) ||
 		errors.Is(err, context.DeadlineExceeded)
@@ -241,30 +270,38 @@ func checkHostileErr(t *testing.T, how, op string, err error) {
 		var rerr goredis.Error
 		if !errors.As(err, &rerr) && !strings.Contains(err.Error(), "unexpected reply") {
 			t.Errorf("%s, %s: %v: no category", how, op, err)
+			ok = false
 		}
 	}
 	if len(err.Error()) > 400 {
 		t.Errorf("%s, %s: error of %d bytes quotes the reply", how, op, len(err.Error()))
+		ok = false
 	}
+	return ok
 }
 
 // TestHostileServerMemory measures what the client allocates for one
 // reply (runtime TotalAlloc around a Get, through NewFromURL): a forged
 // length costs nothing beyond the buffer, a reply at the size limit a small
 // multiple of the blob, and an oversized reply is cut off at the limit.
+// Figures: "redis/hostile-memory", the bytes allocated per case (KEY_bytes)
+// and, for the blob at the limit, the allocation in percent of the blob.
 func TestHostileServerMemory(t *testing.T) {
 	ctx := context.Background()
 	blob := strings.Repeat("x", DefaultMaxBlobSize)
 	cases := []struct {
 		name  string
+		key   string
 		reply string
 		ok    bool
 	}{
-		{"blob at the limit", fmt.Sprintf("*2\r\n$18\r\n1-0123456789abcdef\r\n$%d\r\n%s\r\n", len(blob), blob), true},
-		{"forged 1.5 GiB bulk", "$1610612736\r\nabc", false},
-		{"forged 1e9-element array", "*1000000000\r\n", false},
-		{"64 MiB bulk sent", "$67108864\r\n" + strings.Repeat("y", 64<<20) + "\r\n", false},
+		{"blob at the limit", "blob_at_limit", fmt.Sprintf("*2\r\n$18\r\n1-0123456789abcdef\r\n$%d\r\n%s\r\n", len(blob), blob), true},
+		{"forged 1.5 GiB bulk", "forged_bulk", "$1610612736\r\nabc", false},
+		{"forged 1e9-element array", "forged_array", "*1000000000\r\n", false},
+		{"64 MiB bulk sent", "sent_64mib", "$67108864\r\n" + strings.Repeat("y", 64<<20) + "\r\n", false},
 	}
+	fig := figures.New("redis/hostile-memory")
+	fig.Add("blob_limit_bytes", DefaultMaxBlobSize)
 	for _, tc := range cases {
 		srv := startHostile(t, func(w *bufio.Writer, cmd []string) { w.WriteString(tc.reply) })
 		b, err := NewFromURL(ctx, srv.url(), WithDialTimeout(time.Second))
@@ -283,8 +320,13 @@ func TestHostileServerMemory(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: error %v", tc.name, err)
 		}
+		fig.Add(tc.key+"_bytes", int64(alloc))
+		if tc.key == "blob_at_limit" {
+			fig.Add("blob_at_limit_percent", int64(alloc*100/DefaultMaxBlobSize))
+		}
 		if alloc > 3*DefaultMaxBlobSize {
 			t.Errorf("%s: %d bytes allocated for one reply, over 3x the blob limit", tc.name, alloc)
 		}
 	}
+	fig.Report(t)
 }

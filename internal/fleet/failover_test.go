@@ -22,6 +22,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/redis"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 
@@ -388,7 +389,9 @@ func lostWrites(ctx context.Context, t *testing.T, b *redis.Backend, names []str
 // recorded; after the run the final blobs are checked for each of them.
 // Figures: acknowledged writes lost without replica acknowledgment
 // (whatever they are: reported), with it (0 in every run), double
-// refreshes (0), panics (0), and every error typed.
+// refreshes (0), panics (0), and every error typed, in the figures set
+// "fleet/failover", whose first seven keys are the "failover:" line the
+// test also prints.
 func TestFailover(t *testing.T) {
 	s := sentinelEnv(t)
 	runs, killsPerRun := 1, 3
@@ -396,9 +399,10 @@ func TestFailover(t *testing.T) {
 		runs, killsPerRun = 4, 6
 	}
 	const writersPerGroup = 4
-	var total struct {
-		failovers, acked, lostNoAck, lostAck, doubles, panics int64
-	}
+	fig := figures.New("fleet/failover")
+	fig.Declare("runs", "failovers", "acked", "lost_without_ack", "lost_with_ack", "double_refreshes", "panics",
+		"acked_without_ack", "acked_with_ack", "lease_holds", "untyped_errors", "not_replicated", "rollbacks_refused")
+	fig.Add("runs", int64(runs))
 	for run := range runs {
 		st := &fleetStats{ackedIDs: map[string][]uint64{}}
 		prefix := "failover-" + randomHex(4)
@@ -429,7 +433,7 @@ func TestFailover(t *testing.T) {
 				wg.Wait()
 				t.Fatalf("run %d, failover %d: %v", run, k, err)
 			}
-			total.failovers++
+			fig.Inc("failovers")
 			{
 				st.mu.Lock()
 				cp := map[string][]uint64{}
@@ -468,14 +472,22 @@ func TestFailover(t *testing.T) {
 		if st.ackedAck.Load() == 0 || st.acked.Load() == 0 || st.refreshes.Load() == 0 {
 			t.Errorf("run %d: the fleet did no work", run)
 		}
-		total.acked += st.acked.Load() + st.ackedAck.Load()
-		total.lostNoAck += int64(lostNoAck)
-		total.lostAck += int64(lostAck)
-		total.doubles += st.doubles.Load()
-		total.panics += st.panics.Load()
+		fig.Add("acked", st.acked.Load()+st.ackedAck.Load())
+		fig.Add("lost_without_ack", int64(lostNoAck))
+		fig.Add("lost_with_ack", int64(lostAck))
+		fig.Add("double_refreshes", st.doubles.Load())
+		fig.Add("panics", st.panics.Load())
+		fig.Add("acked_without_ack", st.acked.Load())
+		fig.Add("acked_with_ack", st.ackedAck.Load())
+		fig.Add("lease_holds", st.refreshes.Load())
+		fig.Add("untyped_errors", st.untyped.Load())
+		fig.Add("not_replicated", st.notReplicated.Load())
+		fig.Add("rollbacks_refused", st.rollbacks.Load())
 	}
 	line := fmt.Sprintf("failover: runs=%d failovers=%d acked=%d lost_without_ack=%d lost_with_ack=%d double_refreshes=%d panics=%d",
-		runs, total.failovers, total.acked, total.lostNoAck, total.lostAck, total.doubles, total.panics)
+		fig.Get("runs"), fig.Get("failovers"), fig.Get("acked"), fig.Get("lost_without_ack"),
+		fig.Get("lost_with_ack"), fig.Get("double_refreshes"), fig.Get("panics"))
 	t.Log(line)
 	fmt.Println(line)
+	fig.Report(t)
 }
