@@ -16,6 +16,7 @@ import (
 	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/internal/powerloss"
 	"github.com/sessionvault/sessionvault/internal/reexec"
+	"github.com/sessionvault/sessionvault/internal/retired"
 	"github.com/sessionvault/sessionvault/kdf"
 	"github.com/sessionvault/sessionvault/session"
 	"github.com/sessionvault/sessionvault/vault"
@@ -293,16 +294,28 @@ func TestPowerCutPasswd(t *testing.T) {
 			}
 			if pass == pick[other] {
 				r.Figures.Inc("switched")
+				// The change committed, and checkMany's open finished
+				// its purge: nothing kept may open with the passphrase
+				// it retired, at any offset of any file.
+				rep, err := scanLoc(ctx, retired.New(retired.Credentials{Passphrases: [][]byte{[]byte(pick[cur])}}), dir)
+				if err != nil {
+					return fmt.Errorf("retired-credential scan: %w", err)
+				}
+				r.Figures.Inc("retired_scans")
+				r.Figures.Add("retired_opened", int64(len(rep.Findings)))
+				if len(rep.Findings) > 0 {
+					return fmt.Errorf("after the change, the retired passphrase opens %v", rep.Findings)
+				}
 				cur, other = other, cur
 			}
 			return nil
 		}}}, postCut(dir, passA, passB)...),
 	}
 	f := powerloss.Run(t, fs, w, powerloss.Config{Cuts: powerCuts(12), MaxSyncs: 8, Window: window, Seed: powerSeed()})
-	f.Declare("unreadable_vaults", "unreadable_sessions", "lost_acked", "switched")
+	f.Declare("unreadable_vaults", "unreadable_sessions", "lost_acked", "switched", "retired_scans", "retired_opened")
 	f.Add("sessions", int64(n))
 	f.Report(t)
-	zeroFigures(t, f, "unreadable_vaults", "unreadable_sessions", "lost_acked")
+	zeroFigures(t, f, "unreadable_vaults", "unreadable_sessions", "lost_acked", "retired_opened")
 }
 
 // TestPowerCutRecoverHeader cuts the power under header recovery (what
