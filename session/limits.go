@@ -20,6 +20,30 @@ const (
 	TurnkeyLifetime = 30 * 24 * time.Hour
 )
 
+// Scaling of the default validity windows with a token's lifetime L (see
+// DefaultBuffers): a token is due for a refresh after 3/4 of L and expired
+// after 9/10 of it. At L = 1 hour both equal the seed's buffers or more,
+// so every token living an hour or longer keeps the seed's windows; a
+// shorter one keeps 15% of its life between "due" and "expired" for a
+// background refresh to succeed.
+const (
+	expiryBufferDivisor  = 10
+	refreshBufferDivisor = 4
+)
+
+// Backoff of failed refreshes (a transport error, a 5xx, a timeout: any
+// RefreshFunc error but ErrUnauthorized). After the n-th failure in a row
+// no refresh is attempted for a delay drawn uniformly from [d/2, d), where
+// d = refreshBackoffMin * 2^(n-1), capped at refreshBackoffMax. The
+// attempts in the first T seconds of an outage are therefore at most
+// 1 + log2(2T/s + 1): 3 in 3 s, 6 in 31 s, later one per 2.5 to 5 min, against
+// an auth server that would rate-limit or ban a client retrying per
+// request. The jitter keeps a fleet's processes from retrying in step.
+const (
+	refreshBackoffMin = time.Second
+	refreshBackoffMax = 5 * time.Minute
+)
+
 // Defaults of the Manager's options.
 const (
 	// DefaultMetadataFlushInterval bounds metadata writes (MarkAPICall) to

@@ -48,6 +48,15 @@ type Manager struct {
 	apiWarn  bool             // MarkAPICall logged a refusal since the last change
 	closing  bool             // Close began: no new changes
 	closed   bool             // Close finished: memory wiped
+	backoff  backoff          // failed refreshes
+	reauth   bool             // the session was dropped because its refresh token was refused
+
+	// Background refresh (refresh-ahead): at most one at a time
+	// (bgRefresh, guarded by mu); Close cancels life and waits for bg.
+	bgRefresh  bool
+	bg         sync.WaitGroup
+	life       context.Context
+	lifeCancel context.CancelFunc
 
 	// ioMu serializes this Manager's store writes. Lock order: ioMu, then
 	// the store lock (Store.Lock, taken by every write), then mu.
@@ -121,10 +130,12 @@ func NewManager(ctx context.Context, store Store, opts ...Option) (*Manager, err
 	for _, o := range opts {
 		o(&m.cfg)
 	}
+	m.life, m.lifeCancel = context.WithCancel(context.Background())
 	s, v, err := m.read(ctx)
 	switch {
 	case errors.Is(err, ErrNoSession):
 	case err != nil:
+		m.lifeCancel()
 		return nil, err
 	default:
 		m.sess, m.version = s, v
@@ -291,6 +302,8 @@ func (m *Manager) install(ctx context.Context, s *AuthSession, op string) error 
 	m.sess.Destroy()
 	m.sess = s
 	m.tokenGen++
+	m.reauth = false
+	m.backoff = backoff{}
 	m.changedLocked()
 	m.size, m.sizeOK = size, true
 	m.pend.destroy()
@@ -751,6 +764,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.closing = true
 	m.mu.Unlock()
+	m.lifeCancel() // ends a refresh in progress
+	m.bg.Wait()
 	if m.stop != nil {
 		close(m.stop)
 		<-m.flushDone

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -44,9 +45,12 @@ func WithInsecureLoopback() TransportOption {
 
 // WithErrorHandler sets a function for errors a RoundTrip cannot return
 // because it has a response to return: a refresh that succeeded but could
-// not be saved (ErrNotSaved), a refresh that failed while the tokens were
-// still usable, Set-Cookie values that could not be saved. The default
-// logs them with the Manager's logger.
+// not be saved (ErrNotSaved), a background refresh that failed while the
+// tokens were still usable (once per attempt: a refresh held back by the
+// backoff is not reported again), Set-Cookie values that could not be
+// saved. It may be called from a background goroutine. The default logs
+// them with the Manager's logger: ErrReauthRequired at Warn, others at
+// Error.
 func WithErrorHandler(f func(error)) TransportOption {
 	return func(c *transportConfig) { c.onError = f }
 }
@@ -57,8 +61,18 @@ func WithErrorHandler(f func(error)) TransportOption {
 //   - refuses anything but https:// (and, with WithInsecureLoopback,
 //     http:// to loopback) with an error matching ErrInsecureURL, before
 //     any byte is sent;
-//   - refreshes the tokens first when they need it (RefreshIfNeeded: one
-//     refresh however many requests ask);
+//   - when the tokens are due for a refresh (NeedsRefresh) but not
+//     expired, starts one refresh in the background and sends the request
+//     with the current tokens: no request waits for a refresh while the
+//     tokens are usable; only a request whose tokens are expired waits
+//     (one refresh however many requests ask). Failed refreshes back off
+//     (see Manager.Refresh) and are reported once per attempt, never once
+//     per request; a request whose tokens are expired during the backoff
+//     fails at once with an error matching ErrTokenExpired;
+//   - fails a request with an error matching ErrReauthRequired when the
+//     server refused the refresh token it waited for (after a 401 or with
+//     expired tokens), and every request after that until a new session
+//     is created;
 //   - adds Authorization: Bearer <access token>, the session's cookies
 //     (after any Cookie header of the request) and its User-Agent (unless
 //     the request has one);
@@ -100,7 +114,70 @@ func (t *Transport) report(err error) {
 		t.cfg.onError(err)
 		return
 	}
+	if errors.Is(err, ErrReauthRequired) {
+		t.m.cfg.logger.Warn("session: transport: re-authentication required", "session", t.m.Name(), "err", err)
+		return
+	}
 	t.m.cfg.logger.Error("session: transport", "session", t.m.Name(), "err", err)
+}
+
+// reportRefresh reports a refresh failure, unless it is a refresh the
+// backoff held back: that failure was reported when it happened, and a
+// report per request would be a log line per request during an outage.
+func (t *Transport) reportRefresh(err error) {
+	var re *RefreshError
+	if errors.As(err, &re) && re.Backoff {
+		return
+	}
+	t.report(err)
+}
+
+// beforeSend makes sure the tokens can be sent. Tokens that are not due
+// for a refresh are sent as they are. Tokens due but not expired are sent
+// too, while one refresh runs in the background (refresh-ahead): no
+// request waits for it. Only expired tokens wait for a refresh; if it
+// fails, the request fails: with an error matching ErrReauthRequired when
+// the server refused the refresh token, else matching ErrTokenExpired.
+func (t *Transport) beforeSend(ctx context.Context) error {
+	m := t.m
+	now := m.now()
+	m.mu.Lock()
+	if m.sess == nil {
+		reauth := m.reauth
+		m.mu.Unlock()
+		if reauth {
+			return errReauth
+		}
+		return ErrNotAuthenticated
+	}
+	gen := m.tokenGen
+	due := m.cfg.win.due(m.sess, now)
+	expired := m.cfg.win.expired(m.sess, now)
+	m.mu.Unlock()
+	switch {
+	case !due && !expired:
+		return nil
+	case !expired:
+		m.refreshAhead(ctx, t.reportRefresh)
+		return nil
+	}
+	err := m.refreshFrom(ctx, gen, false)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotSaved):
+		t.report(err) // new tokens in use, just not stored
+		return nil
+	case errors.Is(err, ErrReauthRequired):
+		t.report(err)
+		return err
+	case !m.HasSession():
+		return err
+	case m.TokensExpired():
+		return &expiredError{err}
+	}
+	t.reportRefresh(err) // another writer's tokens arrived meanwhile
+	return nil
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -125,17 +202,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	canRefresh := t.m.cfg.refresher != nil && !inRefresh
 
 	if canRefresh {
-		if err := t.m.RefreshIfNeeded(ctx); err != nil {
-			switch {
-			case errors.Is(err, ErrNotSaved):
-				t.report(err) // new tokens in use, just not stored
-			case !t.m.HasSession():
-				return fail(err)
-			case t.m.TokensExpired():
-				return fail(&expiredError{err})
-			default:
-				t.report(err) // still within the refresh window: go on
-			}
+		if err := t.beforeSend(ctx); err != nil {
+			return fail(err)
 		}
 	}
 
@@ -152,8 +220,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// (once for every request refused with the same tokens), then
 		// retry this request once if it can be replayed.
 		rerr := t.m.refreshFrom(ctx, gen, true)
-		if rerr != nil {
+		if errors.Is(rerr, ErrReauthRequired) {
 			t.report(rerr)
+			drain(resp)
+			return nil, rerr
+		}
+		if rerr != nil {
+			t.reportRefresh(rerr)
 		}
 		if (rerr == nil || errors.Is(rerr, ErrNotSaved)) && replayable(req) {
 			if retried, err := t.retry(req); err != nil {

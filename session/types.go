@@ -381,15 +381,28 @@ func (m SessionMetadata) MinutesSinceLastAPICall(now time.Time) (int64, bool) {
 func (s *AuthSession) HasValidCookies() bool { return s.Cookies.HasAuthCookies() }
 
 // IsValid reports whether the session is usable at now: tokens not
-// expired and both auth cookies present (the seed's is_valid).
+// expired and both auth cookies present (the seed's is_valid), with the
+// expiry buffer scaled to the tokens' lifetime (DefaultBuffers) rather
+// than the seed's fixed five minutes, which would make a fresh
+// five-minute token expired on arrival.
 func (s *AuthSession) IsValid(now time.Time) bool {
-	return !s.Tokens.IsExpired(now) && s.HasValidCookies()
+	return !windows{}.expired(s, now) && hasCookies(s, defaultRequiredCookies)
 }
 
-// NeedsRefresh reports whether the tokens or the Turnkey session need a
-// refresh at now (the seed's needs_refresh).
+// TokensExpired reports whether the tokens count as expired at now with
+// the default expiry buffer for their lifetime (DefaultBuffers).
+func (s *AuthSession) TokensExpired(now time.Time) bool { return windows{}.expired(s, now) }
+
+// TokensNeedRefresh reports whether the tokens are due for a refresh at
+// now with the default refresh buffer for their lifetime (DefaultBuffers).
+func (s *AuthSession) TokensNeedRefresh(now time.Time) bool { return windows{}.due(s, now) }
+
+// NeedsRefresh reports whether the tokens (TokensNeedRefresh) or the
+// Turnkey session need a refresh at now: the seed's needs_refresh. A
+// RefreshFunc renews only the tokens, so a refresh loop should ask
+// TokensNeedRefresh (or Manager.NeedsRefresh) instead.
 func (s *AuthSession) NeedsRefresh(now time.Time) bool {
-	return s.Tokens.NeedsRefresh(now) || s.TurnkeySession.NeedsRefresh(now)
+	return s.TokensNeedRefresh(now) || s.TurnkeySession.NeedsRefresh(now)
 }
 
 // Clone returns a deep copy of s (nil for nil); destroy it separately.

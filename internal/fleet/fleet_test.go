@@ -203,7 +203,8 @@ func bot(args []string) error {
 	}
 	defer v.Close()
 	authURL := os.Getenv(envAuth)
-	m, err := session.NewManager(ctx, v.Store(sessionName), session.WithRefresher(refresher(authURL)))
+	m, err := session.NewManager(ctx, v.Store(sessionName), session.WithRefresher(refresher(authURL)),
+		session.WithRefreshBuffer(session.RefreshBuffer)) // the seed's window for 10-minute tokens
 	if err != nil {
 		return err
 	}
@@ -313,7 +314,7 @@ func newFleet(t *testing.T) *fleet {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	m, err := session.NewManager(ctx, v.Store(sessionName))
+	m, err := session.NewManager(ctx, v.Store(sessionName), session.WithRefreshBuffer(session.RefreshBuffer))
 	if err != nil {
 		t.Fatal(err)
 	}
