@@ -117,3 +117,7 @@ const (
 	maxUnavailableRetries = 3
 	unavailableBackoff    = 50 * time.Millisecond
 )
+
+// maxOAuth2CodeLen bounds the OAuth error code an *OAuth2Error keeps: the
+// server chooses it, and RFC 6749's codes are at most 25 bytes.
+const maxOAuth2CodeLen = 64

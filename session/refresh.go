@@ -232,6 +232,76 @@ func (m *Manager) refreshFrom(ctx context.Context, seen uint64, force bool) erro
 	}
 }
 
+// heldBack reports whether err is a refresh the backoff held back.
+func heldBack(err error) bool {
+	var re *RefreshError
+	return errors.As(err, &re) && re.Backoff
+}
+
+// ready makes sure the tokens can be used now, for a Transport or a
+// TokenSource. Tokens that are not due for a refresh are used as they
+// are. Tokens due but not expired are used too, while one refresh runs in
+// the background (refresh-ahead): nothing waits for it. Only expired
+// tokens wait for a refresh; if it fails, ready fails: with an error
+// matching ErrReauthRequired when the server refused the refresh token,
+// else matching ErrTokenExpired. report gets what cannot be returned (a
+// background failure, new tokens not saved) and a refusal, once per
+// refresh attempt: never a refresh the backoff held back.
+func (m *Manager) ready(ctx context.Context, report func(error)) error {
+	quiet := func(err error) {
+		if !heldBack(err) {
+			report(err)
+		}
+	}
+	now := m.now()
+	m.mu.Lock()
+	if m.sess == nil {
+		reauth := m.reauth
+		m.mu.Unlock()
+		if reauth {
+			return errReauth
+		}
+		return ErrNotAuthenticated
+	}
+	gen := m.tokenGen
+	due := m.cfg.win.due(m.sess, now)
+	expired := m.cfg.win.expired(m.sess, now)
+	m.mu.Unlock()
+	if m.cfg.refresher == nil || isRefreshing(ctx, m) {
+		return nil // the server decides
+	}
+	switch {
+	case !due && !expired:
+		return nil
+	case !expired:
+		m.refreshAhead(ctx, quiet)
+		return nil
+	}
+	err := m.refreshFrom(ctx, gen, false)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotSaved):
+		report(err) // new tokens in use, just not stored
+		return nil
+	case errors.Is(err, ErrReauthRequired):
+		report(err)
+		return err
+	case !m.HasSession():
+		return err
+	case m.TokensExpired():
+		return &expiredError{err}
+	}
+	quiet(err) // another writer's tokens arrived meanwhile
+	return nil
+}
+
+// expiredError reports tokens that expired and could not be refreshed.
+type expiredError struct{ err error }
+
+func (e *expiredError) Error() string   { return "session: token expired: " + e.err.Error() }
+func (e *expiredError) Unwrap() []error { return []error{ErrTokenExpired, e.err} }
+
 // refreshAhead starts a refresh in the background when none runs and no
 // backoff holds, and returns at once: requests keep using the current
 // tokens, which are due for a refresh but not expired. report gets the

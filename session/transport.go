@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -125,59 +124,9 @@ func (t *Transport) report(err error) {
 // backoff held back: that failure was reported when it happened, and a
 // report per request would be a log line per request during an outage.
 func (t *Transport) reportRefresh(err error) {
-	var re *RefreshError
-	if errors.As(err, &re) && re.Backoff {
-		return
-	}
-	t.report(err)
-}
-
-// beforeSend makes sure the tokens can be sent. Tokens that are not due
-// for a refresh are sent as they are. Tokens due but not expired are sent
-// too, while one refresh runs in the background (refresh-ahead): no
-// request waits for it. Only expired tokens wait for a refresh; if it
-// fails, the request fails: with an error matching ErrReauthRequired when
-// the server refused the refresh token, else matching ErrTokenExpired.
-func (t *Transport) beforeSend(ctx context.Context) error {
-	m := t.m
-	now := m.now()
-	m.mu.Lock()
-	if m.sess == nil {
-		reauth := m.reauth
-		m.mu.Unlock()
-		if reauth {
-			return errReauth
-		}
-		return ErrNotAuthenticated
-	}
-	gen := m.tokenGen
-	due := m.cfg.win.due(m.sess, now)
-	expired := m.cfg.win.expired(m.sess, now)
-	m.mu.Unlock()
-	switch {
-	case !due && !expired:
-		return nil
-	case !expired:
-		m.refreshAhead(ctx, t.reportRefresh)
-		return nil
-	}
-	err := m.refreshFrom(ctx, gen, false)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrNotSaved):
-		t.report(err) // new tokens in use, just not stored
-		return nil
-	case errors.Is(err, ErrReauthRequired):
+	if !heldBack(err) {
 		t.report(err)
-		return err
-	case !m.HasSession():
-		return err
-	case m.TokensExpired():
-		return &expiredError{err}
 	}
-	t.reportRefresh(err) // another writer's tokens arrived meanwhile
-	return nil
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -202,7 +151,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	canRefresh := t.m.cfg.refresher != nil && !inRefresh
 
 	if canRefresh {
-		if err := t.beforeSend(ctx); err != nil {
+		if err := t.m.ready(ctx, t.report); err != nil {
 			return fail(err)
 		}
 	}
@@ -243,12 +192,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.absorb(req, resp, inRefresh)
 	return resp, nil
 }
-
-// expiredError reports tokens that expired and could not be refreshed.
-type expiredError struct{ err error }
-
-func (e *expiredError) Error() string   { return "session: token expired: " + e.err.Error() }
-func (e *expiredError) Unwrap() []error { return []error{ErrTokenExpired, e.err} }
 
 // authorize returns a clone of req carrying the session's credentials and
 // the generation of the tokens it used.
