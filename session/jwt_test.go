@@ -2,6 +2,8 @@ package session
 
 import (
 	"encoding/base64"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,45 @@ func TestUnrevivable(t *testing.T) {
 		if dead != c.dead || (dead && reason == "") || (!dead && reason != "") {
 			t.Errorf("%s: %q, %v", c.name, reason, dead)
 		}
+	}
+}
+
+// TestAgeExtremes: the summary's minutes are right for timestamps further
+// apart than a time.Duration holds (292 years), in both directions.
+func TestAgeExtremes(t *testing.T) {
+	y0 := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	y9999 := time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		from, to time.Time
+		want     int64
+	}{
+		{y0, y9999, (y9999.Unix() - y0.Unix()) / 60},
+		{y9999, y0, -((y9999.Unix() - y0.Unix()) / 60)},
+		{y0, now, (now.Unix() - y0.Unix()) / 60},
+		{now.Add(-59*time.Second - 999*time.Millisecond), now, 0},
+		{now.Add(-60 * time.Second), now, 1},
+		{now.Add(-time.Minute - time.Nanosecond), now, 1},
+		{now.Add(59*time.Second + 999*time.Millisecond), now, 0},
+		{now.Add(60*time.Second + time.Nanosecond), now, -1},
+		{now, now, 0},
+	} {
+		md := SessionMetadata{CreatedAt: c.from, LastAPICallAt: &c.from}
+		if got := md.AgeMinutes(c.to); got != c.want {
+			t.Errorf("AgeMinutes from %v to %v = %d, want %d", c.from, c.to, got, c.want)
+		}
+		if got, _ := md.MinutesSinceLastAPICall(c.to); got != c.want {
+			t.Errorf("MinutesSinceLastAPICall from %v to %v = %d, want %d", c.from, c.to, got, c.want)
+		}
+	}
+	// The summary line of a session created in year 0, read in 2026.
+	exp := y9999
+	s := &AuthSession{Tokens: AuthTokens{ExpiresAt: &exp}, Metadata: SessionMetadata{CreatedAt: y0, LastAPICallAt: &y0}}
+	want := strconv.FormatInt((now.Unix()-y0.Unix())/60, 10)
+	if sum := s.Summary(now); !strings.Contains(sum, "Age: "+want+"m") || !strings.Contains(sum, "Last API: "+want+"m ago") {
+		t.Errorf("summary %q, want Age %sm", sum, want)
+	}
+	if (now.Unix()-y0.Unix())/60 <= int64(time.Duration(math.MaxInt64)/time.Minute) {
+		t.Fatal("the test does not pass the time.Duration range")
 	}
 }

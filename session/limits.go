@@ -86,6 +86,16 @@ const (
 	// count against maxSessionJSON too, which is the binding bound for
 	// large ones: at 4 KiB a cookie, about 250 fit.
 	maxCookies = 4096
+	// maxUnknownMembers bounds the members one object may have that this
+	// package does not know (unknown.go; 64): a newer axiomtrade-rs adds
+	// a field or two, not hundreds.
+	maxUnknownMembers = 64
+	// maxUnknownDepth bounds how deep an unknown member's value nests
+	// (32), so that "[[[[..." costs no more than its length, and
+	// maxUnknownItems how many members or elements one of its objects or
+	// arrays holds (4096, maxCookies' bound).
+	maxUnknownDepth = 32
+	maxUnknownItems = 4096
 	// maxAPIKeys bounds a Turnkey session's api_keys list (a user has a
 	// handful).
 	maxAPIKeys = 256

@@ -342,7 +342,12 @@ func (m *Manager) UpdateTokens(ctx context.Context, tokens AuthTokens) error {
 }
 
 // setTokens installs tokens (taking ownership) and stamps the refresh.
+// Members of the tokens object this package does not know stay, unless t
+// brings its own.
 func setTokens(s *AuthSession, t AuthTokens, now time.Time) {
+	if t.extra == nil {
+		t.extra, s.Tokens.extra = s.Tokens.extra, nil
+	}
 	s.Tokens.Destroy()
 	s.Tokens = t
 	s.Metadata.LastRefreshedAt = &now
