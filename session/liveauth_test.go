@@ -35,9 +35,11 @@ type liveAuth struct {
 	access   map[string]time.Time // live access tokens and their expiry
 	mode     string               // "", "down" (503), "reject" (invalid_grant)
 	delay    time.Duration        // before answering a token request
+	hold     chan struct{}        // when set, token requests wait until it is closed
 	refTimes []time.Time          // successful refreshes
 
 	attempts  atomic.Int64 // token requests received
+	abandoned atomic.Int64 // held token requests whose client went away
 	refreshes atomic.Int64 // token requests that issued tokens
 	api       atomic.Int64 // API requests
 	api401    atomic.Int64 // API requests refused
@@ -86,9 +88,20 @@ func (a *liveAuth) set(mode string, delay time.Duration) {
 func (a *liveAuth) token(w http.ResponseWriter, r *http.Request) {
 	a.attempts.Add(1)
 	a.mu.Lock()
-	mode, delay := a.mode, a.delay
+	mode, delay, hold := a.mode, a.delay, a.hold
 	a.mu.Unlock()
 	time.Sleep(delay)
+	// Reading the body first lets net/http notice a client that goes
+	// away (it watches the connection only once the body is read).
+	r.ParseForm()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done(): // the client went away (killed)
+			a.abandoned.Add(1)
+			return
+		}
+	}
 	oauthErr := func(status int, code string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
