@@ -50,7 +50,8 @@ func (a *liveAuth) Release() {
 }
 
 var (
-	Hammer     = hammer
-	GetOK      = getOK
-	Percentile = percentile
+	LatencyBound = latencyBound
+	Hammer       = hammer
+	GetOK        = getOK
+	Percentile   = percentile
 )

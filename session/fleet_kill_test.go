@@ -93,8 +93,9 @@ func roleSlowRefresher(args []string) error {
 // lock in the middle of a refresh is killed with SIGKILL while another
 // process sends requests with tokens that are due for a refresh but
 // valid. None of those requests waits for the lock (p99 under 150 ms
-// across the kill), and once the lock is free (at once for a flock; after
-// the lease's TTL on Redis, 3 s here) one refresh happens in the background.
+// across the kill, 600 ms under the race detector), and once the lock is
+// free (at once for a flock; after the lease's TTL on Redis, 3 s here)
+// one refresh happens in the background.
 func TestFleetKilledRefresherDoesNotStall(t *testing.T) {
 	for _, kind := range []string{"file", "redis"} {
 		t.Run(kind, func(t *testing.T) {
@@ -180,7 +181,7 @@ func fleetKill(t *testing.T, spec string) {
 		a.Release()
 	}()
 	start := time.Now()
-	calls, failed, lat, ferr := session.Hammer(8, 3*time.Second, 5*time.Millisecond, func() error { return session.GetOK(c, a.URL+"/api") })
+	calls, failed, lat, ferr := session.Hammer(8, 3*time.Second, 10*time.Millisecond, func() error { return session.GetOK(c, a.URL+"/api") })
 	killTime := <-killed
 	killAt := killTime.Sub(start)
 	if err := child.Wait(); err == nil {
@@ -192,8 +193,8 @@ func fleetKill(t *testing.T, spec string) {
 	if failed != 0 {
 		t.Errorf("%d of %d calls failed; first: %v", failed, calls, ferr)
 	}
-	if p99 >= 150*time.Millisecond {
-		t.Errorf("p99 latency %v across the kill, want < 150ms", p99)
+	if p99 >= session.LatencyBound() {
+		t.Errorf("p99 latency %v across the kill, want < %v", p99, session.LatencyBound())
 	}
 	// The background refresh gets the lock once it is free.
 	deadline := time.Now().Add(30 * time.Second)

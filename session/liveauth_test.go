@@ -266,3 +266,13 @@ func percentile(lat []time.Duration, p float64) time.Duration {
 	}
 	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
+
+// latencyBound is the p99 a request may take while a refresh or a lock
+// wait is in progress: 150 ms, or 600 ms under the race detector. A
+// request that waited would take seconds (the refresh or the lock hold).
+func latencyBound() time.Duration {
+	if raceEnabled {
+		return 600 * time.Millisecond
+	}
+	return 150 * time.Millisecond
+}
