@@ -50,6 +50,8 @@ type Manager struct {
 	closed   bool             // Close finished: memory wiped
 	backoff  backoff          // failed refreshes
 	reauth   bool             // the session was dropped because its refresh token was refused
+	// refreshingIO: a refresh holds ioMu (see absorbCookies).
+	refreshingIO bool
 
 	// Background refresh (refresh-ahead): at most one at a time
 	// (bgRefresh, guarded by mu); Close cancels life and waits for bg.
@@ -368,7 +370,25 @@ func setTokens(s *AuthSession, t AuthTokens, now time.Time) {
 // at Save, which logs it.)
 func (m *Manager) UpdateCookies(ctx context.Context, cookies AuthCookies) error {
 	w := &cookieWaiter{}
-	changed, err := m.change(func(s *AuthSession, p *pending) (bool, int, error) {
+	changed, err := m.mergeCookies(cookies, w)
+	if err != nil || !changed {
+		return err
+	}
+	err = m.commit(ctx, "update cookies")
+	m.mu.Lock()
+	refused := w.refused
+	m.mu.Unlock()
+	if refused != nil {
+		return refused
+	}
+	return err
+}
+
+// mergeCookies merges cookies into the in-memory session and records the
+// delta for the next write; w, if not nil, learns of a refusal when the
+// delta is re-applied on a newer stored session.
+func (m *Manager) mergeCookies(cookies AuthCookies, w *cookieWaiter) (bool, error) {
+	return m.change(func(s *AuthSession, p *pending) (bool, int, error) {
 		view := *s
 		view.Cookies = s.Cookies.mergedView(cookies)
 		size, err := fits(&view)
@@ -382,20 +402,11 @@ func (m *Manager) UpdateCookies(ctx context.Context, cookies AuthCookies) error 
 			p.cookies = &AuthCookies{}
 		}
 		p.cookies.mergeDelta(cookies)
-		p.waiters = append(p.waiters, w)
+		if w != nil {
+			p.waiters = append(p.waiters, w)
+		}
 		return true, size, nil
 	})
-	if err != nil || !changed {
-		return err
-	}
-	err = m.commit(ctx, "update cookies")
-	m.mu.Lock()
-	refused := w.refused
-	m.mu.Unlock()
-	if refused != nil {
-		return refused
-	}
-	return err
 }
 
 // UpdateTurnkeySession sets the session's Turnkey session (the seed's
@@ -769,7 +780,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.closing = true
 	m.mu.Unlock()
-	m.lifeCancel() // ends a refresh in progress
+	m.lifeCancel() // ends a background refresh's wait for the lock
 	m.bg.Wait()
 	if m.stop != nil {
 		close(m.stop)

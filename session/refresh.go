@@ -142,7 +142,9 @@ func isRefreshing(ctx context.Context, m *Manager) bool {
 // are due, and is what a loop should call.
 //
 // ctx bounds the caller's wait. The refresh itself runs on behalf of every
-// caller that joined it, bounded by WithRefreshTimeout and by Close.
+// caller that joined it, bounded by WithRefreshTimeout; Close ends its
+// wait for the store lock, but waits for a RefreshFunc call under way, so
+// that tokens the server rotated are stored.
 func (m *Manager) Refresh(ctx context.Context) error {
 	gen, _, err := m.tokenState()
 	if err != nil {
@@ -218,8 +220,6 @@ func (m *Manager) refreshFrom(ctx context.Context, seen uint64, force bool) erro
 	ch := m.refreshes.DoChan(key, func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.refreshWait)
 		defer cancel()
-		stop := context.AfterFunc(m.life, cancel) // Close ends it
-		defer stop()
 		err := m.refreshOnce(rctx, seen, force)
 		m.noteRefresh(err)
 		return nil, err
@@ -339,11 +339,23 @@ func (m *Manager) refreshOnce(ctx context.Context, seen uint64, force bool) erro
 	if m.isClosing() {
 		return ErrClosed
 	}
-	lk, err := m.lock(ctx)
+	// While this refresh holds ioMu, cookies a Transport receives are
+	// merged in memory only (absorbCookies) and written by this refresh,
+	// so that no response waits for the refresh.
+	m.setRefreshingIO(true)
+	defer m.setRefreshingIO(false)
+	// Close ends the wait for the lock, but not a RefreshFunc call under
+	// way: a refresh token the server rotated must be stored.
+	lctx, cancelLock := context.WithCancel(ctx)
+	stop := context.AfterFunc(m.life, cancelLock)
+	lk, err := m.lock(lctx)
+	stop()
+	cancelLock()
 	if err != nil {
 		return err
 	}
 	defer m.unlock(ctx, lk)
+	defer m.writeRiders(ctx)
 
 	theirs, v, err := m.read(ctx)
 	if err != nil && !errors.Is(err, ErrNoSession) {
@@ -465,4 +477,39 @@ func (m *Manager) dropRejected(ctx context.Context, base backends.Version, cause
 	m.wipeLocked()
 	m.mu.Unlock()
 	return &RefreshError{Err: cause, Dropped: true}
+}
+
+func (m *Manager) setRefreshingIO(on bool) {
+	m.mu.Lock()
+	m.refreshingIO = on
+	m.mu.Unlock()
+}
+
+// writeRiders writes, with auto-save and under the store lock the refresh
+// holds, what was merged while it ran (cookies a Transport received);
+// called on every way out of a refresh that got the lock.
+func (m *Manager) writeRiders(ctx context.Context) {
+	m.setRefreshingIO(false)
+	if !m.cfg.autoSave || !m.needsWrite() {
+		return
+	}
+	if err := m.writeLocked(ctx, true); err != nil {
+		m.cfg.logger.Warn("session: cookies received during a refresh not saved yet", "session", m.store.Name(), "err", err)
+	}
+}
+
+// absorbCookies merges cookies from a response. While this Manager's
+// refresh holds its I/O (a slow auth server, a lock held by another
+// process), the merge is made in memory and written when the refresh
+// ends, so that the response does not wait for the refresh; otherwise it
+// is UpdateCookies, durable on return.
+func (m *Manager) absorbCookies(ctx context.Context, c AuthCookies) error {
+	m.mu.Lock()
+	riding := m.refreshingIO
+	m.mu.Unlock()
+	if !riding {
+		return m.UpdateCookies(ctx, c)
+	}
+	_, err := m.mergeCookies(c, nil)
+	return err
 }

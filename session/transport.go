@@ -80,8 +80,10 @@ func WithErrorHandler(f func(error)) TransportOption {
 //     idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or with an
 //     Idempotency-Key) and its body can be replayed (GetBody); other
 //     requests get the 401, and the caller's retry the new tokens;
-//   - merges the response's Set-Cookie headers into the session and marks
-//     an API call to the host.
+//   - merges the response's Set-Cookie headers into the session (durable
+//     when RoundTrip returns, except while this Manager's refresh is in
+//     progress: then they are written when it ends, so that the response
+//     does not wait for it) and marks an API call to the host.
 //
 // A request created by a redirect to another host gets no credentials.
 // The Authorization and Cookie header values are Go strings handed to
@@ -280,7 +282,7 @@ func (t *Transport) absorb(req *http.Request, resp *http.Response, inRefresh boo
 	if _, ok := resp.Header["Set-Cookie"]; ok && !inRefresh {
 		c := ParseSetCookies(resp.Header)
 		if !c.IsEmpty() {
-			if err := t.m.UpdateCookies(req.Context(), c); err != nil && !errors.Is(err, ErrNotAuthenticated) {
+			if err := t.m.absorbCookies(req.Context(), c); err != nil && !errors.Is(err, ErrNotAuthenticated) {
 				t.report(err)
 			}
 		}
