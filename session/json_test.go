@@ -280,7 +280,7 @@ func TestDecodeErrorsNeverQuoteKeys(t *testing.T) {
 		"duplicate":     {strings.Replace(golden, `"ip_address"`, `"`+secret+`": 1, "`+secret+`": 2, "ip_address"`, 1), "session_metadata", "duplicate unknown key"},
 		"too deep":      {strings.Replace(golden, `"user_info"`, `"`+secret+`": `+strings.Repeat("[", maxUnknownDepth+2)+strings.Repeat("]", maxUnknownDepth+2)+`, "user_info"`, 1), "(unknown member)", "nested deeper"},
 		"too many":      {strings.Replace(golden, `"user_info"`, many+`"user_info"`, 1), "", "unknown members"},
-		"bad string":    {strings.Replace(golden, `"user_info"`, `"`+secret+`": {"a": "`+secret+""+`"}, "user_info"`, 1), "(unknown member)", "control character"},
+		"bad string":    {strings.Replace(golden, `"user_info"`, `"`+secret+`": {"a": "`+secret+"\x01"+`"}, "user_info"`, 1), "(unknown member)", "control character"},
 		"tokens mixed":  {`{"access_token":"a","refresh_token":"r","tokens":{"` + secret + `":1}}`, "", "mixed shapes"},
 		"session mixed": {strings.Replace(golden, `"user_info"`, `"access_token": "`+secret+`", "user_info"`, 1), "", "mixed shapes"},
 		"turnkey":       {strings.Replace(golden, `"organization_id"`, `"`+secret+`"`, 1), "turnkey_session", `missing key "organization_id"`},
