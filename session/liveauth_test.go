@@ -36,6 +36,7 @@ type liveAuth struct {
 	mode     string               // "", "down" (503), "reject" (invalid_grant)
 	delay    time.Duration        // before answering a token request
 	hold     chan struct{}        // when set, token requests wait until it is closed
+	cookies  bool                 // API responses set a cookie api_seq=N
 	refTimes []time.Time          // successful refreshes
 
 	attempts  atomic.Int64 // token requests received
@@ -143,6 +144,12 @@ func (a *liveAuth) apiCall(w http.ResponseWriter, r *http.Request) {
 		a.api401.Add(1)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
+	}
+	a.mu.Lock()
+	setCookie := a.cookies
+	a.mu.Unlock()
+	if setCookie {
+		http.SetCookie(w, &http.Cookie{Name: "api_seq", Value: strconv.FormatInt(a.api.Load(), 10), Secure: true})
 	}
 	w.Write([]byte("ok"))
 }

@@ -147,7 +147,7 @@ func TestLiveOutage(t *testing.T) {
 }
 
 // TestLiveSlowRefresh: a refresh that takes 2 s while the tokens are due
-// but valid: requests do not wait for it (p99 under 150 ms, 600 ms under
+// but valid, every response setting a cookie: requests do not wait for it (p99 under 150 ms, 600 ms under
 // the race detector) and exactly one refresh happens.
 //
 // It does not run in parallel with the other live tests: it measures
@@ -155,7 +155,9 @@ func TestLiveOutage(t *testing.T) {
 func TestLiveSlowRefresh(t *testing.T) {
 	a := newLiveAuth(t, time.Hour)
 	a.set("", 2*time.Second)
-	m, _ := liveManager(t, storeDue(t, a), a)
+	a.cookies = true // every response sets a cookie: merged without waiting for the refresh
+	st := storeDue(t, a)
+	m, _ := liveManager(t, st, a)
 	c := liveClient(m)
 	calls, failed, lat, ferr := hammer(8, 3*time.Second, 10*time.Millisecond, func() error { return getOK(c, a.URL+"/api") })
 	m.bg.Wait()
@@ -170,6 +172,12 @@ func TestLiveSlowRefresh(t *testing.T) {
 	}
 	if a.refreshes.Load() != 1 || a.attempts.Load() != 1 {
 		t.Errorf("%d refreshes (%d attempts), want exactly 1", a.refreshes.Load(), a.attempts.Load())
+	}
+	// The cookies received during the refresh were stored.
+	s := st.stored(t)
+	defer s.Destroy()
+	if _, ok := s.Cookies.Additional["api_seq"]; !ok {
+		t.Error("the cookie set during the refresh was not stored")
 	}
 }
 
