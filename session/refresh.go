@@ -18,9 +18,13 @@ import (
 // RefreshError with the last failure and Backoff set.
 type RefreshError struct {
 	Err     error
-	Dropped bool      // the rejected session was wiped and its stored copy deleted
-	Backoff bool      // no attempt was made: an earlier one failed and RetryAt is not reached
-	RetryAt time.Time // after a transient failure: when the next attempt may run (Manager clock)
+	Dropped bool // the rejected session was wiped and its stored copy deleted
+	// Superseded: the refused refresh token belonged to a session another
+	// writer had replaced meanwhile; the newer one is in use, and no
+	// re-authentication is required.
+	Superseded bool
+	Backoff    bool      // no attempt was made: an earlier one failed and RetryAt is not reached
+	RetryAt    time.Time // after a transient failure: when the next attempt may run (Manager clock)
 }
 
 func (e *RefreshError) Error() string {
@@ -36,7 +40,7 @@ func (e *RefreshError) Error() string {
 
 func (e *RefreshError) Unwrap() []error {
 	errs := []error{e.Err}
-	if errors.Is(e.Err, ErrUnauthorized) {
+	if errors.Is(e.Err, ErrUnauthorized) && !e.Superseded {
 		errs = append(errs, ErrReauthRequired)
 	}
 	if e.Dropped {
@@ -89,7 +93,7 @@ func (m *Manager) noteRefresh(err error) {
 		b.retryAt = now.Add(refreshBackoffDelay(b.failures))
 		b.last = re.Err
 		re.RetryAt = b.retryAt
-	case errors.Is(err, ErrUnauthorized):
+	case errors.Is(err, ErrReauthRequired):
 		m.backoff = backoff{}
 		m.reauth = true
 	}
@@ -468,7 +472,7 @@ func (m *Manager) dropRejected(ctx context.Context, base backends.Version, cause
 				m.adoptLocked(theirs, v)
 				m.mu.Unlock()
 			}
-			return &RefreshError{Err: cause}
+			return &RefreshError{Err: cause, Superseded: rerr == nil}
 		default:
 			m.cfg.logger.Error("session: could not delete a rejected session", "session", m.store.Name(), "err", err)
 		}

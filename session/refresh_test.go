@@ -177,7 +177,7 @@ func TestRefreshRejectedDropsSession(t *testing.T) {
 	m := ms[0]
 	srv.current = "something else" // the stored refresh token is dead
 	err := m.Refresh(ctxT(t))
-	if !errors.Is(err, ErrUnauthorized) || !errors.Is(err, ErrNotAuthenticated) {
+	if !errors.Is(err, ErrUnauthorized) || !errors.Is(err, ErrNotAuthenticated) || !errors.Is(err, ErrReauthRequired) {
 		t.Fatalf("rejected refresh: %v", err)
 	}
 	var re *RefreshError
@@ -219,8 +219,10 @@ func TestRefreshRejectedKeepsNewerSession(t *testing.T) {
 	}
 	defer m.Close(ctxT(t))
 	err = m.Refresh(ctxT(t))
-	if !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotAuthenticated) {
-		t.Fatalf("refresh: %v", err)
+	var re *RefreshError
+	if !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotAuthenticated) || errors.Is(err, ErrReauthRequired) ||
+		!errors.As(err, &re) || !re.Superseded {
+		t.Fatalf("refresh: %v (the newer session is in use: no re-authentication)", err)
 	}
 	s := st.stored(t)
 	defer s.Destroy()
