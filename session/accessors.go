@@ -104,40 +104,53 @@ func (m *Manager) check(f func(s *AuthSession, now time.Time) bool) bool {
 }
 
 // IsSessionValid reports whether there is a session whose tokens are not
-// expired (five-minute buffer) and that has both auth cookies.
+// expired (see WithExpiryBuffer for when they count as expired) and that
+// carries the required cookies (WithRequiredCookies; by default both auth
+// cookies), as the seed's is_session_valid.
 func (m *Manager) IsSessionValid() bool {
-	return m.check((*AuthSession).IsValid)
+	return m.check(func(s *AuthSession, now time.Time) bool {
+		return !m.cfg.win.expired(s, now) && hasCookies(s, m.cfg.required)
+	})
 }
 
-// NeedsRefresh reports whether there is a session whose tokens need a
-// refresh (fifteen minutes before expiry) or whose Turnkey session does
-// (one hour before its expiry).
+// NeedsRefresh reports whether there is a session whose tokens are due for
+// a refresh (see WithRefreshBuffer): exactly when Refresh would get new
+// tokens, so that the loop
+//
+//	if m.NeedsRefresh() {
+//		err = m.Refresh(ctx)
+//	}
+//
+// refreshes once per token lifetime. Unlike the seed's needs_refresh
+// (AuthSession.NeedsRefresh) it ignores the Turnkey session, which a
+// RefreshFunc does not renew: a Turnkey session near its expiry would make
+// that loop rotate the tokens on every turn. Ask TurnkeyNeedsRefresh for
+// it. RefreshIfNeeded is the loop in one call.
 func (m *Manager) NeedsRefresh() bool {
-	return m.check((*AuthSession).NeedsRefresh)
+	return m.check(m.cfg.win.due)
 }
 
-// TokensNeedRefresh reports whether there is a session whose tokens need a
-// refresh; unlike NeedsRefresh it ignores the Turnkey session, which
-// RefreshFunc does not renew.
-func (m *Manager) TokensNeedRefresh() bool {
-	return m.check(func(s *AuthSession, now time.Time) bool { return s.Tokens.NeedsRefresh(now) })
-}
+// TokensNeedRefresh is NeedsRefresh, under the name that says what it
+// checks.
+func (m *Manager) TokensNeedRefresh() bool { return m.NeedsRefresh() }
 
 // TokensExpired reports whether there is a session whose tokens count as
-// expired (five minutes before expiry).
+// expired (see WithExpiryBuffer).
 func (m *Manager) TokensExpired() bool {
-	return m.check(func(s *AuthSession, now time.Time) bool { return s.Tokens.IsExpired(now) })
+	return m.check(m.cfg.win.expired)
 }
 
 // TurnkeyNeedsRefresh reports whether the session's Turnkey session needs
-// a refresh.
+// a refresh (one hour before its expiry). Refresh does not renew it: the
+// caller does, through UpdateTurnkeySession.
 func (m *Manager) TurnkeyNeedsRefresh() bool {
 	return m.check(func(s *AuthSession, now time.Time) bool { return s.TurnkeySession.NeedsRefresh(now) })
 }
 
-// HasValidCookies reports whether the session has both auth cookies.
+// HasValidCookies reports whether the session carries the required
+// cookies (WithRequiredCookies; by default both auth cookies).
 func (m *Manager) HasValidCookies() bool {
-	return m.check(func(s *AuthSession, _ time.Time) bool { return s.HasValidCookies() })
+	return m.check(func(s *AuthSession, _ time.Time) bool { return hasCookies(s, m.cfg.required) })
 }
 
 // Summary describes the session in one line, as the seed's
@@ -145,34 +158,39 @@ func (m *Manager) HasValidCookies() bool {
 //
 //	Session: VALID | Tokens: VALID | Cookies: PRESENT | Turnkey: ACTIVE | Age: 45m | Last API: 2m ago
 //
-// Session is VALID or INVALID; Tokens VALID, NEEDS_REFRESH or EXPIRED;
-// Cookies PRESENT or MISSING; Turnkey ACTIVE or NOT_SET; Last API "Nm ago"
-// or NEVER. Minutes are whole, truncated. Without a session it returns
-// "No active session". It contains no secret.
+// Session is VALID or INVALID (IsSessionValid); Tokens VALID,
+// NEEDS_REFRESH or EXPIRED; Cookies PRESENT or MISSING (the required
+// cookies); Turnkey ACTIVE or NOT_SET; Last API "Nm ago" or NEVER.
+// Minutes are whole, truncated toward zero, and right for any two
+// timestamps the reader accepts (years 0000-9999), negative when the
+// timestamp is in the future. Without a session it returns "No active
+// session". It contains no secret.
 func (m *Manager) Summary() string {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return summary(m.sess, now)
+	return summary(m.sess, now, m.cfg.win, m.cfg.required)
 }
 
-func summary(s *AuthSession, now time.Time) string {
+func summary(s *AuthSession, now time.Time, w windows, required []string) string {
 	if s == nil {
 		return "No active session"
 	}
+	expired := w.expired(s, now)
+	cookiesOK := hasCookies(s, required)
 	valid := "INVALID"
-	if s.IsValid(now) {
+	if !expired && cookiesOK {
 		valid = "VALID"
 	}
 	tokens := "VALID"
 	switch {
-	case s.Tokens.IsExpired(now):
+	case expired:
 		tokens = "EXPIRED"
-	case s.Tokens.NeedsRefresh(now):
+	case w.due(s, now):
 		tokens = "NEEDS_REFRESH"
 	}
 	cookies := "MISSING"
-	if s.HasValidCookies() {
+	if cookiesOK {
 		cookies = "PRESENT"
 	}
 	turnkey := "NOT_SET"
@@ -185,6 +203,12 @@ func summary(s *AuthSession, now time.Time) string {
 	}
 	return "Session: " + valid + " | Tokens: " + tokens + " | Cookies: " + cookies + " | Turnkey: " + turnkey +
 		" | Age: " + strconv.FormatInt(s.Metadata.AgeMinutes(now), 10) + "m | Last API: " + last
+}
+
+// Summary is the summary line of s at now with the default windows and
+// required cookies (see Manager.Summary).
+func (s *AuthSession) Summary(now time.Time) string {
+	return summary(s, now, windows{}, defaultRequiredCookies)
 }
 
 // CookieHeader returns the value of a Cookie header carrying the session's

@@ -13,9 +13,11 @@ import (
 // encoding/json would first make a Go string of it, which can never be
 // wiped. The caller wipes the input afterwards.
 //
-// It is strict: unknown or duplicate keys, wrong types, trailing data,
-// invalid UTF-8, lone surrogates and times that are not RFC 3339 are
-// errors, and every size is bounded (limits.go). Following serde's derive,
+// It is strict: duplicate keys, wrong types, trailing data, invalid
+// UTF-8, lone surrogates and times that are not RFC 3339 are errors, and
+// every size is bounded (limits.go). Members it does not know are kept,
+// checked and bounded, and written back (unknown.go), as serde ignores
+// them: a newer axiomtrade-rs's file round-trips. Following serde's derive,
 // an optional field may be absent (read as null) and a required one may
 // not. Errors give an offset and a field path (names of the format, never
 // a key read from the input), never the input bytes.
@@ -50,8 +52,11 @@ func decodeSession(data []byte, now time.Time, userAgent string) (*AuthSession, 
 type decoder struct {
 	data  []byte
 	off   int
-	path  [6]string
+	path  [8]string
 	depth int
+	// keyStart and keyEnd delimit the quoted key object just read, for
+	// a member kept as unknown.
+	keyStart, keyEnd int
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
@@ -129,14 +134,20 @@ func (d *decoder) object(limit int, member func(key []byte) error) error {
 		if b, ok := d.next(); !ok || b != '"' {
 			return d.errorf("want a string key")
 		}
+		d.keyStart = d.off
 		key, err := d.str()
 		if err != nil {
 			return err
 		}
-		if err := d.expect(':'); err != nil {
+		d.keyEnd = d.off
+		err = d.expect(':')
+		if err != nil {
+			wipe(key)
 			return err
 		}
-		if err := member(key); err != nil {
+		err = member(key)
+		wipe(key) // a cookie name may be a secret
+		if err != nil {
 			return err
 		}
 		b, ok := d.next()
@@ -161,21 +172,27 @@ type fields struct {
 	seen  uint32
 }
 
-// mark records key and returns its index, refusing unknown and duplicate
-// keys. An unknown key is not quoted in the error (a broken file may hold
-// a secret where a name belongs): the error gives its offset, the path of
-// the object it is in, and the keys that object may have.
-func (f *fields) mark(d *decoder, key []byte) (int, error) {
+// mark records key and returns its index, refusing duplicate keys. An
+// unknown key is kept in *extra with its value (see unknown.go) and mark
+// returns -1; a caller then returns err.
+func (f *fields) mark(d *decoder, key []byte, extra **members) (int, error) {
+	if i := f.index(key); i >= 0 {
+		if f.seen&(1<<i) != 0 {
+			return 0, d.errorf("duplicate key %q", f.names[i])
+		}
+		f.seen |= 1 << i
+		return i, nil
+	}
+	return -1, d.unknown(extra)
+}
+
+func (f *fields) index(key []byte) int {
 	for i, n := range f.names {
 		if string(key) == n {
-			if f.seen&(1<<i) != 0 {
-				return 0, d.errorf("duplicate key %q", n)
-			}
-			f.seen |= 1 << i
-			return i, nil
+			return i
 		}
 	}
-	return 0, d.errorf("unknown key; want one of %s", strings.Join(f.names, ", "))
+	return -1
 }
 
 // require fails if a required field (by index) is missing.
@@ -401,7 +418,7 @@ func (d *decoder) top(s *AuthSession, now time.Time, userAgent string) error {
 	tok := fields{names: tokenFields}
 	tokensOnly := false
 	first := true
-	err := d.object(len(sess.names), func(key []byte) error {
+	err := d.object(len(sess.names)+maxUnknownMembers, func(key []byte) error {
 		if first {
 			first = false
 			for _, n := range tokenFields {
@@ -411,10 +428,16 @@ func (d *decoder) top(s *AuthSession, now time.Time, userAgent string) error {
 			}
 		}
 		if tokensOnly {
+			if sess.index(key) >= 0 {
+				return d.errorf("a session key in a tokens-only file (mixed shapes)")
+			}
 			return d.tokenField(&tok, key, &s.Tokens)
 		}
-		i, err := sess.mark(d, key)
-		if err != nil {
+		if tok.index(key) >= 0 {
+			return d.errorf("a token key at the top of a session (mixed shapes)")
+		}
+		i, err := sess.mark(d, key, &s.extra)
+		if i < 0 || err != nil {
 			return err
 		}
 		d.push(sess.names[i])
@@ -458,15 +481,15 @@ var tokenFields = []string{"access_token", "refresh_token", "expires_at"}
 
 func (d *decoder) tokens(t *AuthTokens) error {
 	f := fields{names: tokenFields}
-	if err := d.object(len(f.names), func(key []byte) error { return d.tokenField(&f, key, t) }); err != nil {
+	if err := d.object(len(f.names)+maxUnknownMembers, func(key []byte) error { return d.tokenField(&f, key, t) }); err != nil {
 		return err
 	}
 	return f.require(d, 0, 1)
 }
 
 func (d *decoder) tokenField(f *fields, key []byte, t *AuthTokens) (err error) {
-	i, err := f.mark(d, key)
-	if err != nil {
+	i, err := f.mark(d, key, &t.extra)
+	if i < 0 || err != nil {
 		return err
 	}
 	d.push(f.names[i])
@@ -484,9 +507,9 @@ func (d *decoder) tokenField(f *fields, key []byte, t *AuthTokens) (err error) {
 
 func (d *decoder) cookies(c *AuthCookies) error {
 	f := fields{names: []string{"auth_access_token", "auth_refresh_token", "g_state", "additional_cookies"}}
-	err := d.object(len(f.names), func(key []byte) (err error) {
-		i, err := f.mark(d, key)
-		if err != nil {
+	err := d.object(len(f.names)+maxUnknownMembers, func(key []byte) (err error) {
+		i, err := f.mark(d, key, &c.extra)
+		if i < 0 || err != nil {
 			return err
 		}
 		d.push(f.names[i])
@@ -523,9 +546,9 @@ func (d *decoder) cookies(c *AuthCookies) error {
 
 func (d *decoder) turnkey(t *TurnkeySession) error {
 	f := fields{names: []string{"organization_id", "user_id", "username", "client_secret", "api_keys", "created_at", "expires_at"}}
-	err := d.object(len(f.names), func(key []byte) (err error) {
-		i, err := f.mark(d, key)
-		if err != nil {
+	err := d.object(len(f.names)+maxUnknownMembers, func(key []byte) (err error) {
+		i, err := f.mark(d, key, &t.extra)
+		if i < 0 || err != nil {
 			return err
 		}
 		d.push(f.names[i])
@@ -590,9 +613,9 @@ func (d *decoder) apiKeys() ([]TurnkeyAPIKey, error) {
 
 func (d *decoder) apiKey(k *TurnkeyAPIKey) error {
 	f := fields{names: []string{"api_key_id", "api_key_name", "public_key", "key_type", "created_at", "expires_at"}}
-	err := d.object(len(f.names), func(key []byte) (err error) {
-		i, err := f.mark(d, key)
-		if err != nil {
+	err := d.object(len(f.names)+maxUnknownMembers, func(key []byte) (err error) {
+		i, err := f.mark(d, key, &k.extra)
+		if i < 0 || err != nil {
 			return err
 		}
 		d.push(f.names[i])
@@ -621,9 +644,9 @@ func (d *decoder) apiKey(k *TurnkeyAPIKey) error {
 
 func (d *decoder) userInfo(u *UserInfo) error {
 	f := fields{names: []string{"id", "email", "username"}}
-	return d.object(len(f.names), func(key []byte) (err error) {
-		i, err := f.mark(d, key)
-		if err != nil {
+	return d.object(len(f.names)+maxUnknownMembers, func(key []byte) (err error) {
+		i, err := f.mark(d, key, &u.extra)
+		if i < 0 || err != nil {
 			return err
 		}
 		d.push(f.names[i])
@@ -642,9 +665,9 @@ func (d *decoder) userInfo(u *UserInfo) error {
 
 func (d *decoder) metadata(m *SessionMetadata) error {
 	f := fields{names: []string{"created_at", "last_refreshed_at", "last_api_call_at", "current_api_server", "user_agent", "ip_address", "client_fingerprint"}}
-	err := d.object(len(f.names), func(key []byte) (err error) {
-		i, err := f.mark(d, key)
-		if err != nil {
+	err := d.object(len(f.names)+maxUnknownMembers, func(key []byte) (err error) {
+		i, err := f.mark(d, key, &m.extra)
+		if i < 0 || err != nil {
 			return err
 		}
 		d.push(f.names[i])

@@ -19,9 +19,14 @@
 //
 //   - Tokens count as expired five minutes before expires_at and need a
 //     refresh fifteen minutes before; tokens without expires_at never do.
+//     For tokens that live less than an hour both windows shrink with the
+//     lifetime (a quarter and a tenth of it: see DefaultBuffers), so that
+//     a fresh five-minute token is not expired on arrival; WithExpiryBuffer
+//     and WithRefreshBuffer set fixed windows.
 //   - A Turnkey session needs a refresh one hour before its expiry.
 //   - A session is valid when its tokens are not expired and both auth
-//     cookies (auth-access-token, auth-refresh-token) are present.
+//     cookies (auth-access-token, auth-refresh-token) are present
+//     (WithRequiredCookies changes which).
 //   - UpdateTokens sets last_refreshed_at; MarkAPICall sets
 //     last_api_call_at and, if given, current_api_server.
 //   - Summary prints the seed's line, e.g. "Session: VALID | Tokens: VALID
@@ -67,6 +72,14 @@
 //     across processes.
 //   - The seed's WebSocket example put the access token in the URL query.
 //     WebSocketHeader sends it in headers instead (see there for why).
+//   - needs_refresh also looked at the Turnkey session, which a token
+//     refresh does not renew, so "if needs_refresh { refresh }" rotated
+//     the tokens on every turn while the Turnkey session was near expiry.
+//     Manager.NeedsRefresh looks at the tokens only (TurnkeyNeedsRefresh
+//     at the Turnkey session).
+//   - serde ignores unknown fields, so a newer axiomtrade-rs's file has
+//     members an older reader must skip. The decoder keeps them (bounded)
+//     and the encoder writes them back, so such a file round-trips.
 //
 // # Persistence
 //
@@ -98,10 +111,19 @@
 // reader would refuse: an update past a bound fails with a *LimitError
 // (ErrTooLarge). A session the Manager saved always loads again.
 //
+// # Refreshing
+//
 // Refresh and RefreshIfNeeded run one refresh per session at a time:
 // singleflight in the process, the store's lock across processes, and a
 // re-read under the lock that uses tokens another process already
-// refreshed. See Refresh for failure handling.
+// refreshed. A Transport (and a TokenSource) refreshes ahead: tokens due
+// for a refresh but not expired are sent while one refresh runs in the
+// background, so no request waits for it; only expired tokens wait.
+// Failed refreshes back off exponentially with jitter (one second to five
+// minutes) and are reported once per attempt. A refresh token the server
+// refuses gives ErrReauthRequired. OAuth2Refresher refreshes through an
+// OAuth 2 token endpoint, and Manager.TokenSource plugs the session into
+// golang.org/x/oauth2. See Refresh for the details.
 //
 // # Secrets in memory
 //

@@ -80,6 +80,16 @@ func (s *AuthSession) sizeHint() int {
 	if t := s.TurnkeySession; t != nil {
 		n += 256 + t.ClientSecret.Len() + 512*len(t.APIKeys)
 	}
+	n += s.extra.size() + s.Tokens.extra.size() + s.Cookies.extra.size() + s.Metadata.extra.size()
+	if t := s.TurnkeySession; t != nil {
+		n += t.extra.size()
+		for _, k := range t.APIKeys {
+			n += k.extra.size()
+		}
+	}
+	if s.UserInfo != nil {
+		n += s.UserInfo.extra.size()
+	}
 	return n + n/8
 }
 
@@ -382,6 +392,7 @@ func (e *encoder) session(s *AuthSession) {
 	e.userInfo(s.UserInfo)
 	e.key("session_metadata")
 	e.metadata(&s.Metadata)
+	e.extra(s.extra)
 	e.end("}")
 }
 
@@ -397,6 +408,7 @@ func (e *encoder) tokens(t *AuthTokens) {
 	e.secret(t.RefreshToken)
 	e.key("expires_at")
 	e.optTime(t.ExpiresAt)
+	e.extra(t.extra)
 	e.end("}")
 	e.obj = ""
 }
@@ -429,6 +441,7 @@ func (e *encoder) cookies(c *AuthCookies) {
 	}
 	e.end("}")
 	e.obj = "cookies"
+	e.extra(c.extra)
 	e.end("}")
 	e.obj = ""
 }
@@ -470,6 +483,7 @@ func (e *encoder) turnkey(t *TurnkeySession) {
 		e.time(k.CreatedAt)
 		e.key("expires_at")
 		e.optTime(k.ExpiresAt)
+		e.extra(k.extra)
 		e.end("}")
 		e.obj = "turnkey_session"
 	}
@@ -478,6 +492,7 @@ func (e *encoder) turnkey(t *TurnkeySession) {
 	e.time(t.CreatedAt)
 	e.key("expires_at")
 	e.optTime(t.ExpiresAt)
+	e.extra(t.extra)
 	e.end("}")
 	e.obj = ""
 }
@@ -495,6 +510,7 @@ func (e *encoder) userInfo(u *UserInfo) {
 	e.optStr(u.Email)
 	e.key("username")
 	e.optStr(u.Username)
+	e.extra(u.extra)
 	e.end("}")
 	e.obj = ""
 }
@@ -516,6 +532,7 @@ func (e *encoder) metadata(m *SessionMetadata) {
 	e.optStr(m.IPAddress)
 	e.key("client_fingerprint")
 	e.optStr(m.ClientFingerprint)
+	e.extra(m.extra)
 	e.end("}")
 	e.obj = ""
 }

@@ -25,6 +25,14 @@ var (
 	// refused (an OAuth invalid_grant), so that the Manager stops using it.
 	ErrUnauthorized = errors.New("session: unauthorized")
 
+	// ErrReauthRequired: the auth server refused the refresh token (the
+	// RefreshFunc reported ErrUnauthorized: an OAuth invalid_grant, a 401
+	// from the refresh endpoint). No retry can help: the user must log in
+	// again and start a new session (CreateSession). Refresh,
+	// RefreshIfNeeded, a Transport's RoundTrip (through the *url.Error of
+	// net/http) and a TokenSource return errors matching it.
+	ErrReauthRequired = errors.New("session: re-authentication required")
+
 	// ErrNoSession: the store holds no session under the name.
 	ErrNoSession = errors.New("session: no stored session")
 	// ErrInvalidSession: bytes are not a session in the axiomtrade-rs JSON

@@ -128,7 +128,10 @@ func ExampleNewTransport() {
 	}
 	m, _ := session.NewManager(ctx, newExampleStore(), session.WithRefresher(refresh))
 	defer m.Close(ctx)
-	exp := time.Now().Add(10 * time.Minute) // inside the 15-minute refresh window
+	// Expired tokens: the first request waits for a refresh. (Tokens
+	// that are only due for one are sent while a refresh runs in the
+	// background.)
+	exp := time.Now().Add(-time.Minute)
 	tokens := session.NewAuthTokens([]byte("old-access"), []byte("old-refresh"), &exp)
 	defer tokens.Destroy()
 	m.CreateSession(ctx, tokens, nil, nil)

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
 )
 
 func readGolden(t testing.TB) []byte {
@@ -189,7 +192,6 @@ func TestDecodeRejects(t *testing.T) {
 		"empty object":     `{}`,
 		"trailing":         golden + `x`,
 		"two objects":      golden + golden,
-		"unknown key":      strings.Replace(golden, `"user_info"`, `"user_infos"`, 1),
 		"duplicate key":    strings.Replace(golden, `"user_info": null`, `"user_info": null, "user_info": null`, 1),
 		"missing tokens":   `{"cookies":{"additional_cookies":{}},"session_metadata":{"created_at":"2025-01-01T00:00:00Z","user_agent":"x"}}`,
 		"null token":       strings.Replace(golden, `"access_token": "eyJ`, `"access_token": null, "x": "eyJ`, 1),
@@ -262,21 +264,28 @@ func TestDecodeBounds(t *testing.T) {
 }
 
 // TestDecodeErrorsNeverQuoteKeys: a broken file may hold a secret where a
-// field name belongs. The error gives the offset, the path of the object
-// and the keys it may have; never the key it found.
+// field name belongs. Errors about members this package does not know
+// (kept otherwise: see TestUnknownMembersRoundTrip) give the offset and
+// the path of the object, never the key or the value.
 func TestDecodeErrorsNeverQuoteKeys(t *testing.T) {
 	const secret = "eyJSECRETinsteadOfAName"
 	golden := string(readGolden(t))
+	many := ""
+	for i := range maxUnknownMembers + 1 {
+		many += `"` + secret + strconv.Itoa(i) + `": 1, `
+	}
 	cases := map[string]struct{ in, path, want string }{
-		"top level":   {strings.Replace(golden, `"user_info"`, `"`+secret+`"`, 1), "", "tokens, cookies, turnkey_session, user_info, session_metadata"},
-		"tokens only": {`{"access_token":"a","refresh_token":"r","` + secret + `":null}`, "", "access_token, refresh_token, expires_at"},
-		"tokens":      {strings.Replace(golden, `"expires_at": "2025-08-14T18:29:27.918204311Z"`, `"`+secret+`": null`, 1), "tokens", "access_token, refresh_token, expires_at"},
-		"cookies":     {strings.Replace(golden, `"g_state"`, `"`+secret+`"`, 1), "cookies", "auth_access_token, auth_refresh_token, g_state, additional_cookies"},
-		"turnkey":     {strings.Replace(golden, `"organization_id"`, `"`+secret+`"`, 1), "turnkey_session", "organization_id, user_id"},
-		"user info":   {strings.Replace(golden, `"user_info": null`, `"user_info": {"`+secret+`": null}`, 1), "user_info", "id, email, username"},
-		"metadata":    {strings.Replace(golden, `"ip_address"`, `"`+secret+`"`, 1), "session_metadata", "created_at, last_refreshed_at"},
+		"bad value":     {strings.Replace(golden, `"user_info"`, `"`+secret+`": tru, "user_info"`, 1), "(unknown member)", "invalid literal"},
+		"bad number":    {strings.Replace(golden, `"g_state"`, `"`+secret+`": 01, "g_state"`, 1), "cookies", "want ',' or '}'"},
+		"duplicate":     {strings.Replace(golden, `"ip_address"`, `"`+secret+`": 1, "`+secret+`": 2, "ip_address"`, 1), "session_metadata", "duplicate unknown key"},
+		"too deep":      {strings.Replace(golden, `"user_info"`, `"`+secret+`": `+strings.Repeat("[", maxUnknownDepth+2)+strings.Repeat("]", maxUnknownDepth+2)+`, "user_info"`, 1), "(unknown member)", "nested deeper"},
+		"too many":      {strings.Replace(golden, `"user_info"`, many+`"user_info"`, 1), "", "unknown members"},
+		"bad string":    {strings.Replace(golden, `"user_info"`, `"`+secret+`": {"a": "`+secret+"\x01"+`"}, "user_info"`, 1), "(unknown member)", "control character"},
+		"tokens mixed":  {`{"access_token":"a","refresh_token":"r","tokens":{"` + secret + `":1}}`, "", "mixed shapes"},
+		"session mixed": {strings.Replace(golden, `"user_info"`, `"access_token": "`+secret+`", "user_info"`, 1), "", "mixed shapes"},
+		"turnkey":       {strings.Replace(golden, `"organization_id"`, `"`+secret+`"`, 1), "turnkey_session", `missing key "organization_id"`},
 		"api key": {strings.Replace(golden, `"api_keys": []`, `"api_keys": [{"`+secret+`": 1}]`, 1),
-			"turnkey_session.api_keys", "api_key_id, api_key_name"},
+			"turnkey_session.api_keys", `missing key "api_key_id"`},
 		"duplicate cookie": {strings.Replace(golden, `"additional_cookies": {}`, `"additional_cookies": {"`+secret+`": "1", "`+secret+`": "2"}`, 1),
 			"cookies.additional_cookies", "duplicate cookie name"},
 	}
@@ -288,14 +297,119 @@ func TestDecodeErrorsNeverQuoteKeys(t *testing.T) {
 		}
 		msg := err.Error()
 		if strings.Contains(msg, "SECRET") || strings.Contains(msg, "eyJ") {
-			t.Errorf("%s: the error quotes the key: %v", name, err)
+			t.Errorf("%s: the error quotes the input: %v", name, err)
 		}
 		var de *DecodeError
-		if !errors.As(err, &de) || de.Field != c.path || de.Offset <= 0 {
+		if !errors.As(err, &de) || !strings.HasSuffix(de.Field, c.path) || de.Offset <= 0 {
 			t.Errorf("%s: %#v, want a *DecodeError at the object %q", name, err, c.path)
 		}
 		if !strings.Contains(msg, c.want) {
-			t.Errorf("%s: %v, want it to list %q", name, err, c.want)
+			t.Errorf("%s: %v, want it to say %q", name, err, c.want)
+		}
+	}
+}
+
+// TestUnknownMembersRoundTrip: a file from a newer axiomtrade-rs, with
+// members this package does not know in every object, opens, and writes
+// back with each of them in its object, byte for byte; the redacted form
+// hides their values.
+func TestUnknownMembersRoundTrip(t *testing.T) {
+	in, err := os.ReadFile("testdata/session-newer-axiomtrade.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSession(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	out, err := s.MarshalPlaintext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wipe(out)
+	// Parsed by encoding/json, both have the same tree.
+	var a, b any
+	if err := json.Unmarshal(in, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &b); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("round trip changed the tree:\n%s", out)
+	}
+	for _, m := range []string{`"token_type": "Bearer"`, `"cf_clearance": "FAKE-cf-clearance-secret"`, `"scopes": ["trade", "read"]`,
+		`"session_kind": {"type": "read_write", "ttl_s": 2592000, "refreshable": true, "ratio": -1.5e-3}`, `"tier": 3`,
+		`"region": "eu-\u00e9"`, `"schema_version": 2`} {
+		if !bytes.Contains(out, []byte(m)) {
+			t.Errorf("output lacks %s", m)
+		}
+	}
+	// A second pass writes the same bytes; the measured size is exact.
+	s2, err := ParseSession(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Destroy()
+	out2, _ := s2.MarshalPlaintext()
+	defer wipe(out2)
+	if !bytes.Equal(out, out2) {
+		t.Error("second round trip differs")
+	}
+	if n, err := s.measure(); err != nil || n != len(out) {
+		t.Errorf("measure = %d, %v; wrote %d", n, err, len(out))
+	}
+	// A clone carries them; destroying the original does not touch it.
+	c := s.Clone()
+	s2.Destroy()
+	outc, _ := c.MarshalPlaintext()
+	defer wipe(outc)
+	c.Destroy()
+	if !bytes.Equal(outc, out) {
+		t.Error("a clone lost unknown members")
+	}
+	red, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(red, []byte("FAKE-cf-clearance")) || !bytes.Contains(red, []byte(`"cf_clearance":"[REDACTED]"`)) {
+		t.Errorf("MarshalJSON shows an unknown member's value:\n%s", red)
+	}
+}
+
+// TestUnknownMembersSurviveUpdates: members this package does not know
+// stay in the stored session through a Manager's updates and a refresh.
+func TestUnknownMembersSurviveUpdates(t *testing.T) {
+	in, err := os.ReadFile("testdata/session-newer-axiomtrade.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newTestStore(t)
+	if _, err := st.Seal(ctxT(t), in, backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock(t0)
+	auth := &authServer{current: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJGQUtFIjoicmVmcmVzaCJ9.FAKEsigR", clock: clk.now}
+	m := newTestManager(t, st, WithClock(clk.now), WithRefresher(auth.refresh))
+	if err := m.Refresh(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UpdateCookies(ctxT(t), AuthCookies{Additional: map[string]Secret{"x": NewSecret([]byte("1"))}}); err != nil {
+		t.Fatal(err)
+	}
+	m.MarkAPICall("api")
+	if err := m.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	pt, _, err := st.Open(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wipe(pt)
+	for _, want := range []string{`"token_type": "Bearer"`, `"cf_clearance"`, `"scopes"`, `"session_kind"`, `"tier": 3`, `"region"`, `"schema_version": 2`, `"access_token": "a1"`} {
+		if !bytes.Contains(pt, []byte(want)) {
+			t.Errorf("stored session lacks %s:\n%s", want, pt)
 		}
 	}
 }

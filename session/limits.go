@@ -20,6 +20,30 @@ const (
 	TurnkeyLifetime = 30 * 24 * time.Hour
 )
 
+// Scaling of the default validity windows with a token's lifetime L (see
+// DefaultBuffers): a token is due for a refresh after 3/4 of L and expired
+// after 9/10 of it. At L = 1 hour both equal the seed's buffers or more,
+// so every token living an hour or longer keeps the seed's windows; a
+// shorter one keeps 15% of its life between "due" and "expired" for a
+// background refresh to succeed.
+const (
+	expiryBufferDivisor  = 10
+	refreshBufferDivisor = 4
+)
+
+// Backoff of failed refreshes (a transport error, a 5xx, a timeout: any
+// RefreshFunc error but ErrUnauthorized). After the n-th failure in a row
+// no refresh is attempted for a delay drawn uniformly from [d/2, d), where
+// d = refreshBackoffMin * 2^(n-1), capped at refreshBackoffMax. The
+// attempts in the first T seconds of an outage are therefore at most
+// 1 + log2(2T/s + 1): 3 in 3 s, 6 in 31 s, later one per 2.5 to 5 min, against
+// an auth server that would rate-limit or ban a client retrying per
+// request. The jitter keeps a fleet's processes from retrying in step.
+const (
+	refreshBackoffMin = time.Second
+	refreshBackoffMax = 5 * time.Minute
+)
+
 // Defaults of the Manager's options.
 const (
 	// DefaultMetadataFlushInterval bounds metadata writes (MarkAPICall) to
@@ -62,6 +86,16 @@ const (
 	// count against maxSessionJSON too, which is the binding bound for
 	// large ones: at 4 KiB a cookie, about 250 fit.
 	maxCookies = 4096
+	// maxUnknownMembers bounds the members one object may have that this
+	// package does not know (unknown.go; 64): a newer axiomtrade-rs adds
+	// a field or two, not hundreds.
+	maxUnknownMembers = 64
+	// maxUnknownDepth bounds how deep an unknown member's value nests
+	// (32), so that "[[[[..." costs no more than its length, and
+	// maxUnknownItems how many members or elements one of its objects or
+	// arrays holds (4096, maxCookies' bound).
+	maxUnknownDepth = 32
+	maxUnknownItems = 4096
 	// maxAPIKeys bounds a Turnkey session's api_keys list (a user has a
 	// handful).
 	maxAPIKeys = 256
@@ -93,3 +127,7 @@ const (
 	maxUnavailableRetries = 3
 	unavailableBackoff    = 50 * time.Millisecond
 )
+
+// maxOAuth2CodeLen bounds the OAuth error code an *OAuth2Error keeps: the
+// server chooses it, and RFC 6749's codes are at most 25 bytes.
+const maxOAuth2CodeLen = 64

@@ -255,7 +255,7 @@ func TestMarkAPICallNeverOverfills(t *testing.T) {
 	ctx := ctxT(t)
 	st := newTestStore(t)
 	clk := newClock(t0)
-	m := newTestManager(t, st, WithClock(clk.now), WithMetadataFlushInterval(time.Millisecond))
+	m := newTestManager(t, st, WithClock(clk.now), seedBuffers(), WithMetadataFlushInterval(time.Millisecond))
 	tok := tokens("a", "r", nil)
 	defer tok.Destroy()
 	s := newSession(tok, nil, nil, t0, DefaultUserAgent)
@@ -538,7 +538,7 @@ func TestEveryWriteTakesTheLock(t *testing.T) {
 	st := &lockCheckingStore{testStore: newTestStore(t)}
 	clk := newClock(t0)
 	srv := &authServer{current: "r0", clock: clk.now}
-	m := newTestManager(t, st, WithClock(clk.now), WithRefresher(srv.refresh), WithMetadataFlushInterval(time.Millisecond))
+	m := newTestManager(t, st, WithClock(clk.now), seedBuffers(), WithRefresher(srv.refresh), WithMetadataFlushInterval(time.Millisecond))
 	exp := t0.Add(20 * time.Minute)
 	tok := tokens("a0", "r0", &exp)
 	defer tok.Destroy()

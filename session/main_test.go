@@ -12,8 +12,9 @@ import (
 // process_test.go): the test binary runs again as a second process.
 func TestMain(m *testing.M) {
 	reexec.Main(m, map[string]reexec.Func{
-		"cookie-writer": roleCookieWriter,
-		"bot":           roleBot,
-		"http-sink":     roleHTTPSink,
+		"cookie-writer":  roleCookieWriter,
+		"bot":            roleBot,
+		"http-sink":      roleHTTPSink,
+		"slow-refresher": roleSlowRefresher,
 	})
 }

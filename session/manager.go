@@ -48,6 +48,17 @@ type Manager struct {
 	apiWarn  bool             // MarkAPICall logged a refusal since the last change
 	closing  bool             // Close began: no new changes
 	closed   bool             // Close finished: memory wiped
+	backoff  backoff          // failed refreshes
+	reauth   bool             // the session was dropped because its refresh token was refused
+	// refreshingIO: a refresh holds ioMu (see absorbCookies).
+	refreshingIO bool
+
+	// Background refresh (refresh-ahead): at most one at a time
+	// (bgRefresh, guarded by mu); Close cancels life and waits for bg.
+	bgRefresh  bool
+	bg         sync.WaitGroup
+	life       context.Context
+	lifeCancel context.CancelFunc
 
 	// ioMu serializes this Manager's store writes. Lock order: ioMu, then
 	// the store lock (Store.Lock, taken by every write), then mu.
@@ -121,10 +132,12 @@ func NewManager(ctx context.Context, store Store, opts ...Option) (*Manager, err
 	for _, o := range opts {
 		o(&m.cfg)
 	}
+	m.life, m.lifeCancel = context.WithCancel(context.Background())
 	s, v, err := m.read(ctx)
 	switch {
 	case errors.Is(err, ErrNoSession):
 	case err != nil:
+		m.lifeCancel()
 		return nil, err
 	default:
 		m.sess, m.version = s, v
@@ -291,6 +304,8 @@ func (m *Manager) install(ctx context.Context, s *AuthSession, op string) error 
 	m.sess.Destroy()
 	m.sess = s
 	m.tokenGen++
+	m.reauth = false
+	m.backoff = backoff{}
 	m.changedLocked()
 	m.size, m.sizeOK = size, true
 	m.pend.destroy()
@@ -329,7 +344,12 @@ func (m *Manager) UpdateTokens(ctx context.Context, tokens AuthTokens) error {
 }
 
 // setTokens installs tokens (taking ownership) and stamps the refresh.
+// Members of the tokens object this package does not know stay, unless t
+// brings its own.
 func setTokens(s *AuthSession, t AuthTokens, now time.Time) {
+	if t.extra == nil {
+		t.extra, s.Tokens.extra = s.Tokens.extra, nil
+	}
 	s.Tokens.Destroy()
 	s.Tokens = t
 	s.Metadata.LastRefreshedAt = &now
@@ -350,7 +370,25 @@ func setTokens(s *AuthSession, t AuthTokens, now time.Time) {
 // at Save, which logs it.)
 func (m *Manager) UpdateCookies(ctx context.Context, cookies AuthCookies) error {
 	w := &cookieWaiter{}
-	changed, err := m.change(func(s *AuthSession, p *pending) (bool, int, error) {
+	changed, err := m.mergeCookies(cookies, w)
+	if err != nil || !changed {
+		return err
+	}
+	err = m.commit(ctx, "update cookies")
+	m.mu.Lock()
+	refused := w.refused
+	m.mu.Unlock()
+	if refused != nil {
+		return refused
+	}
+	return err
+}
+
+// mergeCookies merges cookies into the in-memory session and records the
+// delta for the next write; w, if not nil, learns of a refusal when the
+// delta is re-applied on a newer stored session.
+func (m *Manager) mergeCookies(cookies AuthCookies, w *cookieWaiter) (bool, error) {
+	return m.change(func(s *AuthSession, p *pending) (bool, int, error) {
 		view := *s
 		view.Cookies = s.Cookies.mergedView(cookies)
 		size, err := fits(&view)
@@ -364,20 +402,11 @@ func (m *Manager) UpdateCookies(ctx context.Context, cookies AuthCookies) error 
 			p.cookies = &AuthCookies{}
 		}
 		p.cookies.mergeDelta(cookies)
-		p.waiters = append(p.waiters, w)
+		if w != nil {
+			p.waiters = append(p.waiters, w)
+		}
 		return true, size, nil
 	})
-	if err != nil || !changed {
-		return err
-	}
-	err = m.commit(ctx, "update cookies")
-	m.mu.Lock()
-	refused := w.refused
-	m.mu.Unlock()
-	if refused != nil {
-		return refused
-	}
-	return err
 }
 
 // UpdateTurnkeySession sets the session's Turnkey session (the seed's
@@ -751,6 +780,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.closing = true
 	m.mu.Unlock()
+	m.lifeCancel() // ends a background refresh's wait for the lock
+	m.bg.Wait()
 	if m.stop != nil {
 		close(m.stop)
 		<-m.flushDone

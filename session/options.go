@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -17,6 +18,8 @@ type config struct {
 	refresher     RefreshFunc
 	userAgent     string
 	refreshWait   time.Duration
+	win           windows  // expiry and refresh buffers
+	required      []string // cookies a valid session carries
 }
 
 func defaultConfig() config {
@@ -27,6 +30,7 @@ func defaultConfig() config {
 		logger:        slog.New(slog.DiscardHandler),
 		userAgent:     DefaultUserAgent,
 		refreshWait:   DefaultRefreshTimeout,
+		required:      defaultRequiredCookies,
 	}
 }
 
@@ -113,4 +117,40 @@ func WithUserAgent(ua string) Option {
 			c.userAgent = ua
 		}
 	}
+}
+
+// WithExpiryBuffer makes tokens count as expired d before their
+// expires_at, whatever their lifetime. The default scales with the
+// lifetime: the seed's five minutes for tokens that live an hour or more,
+// a tenth of the lifetime for shorter ones (see DefaultBuffers). A
+// negative d panics.
+func WithExpiryBuffer(d time.Duration) Option {
+	if d < 0 {
+		panic("session: negative expiry buffer")
+	}
+	return func(c *config) { c.win.expiry = &d }
+}
+
+// WithRefreshBuffer makes tokens due for a refresh d before their
+// expires_at, whatever their lifetime. The default scales with the
+// lifetime: the seed's fifteen minutes for tokens that live an hour or
+// more, a quarter of the lifetime for shorter ones (see DefaultBuffers).
+// Keep it larger than the expiry buffer: the time between the two is
+// when a refresh runs in the background without delaying any request. A
+// negative d panics.
+func WithRefreshBuffer(d time.Duration) Option {
+	if d < 0 {
+		panic("session: negative refresh buffer")
+	}
+	return func(c *config) { c.win.refresh = &d }
+}
+
+// WithRequiredCookies sets the cookies a session must carry to be valid
+// (IsSessionValid, HasValidCookies, the summary line and the WebSocket
+// helpers). The default is the seed's two, CookieAuthAccessToken and
+// CookieAuthRefreshToken. With no names, cookies are not required: a
+// session with unexpired tokens is valid.
+func WithRequiredCookies(names ...string) Option {
+	names = slices.Clone(names)
+	return func(c *config) { c.required = names }
 }

@@ -117,7 +117,8 @@ func roleBot(args []string) error {
 	defer v.Close()
 	authURL := args[2]
 	calls, _ := strconv.Atoi(args[3])
-	m, err := session.NewManager(ctx, v.Store("fleet"), session.WithRefresher(fakeRefresher(authURL)))
+	m, err := session.NewManager(ctx, v.Store("fleet"), session.WithRefresher(fakeRefresher(authURL)),
+		session.WithRefreshBuffer(session.RefreshBuffer), session.WithExpiryBuffer(session.ExpiryBuffer))
 	if err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ func TestProcessesRefreshOnce(t *testing.T) {
 	resp.Body.Close()
 	cookies := session.ParseSetCookies(resp.Header)
 	defer cookies.Destroy()
-	m, err := session.NewManager(ctx, tv.v.Store("fleet"))
+	m, err := session.NewManager(ctx, tv.v.Store("fleet"), session.WithRefreshBuffer(session.RefreshBuffer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,10 @@ func TestProcessesRefreshOnce(t *testing.T) {
 	}
 	got := srv.Counts()
 	t.Logf("fake auth server: %+v", got)
-	if got.Refreshes != 1 || got.ReusedRefresh != 0 || got.Unauthorized != 0 || got.APICalls != procs*calls {
+	// A process may send one request with the old access token while
+	// another's refresh (in the background) rotates it: the server's
+	// 401 makes it re-read the stored tokens (no refresh call) and retry.
+	if got.Refreshes != 1 || got.ReusedRefresh != 0 || got.Unauthorized > procs || got.APICalls != procs*calls {
 		t.Errorf("refreshes %d (want 1), reused %d, 401s %d, API calls %d (want %d)",
 			got.Refreshes, got.ReusedRefresh, got.Unauthorized, got.APICalls, procs*calls)
 	}

@@ -53,7 +53,7 @@ func setupRefresh(t *testing.T, managers int) (*testStore, *authServer, *clock, 
 		if i > 0 {
 			s = st.sibling("main")
 		}
-		ms = append(ms, newTestManager(t, s, WithClock(clk.now), WithRefresher(srv.refresh)))
+		ms = append(ms, newTestManager(t, s, WithClock(clk.now), seedBuffers(), WithRefresher(srv.refresh)))
 		if i == 0 {
 			exp := t0.Add(20 * time.Minute)
 			tok := tokens("a0", "r0", &exp)
@@ -177,7 +177,7 @@ func TestRefreshRejectedDropsSession(t *testing.T) {
 	m := ms[0]
 	srv.current = "something else" // the stored refresh token is dead
 	err := m.Refresh(ctxT(t))
-	if !errors.Is(err, ErrUnauthorized) || !errors.Is(err, ErrNotAuthenticated) {
+	if !errors.Is(err, ErrUnauthorized) || !errors.Is(err, ErrNotAuthenticated) || !errors.Is(err, ErrReauthRequired) {
 		t.Fatalf("rejected refresh: %v", err)
 	}
 	var re *RefreshError
@@ -198,7 +198,7 @@ func TestRefreshRejectedDropsSession(t *testing.T) {
 // become ours.
 func TestRefreshRejectedKeepsNewerSession(t *testing.T) {
 	st, _, clk, _ := setupRefresh(t, 1)
-	m, err := NewManager(ctxT(t), st, WithClock(clk.now), WithRefresher(func(ctx context.Context, rt Secret) (AuthTokens, *AuthCookies, error) {
+	m, err := NewManager(ctxT(t), st, WithClock(clk.now), seedBuffers(), WithRefresher(func(ctx context.Context, rt Secret) (AuthTokens, *AuthCookies, error) {
 		// Someone logs in again while the server refuses our token.
 		tok := tokens("fresh-login", "fresh-refresh", nil)
 		s := newSession(tok, nil, nil, clk.now(), "ua")
@@ -219,8 +219,10 @@ func TestRefreshRejectedKeepsNewerSession(t *testing.T) {
 	}
 	defer m.Close(ctxT(t))
 	err = m.Refresh(ctxT(t))
-	if !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotAuthenticated) {
-		t.Fatalf("refresh: %v", err)
+	var re *RefreshError
+	if !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotAuthenticated) || errors.Is(err, ErrReauthRequired) ||
+		!errors.As(err, &re) || !re.Superseded {
+		t.Fatalf("refresh: %v (the newer session is in use: no re-authentication)", err)
 	}
 	s := st.stored(t)
 	defer s.Destroy()
@@ -234,9 +236,9 @@ func TestRefreshRejectedKeepsNewerSession(t *testing.T) {
 // login is stored, and nothing of it is lost.
 func TestLoginDuringRejectedRefresh(t *testing.T) {
 	st, _, clk, _ := setupRefresh(t, 1)
-	other := newTestManager(t, st.sibling("main"), WithClock(clk.now))
+	other := newTestManager(t, st.sibling("main"), WithClock(clk.now), seedBuffers())
 	loggedIn := make(chan error, 1)
-	m, err := NewManager(ctxT(t), st, WithClock(clk.now), WithRefresher(func(ctx context.Context, rt Secret) (AuthTokens, *AuthCookies, error) {
+	m, err := NewManager(ctxT(t), st, WithClock(clk.now), seedBuffers(), WithRefresher(func(ctx context.Context, rt Secret) (AuthTokens, *AuthCookies, error) {
 		go func() {
 			tok := tokens("fresh-login", "fresh-refresh", nil)
 			defer tok.Destroy()

@@ -20,7 +20,7 @@ func TestRegistry(t *testing.T) {
 		t.Error("empty registry has an active session")
 	}
 	mk := func(name string, exp time.Time, cookies bool) *Manager {
-		m, err := NewManager(ctx, st.sibling(name), WithClock(clk.now))
+		m, err := NewManager(ctx, st.sibling(name), WithClock(clk.now), seedBuffers())
 		if err != nil {
 			t.Fatal(err)
 		}

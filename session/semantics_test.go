@@ -55,7 +55,7 @@ func TestTurnkeyWindow(t *testing.T) {
 
 func TestManagerValidityAndSummary(t *testing.T) {
 	clk := newClock(t0)
-	m := newTestManager(t, newTestStore(t), WithClock(clk.now))
+	m := newTestManager(t, newTestStore(t), WithClock(clk.now), seedBuffers())
 	if got := m.Summary(); got != "No active session" {
 		t.Errorf("empty summary = %q", got)
 	}
@@ -112,7 +112,7 @@ func TestManagerValidityAndSummary(t *testing.T) {
 
 func TestSummaryVariants(t *testing.T) {
 	clk := newClock(t0)
-	m := newTestManager(t, newTestStore(t), WithClock(clk.now))
+	m := newTestManager(t, newTestStore(t), WithClock(clk.now), seedBuffers())
 	tok := tokens("a", "r", nil)
 	defer tok.Destroy()
 	if err := m.CreateSession(ctxT(t), tok, nil, nil); err != nil {
@@ -151,7 +151,7 @@ func TestSummaryVariants(t *testing.T) {
 
 func TestUpdateTokensSetsLastRefreshed(t *testing.T) {
 	clk := newClock(t0)
-	m := newTestManager(t, newTestStore(t), WithClock(clk.now))
+	m := newTestManager(t, newTestStore(t), WithClock(clk.now), seedBuffers())
 	ctx := ctxT(t)
 	tok := tokens("a", "r", nil)
 	defer tok.Destroy()

@@ -134,3 +134,13 @@ func authCookies(access, refresh string) *AuthCookies {
 	}
 	return &c
 }
+
+// seedBuffers gives a Manager the seed's fixed windows (five and fifteen
+// minutes), which the tests of the seed's semantics are written against
+// with tokens of any lifetime.
+func seedBuffers() Option {
+	return func(c *config) {
+		WithExpiryBuffer(ExpiryBuffer)(c)
+		WithRefreshBuffer(RefreshBuffer)(c)
+	}
+}

@@ -98,9 +98,12 @@ func WithInsecureLoopback() TransportOption {
 
 // WithErrorHandler sets a function for errors a RoundTrip cannot return
 // because it has a response to return: a refresh that succeeded but could
-// not be saved (ErrNotSaved), a refresh that failed while the tokens were
-// still usable, Set-Cookie values that could not be saved. The default
-// logs them with the Manager's logger.
+// not be saved (ErrNotSaved), a background refresh that failed while the
+// tokens were still usable (once per attempt: a refresh held back by the
+// backoff is not reported again), Set-Cookie values that could not be
+// saved. It may be called from a background goroutine. The default logs
+// them with the Manager's logger: ErrReauthRequired at Warn, others at
+// Error.
 func WithErrorHandler(f func(error)) TransportOption {
 	return func(c *transportConfig) { c.onError = f }
 }
@@ -111,8 +114,18 @@ func WithErrorHandler(f func(error)) TransportOption {
 //   - refuses anything but https:// (and, with WithInsecureLoopback,
 //     http:// to loopback) with an error matching ErrInsecureURL, before
 //     any byte is sent;
-//   - refreshes the tokens first when they need it (RefreshIfNeeded: one
-//     refresh however many requests ask);
+//   - when the tokens are due for a refresh (NeedsRefresh) but not
+//     expired, starts one refresh in the background and sends the request
+//     with the current tokens: no request waits for a refresh while the
+//     tokens are usable; only a request whose tokens are expired waits
+//     (one refresh however many requests ask). Failed refreshes back off
+//     (see Manager.Refresh) and are reported once per attempt, never once
+//     per request; a request whose tokens are expired during the backoff
+//     fails at once with an error matching ErrTokenExpired;
+//   - fails a request with an error matching ErrReauthRequired when the
+//     server refused the refresh token it waited for (after a 401 or with
+//     expired tokens), and every request after that until a new session
+//     is created;
 //   - adds Authorization: Bearer <access token>, the session's cookies
 //     (after any Cookie header of the request) and its User-Agent (unless
 //     the request has one);
@@ -121,8 +134,10 @@ func WithErrorHandler(f func(error)) TransportOption {
 //     idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or with an
 //     Idempotency-Key) and its body can be replayed (GetBody); other
 //     requests get the 401, and the caller's retry the new tokens;
-//   - merges the response's Set-Cookie headers into the session and marks
-//     an API call to the host.
+//   - merges the response's Set-Cookie headers into the session (durable
+//     when RoundTrip returns, except while this Manager's refresh is in
+//     progress: then they are written when it ends, so that the response
+//     does not wait for it) and marks an API call to the host.
 //
 // A request created by a redirect to another host gets no credentials.
 // The Authorization and Cookie header values are Go strings handed to
@@ -154,7 +169,20 @@ func (t *Transport) report(err error) {
 		t.cfg.onError(err)
 		return
 	}
+	if errors.Is(err, ErrReauthRequired) {
+		t.m.cfg.logger.Warn("session: transport: re-authentication required", "session", t.m.Name(), "err", err)
+		return
+	}
 	t.m.cfg.logger.Error("session: transport", "session", t.m.Name(), "err", err)
+}
+
+// reportRefresh reports a refresh failure, unless it is a refresh the
+// backoff held back: that failure was reported when it happened, and a
+// report per request would be a log line per request during an outage.
+func (t *Transport) reportRefresh(err error) {
+	if !heldBack(err) {
+		t.report(err)
+	}
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -179,17 +207,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	canRefresh := t.m.cfg.refresher != nil && !inRefresh
 
 	if canRefresh {
-		if err := t.m.RefreshIfNeeded(ctx); err != nil {
-			switch {
-			case errors.Is(err, ErrNotSaved):
-				t.report(err) // new tokens in use, just not stored
-			case !t.m.HasSession():
-				return fail(err)
-			case t.m.TokensExpired():
-				return fail(&expiredError{err})
-			default:
-				t.report(err) // still within the refresh window: go on
-			}
+		if err := t.m.ready(ctx, t.report); err != nil {
+			return fail(err)
 		}
 	}
 
@@ -206,8 +225,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// (once for every request refused with the same tokens), then
 		// retry this request once if it can be replayed.
 		rerr := t.m.refreshFrom(ctx, gen, true)
-		if rerr != nil {
+		if errors.Is(rerr, ErrReauthRequired) {
 			t.report(rerr)
+			drain(resp)
+			return nil, rerr
+		}
+		if rerr != nil {
+			t.reportRefresh(rerr)
 		}
 		if (rerr == nil || errors.Is(rerr, ErrNotSaved)) && replayable(req) {
 			if retried, err := t.retry(req); err != nil {
@@ -224,12 +248,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.absorb(req, resp, inRefresh)
 	return resp, nil
 }
-
-// expiredError reports tokens that expired and could not be refreshed.
-type expiredError struct{ err error }
-
-func (e *expiredError) Error() string   { return "session: token expired: " + e.err.Error() }
-func (e *expiredError) Unwrap() []error { return []error{ErrTokenExpired, e.err} }
 
 // authorize returns a clone of req carrying the session's credentials and
 // the generation of the tokens it used.
@@ -318,7 +336,7 @@ func (t *Transport) absorb(req *http.Request, resp *http.Response, inRefresh boo
 	if _, ok := resp.Header["Set-Cookie"]; ok && !inRefresh {
 		c := ParseSetCookies(resp.Header)
 		if !c.IsEmpty() {
-			if err := t.m.UpdateCookies(req.Context(), c); err != nil && !errors.Is(err, ErrNotAuthenticated) {
+			if err := t.m.absorbCookies(req.Context(), c); err != nil && !errors.Is(err, ErrNotAuthenticated) {
 				t.report(err)
 			}
 		}

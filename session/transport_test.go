@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,33 +223,49 @@ func TestTransportRedirectToOtherHostDropsCredentials(t *testing.T) {
 	}
 }
 
+// TestTransportRefreshesOnceForManyRequests: 32 requests from two
+// Managers of one session. With tokens due for a refresh but not expired,
+// every request goes out at once with the current tokens while one
+// refresh runs in the background; with expired tokens, every request
+// waits for one refresh and goes out with the new tokens.
 func TestTransportRefreshesOnceForManyRequests(t *testing.T) {
-	_, auth, _, ms := setupRefresh(t, 2)
-	srv := newAPIServer(t, auth, true)
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		c := &http.Client{Transport: NewTransport(m, srv.Client().Transport)}
-		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				resp, err := get(t, c, srv.URL)
-				if err != nil {
-					t.Error(err)
-				} else if resp.StatusCode != 200 {
-					t.Errorf("status %d", resp.StatusCode)
+	for _, expired := range []bool{false, true} {
+		t.Run(fmt.Sprintf("expired=%v", expired), func(t *testing.T) {
+			_, auth, clk, ms := setupRefresh(t, 2)
+			if expired {
+				clk.advance(10 * time.Minute) // 4 min left: expired (5-min buffer)
+			}
+			srv := newAPIServer(t, auth, true)
+			var wg sync.WaitGroup
+			for _, m := range ms {
+				c := &http.Client{Transport: NewTransport(m, srv.Client().Transport)}
+				for range 16 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						resp, err := get(t, c, srv.URL)
+						if err != nil {
+							t.Error(err)
+						} else if resp.StatusCode != 200 {
+							t.Errorf("status %d", resp.StatusCode)
+						}
+					}()
 				}
-			}()
-		}
-	}
-	wg.Wait()
-	if n := auth.calls.Load(); n != 1 {
-		t.Errorf("%d refreshes for 32 requests from 2 managers, want 1", n)
-	}
-	for _, h := range srv.headers() {
-		if h.Get("Authorization") != "Bearer a1" {
-			t.Errorf("request sent with %q", h.Get("Authorization"))
-		}
+			}
+			wg.Wait()
+			for _, m := range ms {
+				m.bg.Wait()
+			}
+			if n := auth.calls.Load(); n != 1 {
+				t.Errorf("%d refreshes for 32 requests from 2 managers, want 1", n)
+			}
+			for _, h := range srv.headers() {
+				got := h.Get("Authorization")
+				if got != "Bearer a1" && (expired || got != "Bearer a0") {
+					t.Errorf("request sent with %q", got)
+				}
+			}
+		})
 	}
 }
 
@@ -256,7 +273,7 @@ func TestTransportRetriesAfter401(t *testing.T) {
 	st := newTestStore(t)
 	clk := newClock(t0)
 	auth := &authServer{current: "r0", clock: clk.now}
-	m := newTestManager(t, st, WithClock(clk.now), WithRefresher(auth.refresh))
+	m := newTestManager(t, st, WithClock(clk.now), seedBuffers(), WithRefresher(auth.refresh))
 	// Tokens without expiry: the clock never asks for a refresh, so
 	// only the server's 401 can trigger it.
 	tok := tokens("stale", "r0", nil)
@@ -313,18 +330,24 @@ func TestTransportRetriesAfter401(t *testing.T) {
 	defer tok4.Destroy()
 	m.UpdateTokens(ctxT(t), tok4)
 	before, calls := len(srv.headers()), auth.calls.Load()
-	resp, err = get(t, c, srv.URL)
-	if err != nil {
-		t.Fatal(err)
+	_, err = get(t, c, srv.URL)
+	var uerr *url.Error
+	if !errors.As(err, &uerr) || !errors.Is(err, ErrReauthRequired) || !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("refused refresh: err %v, want a *url.Error matching ErrReauthRequired", err)
 	}
-	if resp.StatusCode != 401 || len(srv.headers()) != before+1 || auth.calls.Load() != calls+1 {
-		t.Errorf("refused refresh: status %d, %d requests, %d refreshes", resp.StatusCode, len(srv.headers())-before, auth.calls.Load()-calls)
+	if len(srv.headers()) != before+1 || auth.calls.Load() != calls+1 {
+		t.Errorf("refused refresh: %d requests, %d refreshes", len(srv.headers())-before, auth.calls.Load()-calls)
 	}
-	if len(reported) != 1 || !errors.Is(reported[0], ErrUnauthorized) {
+	if len(reported) != 1 || !errors.Is(reported[0], ErrReauthRequired) {
 		t.Errorf("reported: %v", reported)
 	}
 	if m.HasSession() {
 		t.Error("session with a refused refresh token kept")
+	}
+	// Every later request fails the same way, without a request or a
+	// refresh, until a new session is created.
+	if _, err := get(t, c, srv.URL); !errors.Is(err, ErrReauthRequired) || len(srv.headers()) != before+1 || auth.calls.Load() != calls+1 {
+		t.Errorf("after the rejection: %v", err)
 	}
 }
 
@@ -332,7 +355,7 @@ func TestTransportExpiredAndUnrefreshable(t *testing.T) {
 	st := newTestStore(t)
 	clk := newClock(t0)
 	errNet := errors.New("auth server unreachable")
-	m := newTestManager(t, st, WithClock(clk.now), WithRefresher(func(context.Context, Secret) (AuthTokens, *AuthCookies, error) {
+	m := newTestManager(t, st, WithClock(clk.now), seedBuffers(), WithRefresher(func(context.Context, Secret) (AuthTokens, *AuthCookies, error) {
 		return AuthTokens{}, nil, errNet
 	}))
 	exp := t0.Add(10 * time.Minute)
@@ -341,17 +364,25 @@ func TestTransportExpiredAndUnrefreshable(t *testing.T) {
 	m.CreateSession(ctxT(t), tok, nil, nil)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
+	var mu sync.Mutex
 	var reported []error
-	c := &http.Client{Transport: NewTransport(m, srv.Client().Transport, WithErrorHandler(func(err error) { reported = append(reported, err) }))}
+	c := &http.Client{Transport: NewTransport(m, srv.Client().Transport, WithErrorHandler(func(err error) {
+		mu.Lock()
+		reported = append(reported, err)
+		mu.Unlock()
+	}))}
 	// In the refresh window but not expired: the request goes out with the
-	// old token and the failure is reported.
+	// old token, and the failure of the background refresh is reported.
 	if _, err := get(t, c, srv.URL); err != nil {
 		t.Errorf("request within the refresh window: %v", err)
 	}
+	m.bg.Wait()
+	mu.Lock()
 	if len(reported) != 1 || !errors.Is(reported[0], errNet) {
 		t.Errorf("reported: %v", reported)
 	}
-	clk.advance(6 * time.Minute) // expired
+	mu.Unlock()
+	clk.advance(6 * time.Minute) // expired, and past the backoff
 	if _, err := get(t, c, srv.URL); !errors.Is(err, ErrTokenExpired) || !errors.Is(err, errNet) {
 		t.Errorf("expired and unrefreshable: %v", err)
 	}
@@ -384,7 +415,7 @@ func TestTransportInsideRefresher(t *testing.T) {
 		ck := ParseSetCookies(resp.Header)
 		return NewAuthTokens(body, []byte("r1"), &exp), &ck, nil
 	}
-	m = newTestManager(t, st, WithClock(clk.now), WithRefresher(refresher))
+	m = newTestManager(t, st, WithClock(clk.now), seedBuffers(), WithRefresher(refresher))
 	exp := t0.Add(10 * time.Minute)
 	tok := tokens("a0", "r0", &exp)
 	defer tok.Destroy()

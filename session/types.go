@@ -25,6 +25,8 @@ type AuthSession struct {
 	TurnkeySession *TurnkeySession // "turnkey_session", null when nil
 	UserInfo       *UserInfo       // "user_info", null when nil
 	Metadata       SessionMetadata // "session_metadata"
+
+	extra *members // members this package does not know, kept (unknown.go)
 }
 
 // AuthTokens are the JWT access and refresh tokens of a session.
@@ -32,6 +34,8 @@ type AuthTokens struct {
 	AccessToken  Secret     // "access_token"
 	RefreshToken Secret     // "refresh_token"
 	ExpiresAt    *time.Time // "expires_at", null (never expires) when nil
+
+	extra *members
 }
 
 // AuthCookies are the HTTP cookies of a session.
@@ -44,6 +48,8 @@ type AuthCookies struct {
 	// Deleted names cookies that a server expired (Max-Age <= 0 or an
 	// Expires in the past). Merging removes them. It is never serialized.
 	Deleted []string
+
+	extra *members
 }
 
 // TurnkeySession is a Turnkey wallet session.
@@ -55,6 +61,8 @@ type TurnkeySession struct {
 	APIKeys        []TurnkeyAPIKey // "api_keys", [] when empty
 	CreatedAt      time.Time       // "created_at"
 	ExpiresAt      *time.Time      // "expires_at", null when nil
+
+	extra *members
 }
 
 // TurnkeyAPIKey describes one Turnkey API key (axiomtrade-rs
@@ -66,6 +74,8 @@ type TurnkeyAPIKey struct {
 	KeyType    string     // "key_type"
 	CreatedAt  time.Time  // "created_at"
 	ExpiresAt  *time.Time // "expires_at", null when nil
+
+	extra *members
 }
 
 // TurnkeyApiKey is TurnkeyAPIKey under the name axiomtrade-rs gives it,
@@ -83,6 +93,8 @@ type SessionMetadata struct {
 	UserAgent         string     // "user_agent"
 	IPAddress         *string    // "ip_address"
 	ClientFingerprint *string    // "client_fingerprint"
+
+	extra *members
 }
 
 // UserInfo is what the login endpoint says about the user. Every field is
@@ -91,6 +103,8 @@ type UserInfo struct {
 	ID       *string // "id"
 	Email    *string // "email"
 	Username *string // "username"
+
+	extra *members
 }
 
 // TurnkeyCredentials are the Turnkey credentials returned by a login.
@@ -140,6 +154,7 @@ func (t AuthTokens) Clone() AuthTokens {
 		AccessToken:  t.AccessToken.Clone(),
 		RefreshToken: t.RefreshToken.Clone(),
 		ExpiresAt:    cloneTime(t.ExpiresAt),
+		extra:        t.extra.clone(),
 	}
 }
 
@@ -150,6 +165,7 @@ func (t *AuthTokens) Destroy() {
 	}
 	t.AccessToken.Destroy()
 	t.RefreshToken.Destroy()
+	t.extra.destroy()
 }
 
 // DefaultAuthCookies returns the cookies of a new session as the seed
@@ -177,6 +193,7 @@ func (c AuthCookies) Clone() AuthCookies {
 		GState:           cloneStr(c.GState),
 		Additional:       make(map[string]Secret, len(c.Additional)),
 		Deleted:          slices.Clone(c.Deleted),
+		extra:            c.extra.clone(),
 	}
 	for k, v := range c.Additional {
 		out.Additional[k] = v.Clone()
@@ -196,6 +213,7 @@ func (c *AuthCookies) Destroy() {
 		v.Destroy()
 		delete(c.Additional, k)
 	}
+	c.extra.destroy()
 }
 
 // Merge applies other to c, as the seed's merge_with does, with its bugs
@@ -268,6 +286,7 @@ func (c AuthCookies) mergedView(other AuthCookies) AuthCookies {
 		AuthRefreshToken: c.AuthRefreshToken,
 		GState:           c.GState,
 		Additional:       make(map[string]Secret, len(c.Additional)+len(other.Additional)),
+		extra:            c.extra,
 	}
 	maps.Copy(v.Additional, c.Additional)
 	for _, name := range other.Deleted {
@@ -302,21 +321,28 @@ func (t *TurnkeySession) Clone() *TurnkeySession {
 	}
 	out := *t
 	out.ClientSecret = t.ClientSecret.Clone()
+	out.extra = t.extra.clone()
 	out.APIKeys = make([]TurnkeyAPIKey, len(t.APIKeys))
 	for i, k := range t.APIKeys {
 		k.ExpiresAt = cloneTime(k.ExpiresAt)
+		k.extra = k.extra.clone()
 		out.APIKeys[i] = k
 	}
 	out.ExpiresAt = cloneTime(t.ExpiresAt)
 	return &out
 }
 
-// Destroy wipes the client secret.
+// Destroy wipes the client secret (and members this package does not
+// know, which may be secrets).
 func (t *TurnkeySession) Destroy() {
 	if t == nil {
 		return
 	}
 	t.ClientSecret.Destroy()
+	t.extra.destroy()
+	for i := range t.APIKeys {
+		t.APIKeys[i].extra.destroy()
+	}
 }
 
 // NeedsRefresh reports whether the Turnkey session should be refreshed at
@@ -348,7 +374,7 @@ func (u *UserInfo) Clone() *UserInfo {
 	if u == nil {
 		return nil
 	}
-	return &UserInfo{ID: cloneStr(u.ID), Email: cloneStr(u.Email), Username: cloneStr(u.Username)}
+	return &UserInfo{ID: cloneStr(u.ID), Email: cloneStr(u.Email), Username: cloneStr(u.Username), extra: u.extra.clone()}
 }
 
 // Clone returns a deep copy of m.
@@ -358,38 +384,71 @@ func (m SessionMetadata) Clone() SessionMetadata {
 	m.CurrentAPIServer = cloneStr(m.CurrentAPIServer)
 	m.IPAddress = cloneStr(m.IPAddress)
 	m.ClientFingerprint = cloneStr(m.ClientFingerprint)
+	m.extra = m.extra.clone()
 	return m
 }
 
-// Age returns how long ago the session was created.
+// Age returns how long ago the session was created. A time.Duration
+// holds at most 292 years: Age saturates beyond (AgeMinutes does not).
 func (m SessionMetadata) Age(now time.Time) time.Duration { return now.Sub(m.CreatedAt) }
 
 // AgeMinutes is the seed's session_age_minutes: whole minutes since
-// creation, truncated toward zero.
-func (m SessionMetadata) AgeMinutes(now time.Time) int64 { return int64(m.Age(now) / time.Minute) }
+// creation, truncated toward zero (negative for a creation time in the
+// future). It is exact for any two times of years 0000-9999, where
+// now.Sub would overflow a time.Duration past 292 years.
+func (m SessionMetadata) AgeMinutes(now time.Time) int64 { return minutesBetween(m.CreatedAt, now) }
 
 // MinutesSinceLastAPICall is the seed's minutes_since_last_api_call: whole
-// minutes since the last API call, truncated toward zero; false if none.
+// minutes since the last API call, truncated toward zero, exact as
+// AgeMinutes is; false if none.
 func (m SessionMetadata) MinutesSinceLastAPICall(now time.Time) (int64, bool) {
 	if m.LastAPICallAt == nil {
 		return 0, false
 	}
-	return int64(now.Sub(*m.LastAPICallAt) / time.Minute), true
+	return minutesBetween(*m.LastAPICallAt, now), true
+}
+
+// minutesBetween returns the whole minutes from a to b, truncated toward
+// zero, without going through time.Duration (which overflows past 292
+// years): seconds since 1970 fit an int64 for any year.
+func minutesBetween(a, b time.Time) int64 {
+	sec := b.Unix() - a.Unix()
+	ns := int64(b.Nanosecond() - a.Nanosecond())
+	switch {
+	case sec > 0 && ns < 0:
+		sec--
+	case sec < 0 && ns > 0:
+		sec++
+	}
+	return sec / 60
 }
 
 // HasValidCookies reports whether both auth cookies are present.
 func (s *AuthSession) HasValidCookies() bool { return s.Cookies.HasAuthCookies() }
 
 // IsValid reports whether the session is usable at now: tokens not
-// expired and both auth cookies present (the seed's is_valid).
+// expired and both auth cookies present (the seed's is_valid), with the
+// expiry buffer scaled to the tokens' lifetime (DefaultBuffers) rather
+// than the seed's fixed five minutes, which would make a fresh
+// five-minute token expired on arrival.
 func (s *AuthSession) IsValid(now time.Time) bool {
-	return !s.Tokens.IsExpired(now) && s.HasValidCookies()
+	return !windows{}.expired(s, now) && hasCookies(s, defaultRequiredCookies)
 }
 
-// NeedsRefresh reports whether the tokens or the Turnkey session need a
-// refresh at now (the seed's needs_refresh).
+// TokensExpired reports whether the tokens count as expired at now with
+// the default expiry buffer for their lifetime (DefaultBuffers).
+func (s *AuthSession) TokensExpired(now time.Time) bool { return windows{}.expired(s, now) }
+
+// TokensNeedRefresh reports whether the tokens are due for a refresh at
+// now with the default refresh buffer for their lifetime (DefaultBuffers).
+func (s *AuthSession) TokensNeedRefresh(now time.Time) bool { return windows{}.due(s, now) }
+
+// NeedsRefresh reports whether the tokens (TokensNeedRefresh) or the
+// Turnkey session need a refresh at now: the seed's needs_refresh. A
+// RefreshFunc renews only the tokens, so a refresh loop should ask
+// TokensNeedRefresh (or Manager.NeedsRefresh) instead.
 func (s *AuthSession) NeedsRefresh(now time.Time) bool {
-	return s.Tokens.NeedsRefresh(now) || s.TurnkeySession.NeedsRefresh(now)
+	return s.TokensNeedRefresh(now) || s.TurnkeySession.NeedsRefresh(now)
 }
 
 // Clone returns a deep copy of s (nil for nil); destroy it separately.
@@ -403,6 +462,7 @@ func (s *AuthSession) Clone() *AuthSession {
 		TurnkeySession: s.TurnkeySession.Clone(),
 		UserInfo:       s.UserInfo.Clone(),
 		Metadata:       s.Metadata.Clone(),
+		extra:          s.extra.clone(),
 	}
 }
 
@@ -415,6 +475,11 @@ func (s *AuthSession) Destroy() {
 	s.Tokens.Destroy()
 	s.Cookies.Destroy()
 	s.TurnkeySession.Destroy()
+	s.Metadata.extra.destroy()
+	if s.UserInfo != nil {
+		s.UserInfo.extra.destroy()
+	}
+	s.extra.destroy()
 }
 
 // newSession builds the session the seed's AuthSession::new builds, from

@@ -90,9 +90,9 @@ func (m *Manager) webSocketCheck(rawURL string, opts []TransportOption) (*url.UR
 	switch {
 	case m.sess == nil:
 		return nil, ErrNotAuthenticated
-	case m.sess.Tokens.IsExpired(now):
+	case m.cfg.win.expired(m.sess, now):
 		return nil, ErrTokenExpired
-	case !m.sess.HasValidCookies():
+	case !hasCookies(m.sess, m.cfg.required):
 		return nil, errMissingCookies
 	}
 	return u, nil

@@ -47,7 +47,7 @@ func wsServer(t *testing.T, tls bool) (string, *http.Client) {
 
 func wsManager(t *testing.T) (*Manager, *clock) {
 	clk := newClock(t0)
-	m := newTestManager(t, newTestStore(t), WithClock(clk.now))
+	m := newTestManager(t, newTestStore(t), WithClock(clk.now), seedBuffers())
 	exp := t0.Add(time.Hour)
 	tok := tokens("acc", "ref", &exp)
 	defer tok.Destroy()

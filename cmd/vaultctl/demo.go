@@ -133,10 +133,11 @@ func (d *demoRun) loginSealRefresh(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d.step("3. logged in as %s: access token valid for %v, so a refresh is due (tokens refresh 15 minutes early)",
+	d.step("3. logged in as %s: access token valid for %v, so a refresh is due (this demo refreshes 15 minutes early)",
 		fakeauth.Email, d.srv.AccessTTL)
 
-	m, err := session.NewManager(ctx, v.Store("demo"), session.WithAutoSave(true), session.WithRefresher(demoRefresher(d.srv)))
+	m, err := session.NewManager(ctx, v.Store("demo"), session.WithAutoSave(true), session.WithRefresher(demoRefresher(d.srv)),
+		session.WithRefreshBuffer(session.RefreshBuffer))
 	if err != nil {
 		login.Destroy()
 		cookies.Destroy()
@@ -163,8 +164,9 @@ func (d *demoRun) loginSealRefresh(ctx context.Context) (string, error) {
 	}
 	d.step("4. sealed session \"demo\" (%d bytes, mode %v, XChaCha20-Poly1305); no token readable in the file", len(sealed), fi.Mode().Perm())
 
-	// An API call through the session's transport: it refreshes first.
-	// The fake server is plain http on loopback; anywhere else the
+	// Refresh (the tokens are due), then an API call through the
+	// session's transport. (The transport would refresh in the
+	// background and send the call with the current tokens.) The fake server is plain http on loopback; anywhere else the
 	// transport refuses to send credentials without TLS.
 	u, err := url.Parse(d.srv.URL())
 	if err != nil {
@@ -174,6 +176,9 @@ func (d *demoRun) loginSealRefresh(ctx context.Context) (string, error) {
 	client := &http.Client{Transport: session.NewTransport(m, http.DefaultTransport,
 		session.WithInsecureLoopback(), session.WithHosts(u.Host),
 		session.WithErrorHandler(func(err error) { transportErr = err }))}
+	if err := m.RefreshIfNeeded(ctx); err != nil {
+		return "", fmt.Errorf("demo: refresh: %w", err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.srv.URL()+fakeauth.APIPath, nil)
 	if err != nil {
 		return "", err
@@ -190,7 +195,7 @@ func (d *demoRun) loginSealRefresh(ctx context.Context) (string, error) {
 	if n := d.srv.Counts().Refreshes; resp.StatusCode != http.StatusOK || n != 1 {
 		return "", fmt.Errorf("demo: API call: status %d after %d refreshes, want 200 after 1", resp.StatusCode, n)
 	}
-	d.step("5. API call: %d OK; the transport refreshed the tokens first (the refresh token rotated and was saved before the call)", resp.StatusCode)
+	d.step("5. API call: %d OK; the tokens were refreshed first (the refresh token rotated and was saved before the call)", resp.StatusCode)
 
 	summary := m.Summary()
 	d.step("6. %s", summary)
@@ -218,7 +223,7 @@ func (d *demoRun) reopenAndClean(ctx context.Context) error {
 		return err
 	}
 	defer v.Close()
-	m, err := session.NewManager(ctx, v.Store("demo"), session.WithAutoSave(true))
+	m, err := session.NewManager(ctx, v.Store("demo"), session.WithAutoSave(true), session.WithRefreshBuffer(session.RefreshBuffer))
 	if err != nil {
 		return err
 	}

@@ -37,3 +37,8 @@ const (
 	// on loopback, so anything slower is a bug, not a slow network.
 	demoTimeout = 30 * time.Second
 )
+
+// maxConfirmLine bounds the answer read at a [y/N] prompt: it is one
+// word, and a terminal that sends megabytes must not make vaultctl hold
+// them.
+const maxConfirmLine = 64

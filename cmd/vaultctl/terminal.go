@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 )
@@ -13,6 +15,10 @@ type terminal interface {
 	// ReadPassword shows prompt and reads one line without echo. On an
 	// interrupt (ctx done) it restores the terminal and returns ctx.Err().
 	ReadPassword(ctx context.Context, prompt string) ([]byte, error)
+	// Confirm shows prompt and reads one line with echo; it reports
+	// whether the line is "y" or "yes" (any case). An interrupt (ctx
+	// done) returns ctx.Err().
+	Confirm(ctx context.Context, prompt string) (bool, error)
 	Close() error
 }
 
@@ -60,6 +66,53 @@ func (t *ttyTerminal) ReadPassword(ctx context.Context, prompt string) ([]byte, 
 		fmt.Fprintln(t.out)
 		return nil, ctx.Err()
 	}
+}
+
+func (t *ttyTerminal) Confirm(ctx context.Context, prompt string) (bool, error) {
+	if !term.IsTerminal(int(t.in.Fd())) {
+		return false, errNoTerminal
+	}
+	if _, err := fmt.Fprint(t.out, prompt); err != nil {
+		return false, fmt.Errorf("terminal: %w", err)
+	}
+	type result struct {
+		line string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// One line, bounded: the answer is a word.
+		var buf [maxConfirmLine]byte
+		n := 0
+		for n < len(buf) {
+			k, err := t.in.Read(buf[n : n+1])
+			if err != nil {
+				done <- result{string(buf[:n]), err}
+				return
+			}
+			if k == 1 && (buf[n] == '\n' || buf[n] == '\r') {
+				break
+			}
+			n += k
+		}
+		done <- result{string(buf[:n]), nil}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil && r.err != io.EOF {
+			return false, fmt.Errorf("terminal: %w", r.err)
+		}
+		return isYes(r.line), nil
+	case <-ctx.Done():
+		fmt.Fprintln(t.out)
+		return false, ctx.Err()
+	}
+}
+
+// isYes reports whether an answer to a [y/N] prompt is yes.
+func isYes(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return s == "y" || s == "yes"
 }
 
 func (t *ttyTerminal) Close() error {

@@ -100,6 +100,11 @@ func (f *fakeTerminal) ReadPassword(_ context.Context, prompt string) ([]byte, e
 	return []byte(a), nil
 }
 
+func (f *fakeTerminal) Confirm(ctx context.Context, prompt string) (bool, error) {
+	p, err := f.ReadPassword(ctx, prompt)
+	return isYes(string(p)), err
+}
+
 func (f *fakeTerminal) Close() error { return nil }
 
 func TestPassphraseSources(t *testing.T) {

@@ -166,9 +166,9 @@ func report(name string, s *session.AuthSession, now time.Time, summary string) 
 		Summary:       summary,
 	}
 	switch {
-	case s.Tokens.IsExpired(now):
+	case s.TokensExpired(now):
 		r.Tokens = "EXPIRED"
-	case s.Tokens.NeedsRefresh(now):
+	case s.TokensNeedRefresh(now):
 		r.Tokens = "NEEDS_REFRESH"
 	default:
 		r.Tokens = "VALID"

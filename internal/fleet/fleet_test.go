@@ -212,7 +212,10 @@ func bot(args []string) error {
 	}
 	defer v.Close()
 	authURL := os.Getenv(envAuth)
-	m, err := session.NewManager(ctx, v.Store(sessionName), session.WithRefresher(refresher(authURL)))
+	m, err := session.NewManager(ctx, v.Store(sessionName), session.WithRefresher(refresher(authURL)),
+		// The seed's windows: the 4-minute token is expired (5-minute
+		// buffer), so every request waits for the one refresh.
+		session.WithRefreshBuffer(session.RefreshBuffer), session.WithExpiryBuffer(session.ExpiryBuffer))
 	if err != nil {
 		return err
 	}
@@ -322,11 +325,11 @@ func newFleet(t *testing.T) *fleet {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	m, err := session.NewManager(ctx, v.Store(sessionName))
+	m, err := session.NewManager(ctx, v.Store(sessionName), session.WithRefreshBuffer(session.RefreshBuffer))
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := time.Now().Add(10 * time.Minute)
+	exp := time.Now().Add(4 * time.Minute)
 	cookies := session.DefaultAuthCookies()
 	if err := m.CreateSession(ctx, session.NewAuthTokens([]byte("access-0"), []byte("refresh-0"), &exp), nil, &cookies); err != nil {
 		t.Fatal(err)

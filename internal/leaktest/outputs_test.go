@@ -282,6 +282,7 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 		"session.StoreError":          nil,
 		"session.URLError":            nil,
 		"session.RefreshError":        nil,
+		"session.OAuth2Error":         {&session.OAuth2Error{Status: 400, Code: "invalid_grant"}, &session.OAuth2Error{Reason: "no usable response"}},
 		"session.UnknownSessionError": {&session.UnknownSessionError{ID: "x"}},
 		"vault.Vault":                 {v},
 		"vault.Store":                 {v.Store(sessionName), *v.Store(sessionName)},
@@ -444,17 +445,17 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 }
 
 // TestSecretAsFieldName: a broken file that puts a secret where a field
-// name belongs must not get it echoed. The session parser reports an
-// unknown key by its offset, the path of its object and the keys that
-// object may have, never the key itself.
+// name belongs must not get it echoed. The session parser keeps a member
+// it does not know; when its value is broken it reports the offset and
+// the path of its object, never the key itself.
 func TestSecretAsFieldName(t *testing.T) {
 	m := memscan.NewMarker(40)
 	doc := m.AppendPlain([]byte(`{"access_token":"a","refresh_token":"r","expires_at":null,"`))
-	doc = append(doc, `":"x"}`...)
+	doc = append(doc, `":tru}`...)
 	_, err := session.ParseSession(doc)
 	memscan.Wipe(doc)
 	if err == nil {
-		t.Fatal("accepted an unknown key")
+		t.Fatal("accepted an unknown member with a broken value")
 	}
 	if m.MatchesAny([]byte(err.Error())) {
 		t.Errorf("the unknown key (a secret) is echoed in the error: %v", err)
@@ -482,7 +483,7 @@ func hostileJSON(ms *markers) [][]byte {
 		tok(`{"access_token":"`, "\x01\",\"refresh_token\":\"r\",\"expires_at\":null}"), // control character after the secret
 		tok(`{"access_token":"`, `\q","refresh_token":"r","expires_at":null}`),          // bad escape after the secret
 		tok(`{"access_token":"`, `","refresh_token":5,"expires_at":null}`),              // wrong type after the secret
-		tok(`{"access_token":"`, `","refresh_token":"r","expires_at":null,"x":1}`),      // unknown field
+		tok(`{"access_token":"`, `","refresh_token":"r","expires_at":null,"x":tru}`),    // bad unknown member
 		tok(`{"access_token":"`, ``),                                        // truncated inside the secret
 		tok(`{"access_token":"a","refresh_token":"r","expires_at":"`, `"}`), // a secret where a time belongs
 		tok(`{"tokens":{"access_token":"a","refresh_token":"r","expires_at":null},"cookies":{"auth_access_token":"`, `"}`), // truncated cookies

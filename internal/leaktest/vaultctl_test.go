@@ -104,8 +104,8 @@ func TestVaultctlOutputs(t *testing.T) {
 	run(false, nil, pf1, "status") // the old passphrase
 	run(true, nil, pf2, "--json", "status")
 	run(false, nil, pfWrong, append([]string{"passwd", "--new-passphrase-file", pf1}, kdfArgs...)...)
-	run(true, nil, pf2, "rm", "b")
-	run(true, nil, pf2, "gc")
+	run(true, nil, pf2, "rm", "--yes", "b")
+	run(true, nil, pf2, "gc", "--yes")
 	for _, c := range []string{"init", "import", "show", "status", "rotate-key", "passwd", "verify", "rm", "gc"} {
 		run(true, nil, pf2, c, "--help")
 	}
