@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sessionvault/sessionvault/internal/figures"
 )
 
 // seenRequest is what a recording server received.
@@ -94,6 +96,8 @@ func TestTransportMatchesHostAndPort(t *testing.T) {
 		{"req.Host in the list on another port", []TransportOption{WithHosts(hostA, "api.axiom.trade")}, a, "api.axiom.trade:8443", false},
 		{"req.Host the same as the URL", []TransportOption{WithHosts(hostA)}, a, hostA, true},
 	}
+	fig := figures.New("session/transport-port")
+	fig.Declare("requests", "allowed", "credentialed", "credentialed_allowed", "mismatches")
 	for _, c := range cases {
 		refreshes := auth.calls.Load()
 		cl := &http.Client{Transport: NewTransport(m, base, c.opts...)}
@@ -110,7 +114,18 @@ func TestTransportMatchesHostAndPort(t *testing.T) {
 		got := c.srv.last(t)
 		sent := got.auth != "" || got.cookie != ""
 		t.Logf("%-52s Host %-24s credentials: %v", c.what, got.host, sent)
+		fig.Inc("requests")
+		if c.attached {
+			fig.Inc("allowed")
+		}
+		if sent {
+			fig.Inc("credentialed")
+			if c.attached {
+				fig.Inc("credentialed_allowed")
+			}
+		}
 		if sent != c.attached {
+			fig.Inc("mismatches")
 			t.Errorf("%s: credentials sent = %v, want %v (Host %q)", c.what, sent, c.attached, got.host)
 		}
 		if c.reqHost != "" && got.host != c.reqHost {
@@ -120,6 +135,7 @@ func TestTransportMatchesHostAndPort(t *testing.T) {
 			t.Errorf("%s: a refresh for a request that carries nothing", c.what)
 		}
 	}
+	fig.Report(t)
 }
 
 // TestTransportDefaultPort443: an entry without a port allows https on
@@ -138,6 +154,8 @@ func TestTransportDefaultPort443(t *testing.T) {
 	if srv.URL != "https://127.0.0.1:443" {
 		t.Fatalf("server URL %s", srv.URL)
 	}
+	fig := figures.New("session/transport-443")
+	fig.Declare("cases", "mismatches")
 	for _, c := range []struct {
 		hosts    []string
 		url      string
@@ -154,15 +172,20 @@ func TestTransportDefaultPort443(t *testing.T) {
 			t.Fatalf("%v %s: %v", c.hosts, c.url, err)
 		}
 		resp.Body.Close()
+		fig.Inc("cases")
 		if sent := srv.last(t).auth != ""; sent != c.attached {
+			fig.Inc("mismatches")
 			t.Errorf("WithHosts(%v), %s: credentials sent = %v, want %v", c.hosts, c.url, sent, c.attached)
 		}
 	}
+	fig.Report(t)
 }
 
 // TestWebSocketMatchesPort: the WebSocket helpers apply the same rule.
 func TestWebSocketMatchesPort(t *testing.T) {
 	m, _ := wsManager(t)
+	fig := figures.New("session/websocket-port")
+	fig.Declare("cases", "mismatches")
 	for _, c := range []struct {
 		url   string
 		hosts []string
@@ -176,13 +199,16 @@ func TestWebSocketMatchesPort(t *testing.T) {
 		{"wss://[::1]/ws", []string{"::1"}, true},
 	} {
 		_, err := m.WebSocketHeader(c.url, WithHosts(c.hosts...))
+		fig.Inc("cases")
 		if (err == nil) != c.ok {
+			fig.Inc("mismatches")
 			t.Errorf("%s, WithHosts(%v): %v, want ok = %v", c.url, c.hosts, err, c.ok)
 		}
 		if err != nil && !errors.Is(err, ErrInsecureURL) {
 			t.Errorf("%s: %v, want ErrInsecureURL", c.url, err)
 		}
 	}
+	fig.Report(t)
 }
 
 // TestTransportRedirectToOtherPortDropsCredentials: a redirect to the same
@@ -202,10 +228,19 @@ func TestTransportRedirectToOtherPortDropsCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	fig := figures.New("session/redirect-port")
+	fig.Declare("first_credentialed", "followed")
 	if got := first.last(t); got.auth == "" {
 		t.Error("the first server got no credentials: the test proves nothing")
+	} else {
+		fig.Inc("first_credentialed")
 	}
-	if got := second.last(t); got.auth != "" || got.cookie != "" {
+	got := second.last(t)
+	if got.auth != "" || got.cookie != "" {
+		fig.Inc("followed")
+	}
+	fig.Report(t)
+	if got.auth != "" || got.cookie != "" {
 		t.Errorf("credentials followed a redirect from %s to %s", first.URL, second.URL)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/keychain"
 	"github.com/sessionvault/sessionvault/backends/redis"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/internal/servicetest"
 	"github.com/sessionvault/sessionvault/kdf"
 )
@@ -54,6 +55,11 @@ func TestKDFBudgetRedis(t *testing.T) {
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&ms1)
 	t.Logf("redis: refused in %v, %d KiB allocated: %v", elapsed.Round(time.Microsecond), (ms1.TotalAlloc-ms0.TotalAlloc)>>10, err)
+	fig := figures.New("vault/kdf-budget-redis")
+	fig.Add("derivations", int64(kdf.Derivations()-n))
+	fig.Add("alloc_kib", int64((ms1.TotalAlloc-ms0.TotalAlloc)>>10))
+	fig.Add("micros", elapsed.Microseconds())
+	fig.Report(t)
 	wantBudgetRefusal(t, err, "forged header in Redis")
 	if kdf.Derivations() != n {
 		t.Fatal("a derivation ran before the refusal")
@@ -77,5 +83,5 @@ func TestKDFBudgetSecretService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkKeychainPath(t, kc)
+	checkKeychainPath(t, kc, "vault/kdf-budget-secret-service")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/kdf"
 )
 
@@ -89,6 +90,8 @@ func TestKDFBudgetForgedHeader(t *testing.T) {
 	dir := b.Path()
 	rewriteSlots(t, b, false, nil, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling, kdf.Ceiling)
 
+	fig := figures.New("vault/kdf-budget-forged")
+	fig.Declare("cases", "derivations", "max_alloc_kib", "max_micros")
 	ks := newKeyStore()
 	for _, c := range []struct {
 		what string
@@ -108,6 +111,10 @@ func TestKDFBudgetForgedHeader(t *testing.T) {
 		runtime.ReadMemStats(&ms1)
 		alloc := ms1.TotalAlloc - ms0.TotalAlloc
 		t.Logf("%s: %v, %d KiB allocated, %d derivations: %v", c.what, elapsed.Round(time.Microsecond), alloc>>10, kdf.Derivations()-before, err)
+		fig.Inc("cases")
+		fig.Add("derivations", int64(kdf.Derivations()-before))
+		fig.Max("max_alloc_kib", int64(alloc>>10))
+		fig.Max("max_micros", elapsed.Microseconds())
 		wantBudgetRefusal(t, err, c.what)
 		if n := kdf.Derivations() - before; n != 0 {
 			t.Errorf("%s: %d derivations before the refusal", c.what, n)
@@ -160,6 +167,11 @@ func TestKDFBudgetForgedHeader(t *testing.T) {
 	control := budgetChild(t, legit)
 	t.Logf("child peak RSS: idle %d KiB; forged header %d KiB, open %v (%s); floor-parameter vault %d KiB, open %v (%s)",
 		idle.rssKiB, forged.rssKiB, forged.open, forged.out, control.rssKiB, control.open.Round(time.Millisecond), control.out)
+	fig.Add("child_idle_rss_kib", idle.rssKiB)
+	fig.Add("child_forged_rss_kib", forged.rssKiB)
+	fig.Add("child_forged_open_micros", forged.open.Microseconds())
+	fig.Add("child_control_rss_kib", control.rssKiB)
+	fig.Report(t)
 	if !strings.Contains(forged.out, "refused over budget") {
 		t.Errorf("forged child: %q", forged.out)
 	}
@@ -336,7 +348,13 @@ func TestKDFBudgetDefaultSlots(t *testing.T) {
 	n := kdf.Derivations()
 	start := time.Now()
 	v4 := mustOpen(t, b, WithPassphrase([]byte(pass)))
-	t.Logf("four slots at %v: opened with %s in %v, %d derivations", kdf.Default, pass, time.Since(start).Round(time.Millisecond), kdf.Derivations()-n)
+	elapsed := time.Since(start)
+	t.Logf("four slots at %v: opened with %s in %v, %d derivations", kdf.Default, pass, elapsed.Round(time.Millisecond), kdf.Derivations()-n)
+	fig := figures.New("vault/kdf-budget-default-slots")
+	fig.Add("slots", maxPassphraseSlots)
+	fig.Add("derivations", int64(kdf.Derivations()-n))
+	fig.Add("open_millis", elapsed.Milliseconds())
+	fig.Report(t)
 	if got, want := kdf.Derivations()-n, map[bool]uint64{false: 1, true: maxPassphraseSlots}[long]; got != want {
 		t.Fatalf("%d derivations, want %d", got, want)
 	}
@@ -390,13 +408,13 @@ func (c *countingKeyStore) GetKey(ctx context.Context, account string) ([]byte, 
 // never depends on whether the keychain answers; with the key store only,
 // nothing can be derived, and the keychain slot opens the vault.
 func TestKDFBudgetKeychainPath(t *testing.T) {
-	checkKeychainPath(t, newKeyStore())
+	checkKeychainPath(t, newKeyStore(), "vault/kdf-budget-keychain-path")
 }
 
 // checkKeychainPath runs TestKDFBudgetKeychainPath's checks with the key
-// store kstore (a real keychain in TestKDFBudgetSecretService), and
-// deletes the keys it stored there.
-func checkKeychainPath(t *testing.T, kstore backends.KeyStore) {
+// store kstore (a real keychain in TestKDFBudgetSecretService), reports
+// its figures under figName, and deletes the keys it stored there.
+func checkKeychainPath(t *testing.T, kstore backends.KeyStore, figName string) {
 	ctx := context.Background()
 	ks := &countingKeyStore{KeyStore: kstore}
 	dir := filepath.Join(t.TempDir(), "vault")
@@ -436,6 +454,9 @@ func checkKeychainPath(t *testing.T, kstore backends.KeyStore) {
 	// floor, with the default budget.
 	pol := WithKDFPolicy(kdf.InsecurePolicyForTesting)
 	_, err = Open(ctx, b, WithPassphrase([]byte(testPass)), WithKeyStore(ks), pol)
+	fig := figures.New(figName)
+	fig.Add("refused_derivations", int64(kdf.Derivations()-n))
+	fig.Add("refused_keystore_reads", ks.gets.Load()-gets)
 	wantBudgetRefusal(t, err, "passphrase and key store")
 	if kdf.Derivations() != n || ks.gets.Load() != gets {
 		t.Fatalf("before the refusal: %d derivations, %d key store reads", kdf.Derivations()-n, ks.gets.Load()-gets)
@@ -445,6 +466,9 @@ func checkKeychainPath(t *testing.T, kstore backends.KeyStore) {
 		t.Fatalf("key store only: %v", err)
 	}
 	defer v2.Close()
+	fig.Add("keystore_only_derivations", int64(kdf.Derivations()-n))
+	fig.Add("keystore_only_opened", 1)
+	fig.Report(t)
 	if kdf.Derivations() != n || ks.gets.Load() != gets+1 {
 		t.Fatalf("key store only: %d derivations, %d key store reads", kdf.Derivations()-n, ks.gets.Load()-gets)
 	}

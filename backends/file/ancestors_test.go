@@ -4,12 +4,14 @@ package file_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/internal/figures"
 )
 
 // otherUID is a uid that no account on the test machine uses: folders
@@ -87,20 +89,27 @@ func TestAncestorsStrictModes(t *testing.T) {
 	} else {
 		t.Log("not root: the chown cases are skipped")
 	}
+	fig := figures.New("file/ancestors")
+	fig.Declare("cases", "safe", "opened", "unsafe", "refused_naming_folder")
 	for _, c := range cases {
+		fig.Inc("cases")
 		dir := filepath.Join(c.parent, "vault-"+filepath.Base(c.what))
 		b, err := file.New(dir)
 		if c.bad == "" {
+			fig.Inc("safe")
 			if err != nil {
 				t.Errorf("%s: %v", c.what, err)
 				continue
 			}
 			if _, err := b.Put(context.Background(), "s", []byte("x"), backends.Absent); err != nil {
 				t.Errorf("%s: put: %v", c.what, err)
+			} else {
+				fig.Inc("opened")
 			}
 			b.Close()
 			continue
 		}
+		fig.Inc("unsafe")
 		if err == nil {
 			b.Close()
 			t.Errorf("%s: accepted", c.what)
@@ -108,7 +117,11 @@ func TestAncestorsStrictModes(t *testing.T) {
 		}
 		t.Logf("%s: %v", c.what, err)
 		wantUnsafe(t, c.what, err, c.bad, c.fix)
+		if u := (*file.UnsafeError)(nil); errors.As(err, &u) && u.Path == c.bad && errors.Is(err, backends.ErrPermission) {
+			fig.Inc("refused_naming_folder")
+		}
 	}
+	fig.Report(t)
 	// A vault that opened is refused once an ancestor is opened up, and
 	// opens again once it is closed back.
 	dir := filepath.Join(safe, "later")

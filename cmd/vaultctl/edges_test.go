@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sessionvault/sessionvault/internal/figures"
 )
 
 // retainingWriter keeps the very slices it is given (not copies), so that
@@ -46,11 +48,18 @@ func TestExportWipesWhatItPrints(t *testing.T) {
 	if len(w.kept) == 0 {
 		t.Fatal("nothing written")
 	}
+	fig := figures.New("vaultctl/export-wipe")
+	fig.Declare("writes", "bytes_written", "bytes_left")
 	for i, p := range w.kept {
-		if n := len(p) - bytes.Count(p, []byte{0}); n != 0 {
+		n := len(p) - bytes.Count(p, []byte{0})
+		fig.Inc("writes")
+		fig.Add("bytes_written", int64(len(p)))
+		fig.Add("bytes_left", int64(n))
+		if n != 0 {
 			t.Errorf("write %d: %d of %d bytes not wiped after export returned", i, n, len(p))
 		}
 	}
+	fig.Report(t)
 	// The same for a plaintext that already ends with a newline (no copy).
 	w2 := &retainingWriter{}
 	if err := writeExport(w2, []byte("{\"x\":1}\n")); err != nil {
@@ -125,8 +134,12 @@ func TestImportRemoveSourceSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fig := figures.New("vaultctl/import-remove-source")
+	fig.Declare("swaps", "read_file_zeroed", "sealed", "swapped_in_intact", "exit_error_naming_path")
+	defer fig.Report(t)
 	for _, swap := range []string{"none", "rename", "symlink"} {
 		t.Run(swap, func(t *testing.T) {
+			fig.Inc("swaps")
 			base := t.TempDir()
 			src := filepath.Join(base, "session.json")
 			other := filepath.Join(base, "other.json")
@@ -174,10 +187,14 @@ func TestImportRemoveSourceSwap(t *testing.T) {
 			}
 			if len(got) != len(sourceDoc) || bytes.Count(got, []byte{0}) != len(got) {
 				t.Errorf("the file read was not zeroed: %d bytes, %d zero", len(got), bytes.Count(got, []byte{0}))
+			} else {
+				fig.Inc("read_file_zeroed")
 			}
 			// The session is sealed and opens.
 			if c, stdout, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "export", "imp-"+swap); c != 0 || !strings.Contains(stdout, "source-access-token") {
 				t.Errorf("the imported session does not export: %d %s", c, stderr)
+			} else {
+				fig.Inc("sealed")
 			}
 			switch swap {
 			case "none":
@@ -190,10 +207,15 @@ func TestImportRemoveSourceSwap(t *testing.T) {
 			default:
 				if code != exitError || !strings.Contains(out.String(), "left "+src+" alone") {
 					t.Errorf("exit %d, want %d with a message that the path was left alone", code, exitError)
+				} else {
+					fig.Inc("exit_error_naming_path")
+					fig.Max("exit_code", int64(code))
 				}
 				b, err := os.ReadFile(src) // follows the symlink to other
 				if err != nil || string(b) != otherDoc {
 					t.Errorf("the swapped-in file changed: %q, %v", b, err)
+				} else {
+					fig.Inc("swapped_in_intact")
 				}
 				if swap == "symlink" {
 					if fi, err := os.Lstat(src); err != nil || fi.Mode()&os.ModeSymlink == 0 {
@@ -219,6 +241,9 @@ func TestImportRemoveSourceRefusesSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "import", "--remove-source", "x", link)
+	fig := figures.New("vaultctl/import-remove-source-symlink")
+	fig.Add("exit_code", int64(code))
+	fig.Report(t)
 	if code != exitUsage || !strings.Contains(stderr, "symbolic link") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
