@@ -32,6 +32,10 @@ type SlotInfo struct {
 	Kind    SlotKind
 	KDF     kdf.Params // passphrase slots: the argon2id parameters
 	Account string     // keychain slots: the key store account
+	// Sealed is, for TPM slots, the sealed key as the KEKSealer made it
+	// (package tpm's Describe reads it). It is not secret: only the
+	// device it was sealed to can unseal it.
+	Sealed []byte
 }
 
 // Info describes the vault as of the header this Vault last read. It works
@@ -42,7 +46,7 @@ func (v *Vault) Info() Info {
 	h := v.hdr
 	in := Info{
 		ID:            hex.EncodeToString(h.id[:]),
-		FormatVersion: formatVersion,
+		FormatVersion: int(h.version()),
 		Generations:   append([]uint32(nil), h.gens...),
 		Current:       h.current(),
 		Rotating:      len(h.gens) > 1,
@@ -56,6 +60,8 @@ func (v *Vault) Info() Info {
 			si.KDF = s.params
 		case KeychainSlot:
 			si.Account = account(h.id, s.id)
+		case TPMSlot:
+			si.Sealed = append([]byte(nil), s.sealed...)
 		}
 		in.Slots = append(in.Slots, si)
 	}

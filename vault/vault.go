@@ -56,7 +56,7 @@ import (
 
 var (
 	errEmptyPassphrase = errors.New("vault: empty passphrase")
-	errNoCredentials   = errors.New("vault: no passphrase (WithPassphrase) or key store (WithKeyStore) given")
+	errNoCredentials   = errors.New("vault: no passphrase (WithPassphrase), key store (WithKeyStore) or TPM (WithTPM) given")
 )
 
 // Vault is an open vault: its header, and its data keys in locked memory.
@@ -64,6 +64,7 @@ type Vault struct {
 	backend  backends.Backend
 	policy   kdf.Policy
 	keyStore backends.KeyStore
+	sealer   KEKSealer // TPM slots' sealer, or nil
 	locks    *lockSet
 
 	mu         sync.RWMutex
@@ -126,7 +127,7 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 	if c.passErr != nil {
 		return nil, c.passErr
 	}
-	if c.pass == nil && c.keyStore == nil {
+	if c.pass == nil && c.keyStore == nil && c.sealer == nil {
 		return nil, errNoCredentials
 	}
 	if c.pass != nil {
@@ -147,7 +148,7 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 		return nil, fmt.Errorf("%w: the backend holds %d sessions but no vault header", ErrExists, len(names))
 	}
 
-	v := &Vault{backend: b, policy: c.policy, keyStore: c.keyStore, pass: c.pass, keks: map[SlotID]*secmem.Buffer{}}
+	v := &Vault{backend: b, policy: c.policy, keyStore: c.keyStore, sealer: c.sealer, pass: c.pass, keks: map[SlotID]*secmem.Buffer{}}
 	v.locks = locksFor(b)
 	h := &header{gens: []uint32{1}}
 	rand.Read(h.id[:])
@@ -172,6 +173,14 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 			return fail(err)
 		}
 		keychainAccount = account(h.id, s.id)
+		h.slots = append(h.slots, s)
+		v.keks[s.id] = kek
+	}
+	if c.sealer != nil {
+		s, kek, err := newTPMSlot(ctx, h, v.keysOf(), c.sealer)
+		if err != nil {
+			return fail(err)
+		}
 		h.slots = append(h.slots, s)
 		v.keks[s.id] = kek
 	}
@@ -283,7 +292,7 @@ func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, erro
 	if c.passErr != nil {
 		return nil, c.passErr
 	}
-	if c.pass == nil && c.keyStore == nil {
+	if c.pass == nil && c.keyStore == nil && c.sealer == nil {
 		return nil, fmt.Errorf("%w: %w", ErrWrongKey, errNoCredentials)
 	}
 	blob, ver, err := b.Get(ctx, backends.HeaderName)
@@ -309,7 +318,7 @@ func openHeaderBlob(ctx context.Context, b backends.Backend, c *config, blob []b
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{backend: b, policy: c.policy, keyStore: c.keyStore, pass: c.pass, keks: map[SlotID]*secmem.Buffer{}}
+	v := &Vault{backend: b, policy: c.policy, keyStore: c.keyStore, sealer: c.sealer, pass: c.pass, keks: map[SlotID]*secmem.Buffer{}}
 	v.locks = locksFor(b)
 	keys, id, kek, err := v.unlock(ctx, h, true)
 	if err != nil {
@@ -385,7 +394,35 @@ func (v *Vault) unlock(ctx context.Context, h *header, derive bool) ([]*secmem.B
 			return keys, s.id, kek, nil
 		}
 	}
-	// 3. Passphrase slots: one argon2id run each.
+	// 3. TPM slots, through the sealer: an error (no TPM, another TPM,
+	// changed PCRs) falls through to the passphrase.
+	v.mu.RLock()
+	sealer := v.sealer
+	v.mu.RUnlock()
+	if sealer != nil {
+		for i := range h.slots {
+			s := &h.slots[i]
+			if s.kind != TPMSlot {
+				continue
+			}
+			kek, err := unsealKEK(ctx, sealer, s)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			keys, err := try(s, kek)
+			if err != nil {
+				kek.Destroy()
+				if !errors.Is(err, ErrWrongKey) {
+					return nil, SlotID{}, nil, err
+				}
+				errs = append(errs, err)
+				continue
+			}
+			return keys, s.id, kek, nil
+		}
+	}
+	// 4. Passphrase slots: one argon2id run each.
 	if derive && v.hasPassphrase() {
 		for i := range h.slots {
 			s := &h.slots[i]
