@@ -124,7 +124,7 @@ func sealNewKEK(ctx context.Context, s KEKSealer) (*secmem.Buffer, []byte, error
 	}
 	if err != nil {
 		kek.Destroy()
-		return nil, nil, &SlotError{Kind: TPMSlot, Reason: "sealing the key failed", Err: err}
+		return nil, nil, fmt.Errorf("vault: new TPM slot: sealing its key failed: %w", err)
 	}
 	return kek, sealed, nil
 }

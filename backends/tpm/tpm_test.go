@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-tpm/tpm2"
-	"github.com/google/go-tpm/tpm2/transport/linuxudstpm"
-
 	"github.com/sessionvault/sessionvault/vault"
 )
 
@@ -25,25 +22,6 @@ func newSealer(t testing.TB, dev string, opts ...Option) *Sealer {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// extendPCR extends PCR pcr of the software TPM's SHA-256 bank.
-func extendPCR(t testing.TB, socket string, pcr int) {
-	t.Helper()
-	tp, err := linuxudstpm.Open(socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tp.Close()
-	d := make([]byte, 32)
-	rand.Read(d)
-	_, err = tpm2.PCRExtend{
-		PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(pcr), Auth: tpm2.PasswordAuth(nil)},
-		Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA256, Digest: d}}},
-	}.Execute(tp)
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestSealUnseal(t *testing.T) {
@@ -95,7 +73,7 @@ func TestPCRBinding(t *testing.T) {
 	if err != nil || !bytes.Equal(got, kek) {
 		t.Fatalf("unseal before the PCR changed: %v", err)
 	}
-	extendPCR(t, sw.Socket, 16)
+	must(t, sw.ExtendPCR(16))
 	_, err = s.Unseal(ctx, sealed)
 	if !errors.Is(err, ErrPCRMismatch) || !errors.Is(err, vault.ErrWrongKey) || errors.Is(err, ErrUnavailable) {
 		t.Fatalf("unseal after extending PCR 16: %v, want ErrPCRMismatch", err)
@@ -126,11 +104,11 @@ func TestWipedTPM(t *testing.T) {
 	}
 	// Restarted with its state: the key survives (a reboot).
 	sw.Stop()
-	sw.Restart()
+	must(t, sw.Restart())
 	if _, err := s.Unseal(ctx, sealed); err != nil {
 		t.Fatalf("after a restart: %v", err)
 	}
-	sw.Wipe()
+	must(t, sw.Wipe())
 	_, err = s.Unseal(ctx, sealed)
 	if !errors.Is(err, ErrNotThisTPM) || !errors.Is(err, vault.ErrWrongKey) {
 		t.Fatalf("after a wipe: %v, want ErrNotThisTPM", err)

@@ -135,7 +135,7 @@ func TestVaultWithTPMAndPassphrase(t *testing.T) {
 
 	// A reboot: the TPM restarts with its state; the slot still opens.
 	sw.Stop()
-	sw.Restart()
+	must(t, sw.Restart())
 	openAll(t, mustOpen(t, b, vault.WithTPM(spy)), sessions)
 
 	// The key-encryption key is nowhere in the vault folder.
@@ -143,7 +143,7 @@ func TestVaultWithTPMAndPassphrase(t *testing.T) {
 
 	// TPM state wiped: the TPM slot is a wrong key, the passphrase
 	// recovers, and a new TPM slot can be added for the new TPM.
-	sw.Wipe()
+	must(t, sw.Wipe())
 	_, err = vault.Open(ctx, b, vault.WithTPM(spy))
 	if !errors.Is(err, vault.ErrWrongKey) || !errors.Is(err, ErrNotThisTPM) {
 		t.Fatalf("open a wiped TPM: %v, want ErrWrongKey and ErrNotThisTPM", err)
@@ -183,7 +183,7 @@ func TestVaultAddTPMSlot(t *testing.T) {
 	openAll(t, mustOpen(t, b, vault.WithTPM(s)), map[string]string{"a": "alpha"})
 
 	// PCR 16 changes: a typed error, and the passphrase still opens.
-	extendPCR(t, sw.Socket, 16)
+	must(t, sw.ExtendPCR(16))
 	_, err = vault.Open(ctx, b, vault.WithTPM(s))
 	if !errors.Is(err, ErrPCRMismatch) || !errors.Is(err, vault.ErrWrongKey) {
 		t.Fatalf("open after a PCR change: %v, want ErrPCRMismatch", err)

@@ -19,7 +19,7 @@ const (
 	exitNotFound   = 3 // no vault, or no session by that name
 	exitWrongKey   = 4 // wrong passphrase or key
 	exitCorrupt    = 5 // corrupt or tampered data
-	exitKeychain   = 6 // keychain unavailable or locked
+	exitKeychain   = 6 // keychain or TPM unavailable, keychain locked
 	exitPermission = 7 // unsafe permissions or a symlink
 )
 
@@ -126,7 +126,7 @@ func errorKind(code int) string {
 	case exitCorrupt:
 		return "corrupt"
 	case exitKeychain:
-		return "keychain_unavailable"
+		return "keychain_unavailable" // also a TPM: the kind is a contract
 	case exitPermission:
 		return "unsafe_permissions"
 	}

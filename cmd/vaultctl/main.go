@@ -5,12 +5,12 @@
 //
 // Usage:
 //
-//	vaultctl [--dir DIR] [--passphrase-file FILE | --passphrase-fd N] [--keychain] [--json] COMMAND [ARGS]
+//	vaultctl [--dir DIR] [--passphrase-file FILE | --passphrase-fd N] [--keychain] [--tpm] [--json] COMMAND [ARGS]
 //
 // Run "vaultctl help" for the commands and "vaultctl COMMAND --help" for
 // one of them. Exit codes: 0 ok, 1 other error, 2 usage, 3 not found,
-// 4 wrong passphrase or key, 5 corrupt or tampered, 6 keychain unavailable
-// or locked, 7 unsafe permissions or a symlink.
+// 4 wrong passphrase or key, 5 corrupt or tampered, 6 keychain or TPM
+// unavailable (or the keychain locked), 7 unsafe permissions or a symlink.
 package main
 
 import (
@@ -66,6 +66,8 @@ type app struct {
 	// Global flags.
 	dir         string
 	keychain    bool
+	tpm         bool
+	tpmDev      string
 	json        bool
 	backend     string
 	redisURL    string
@@ -146,6 +148,8 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.pass.file, "passphrase-file", "", "read the passphrase from `FILE` (one trailing newline stripped)")
 	fs.IntVar(&a.pass.fd, "passphrase-fd", -1, "read the passphrase from file descriptor `N`")
 	fs.BoolVar(&a.keychain, "keychain", false, "unlock with (or, at init, create) a key in the OS keychain")
+	fs.BoolVar(&a.tpm, "tpm", false, "unlock with (or, at init, create) a key sealed to the TPM")
+	fs.StringVar(&a.tpmDev, "tpm-device", "", "TPM `DEVICE`, or the Unix socket of a software TPM (default $VAULTCTL_TPM_DEVICE, else /dev/tpmrm0)")
 	fs.BoolVar(&a.json, "json", false, "print the output as one JSON document")
 	fs.StringVar(&a.backend, "backend", "file", "storage: `file` (the vault folder) or redis")
 	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one)")
@@ -342,7 +346,8 @@ The passphrase comes from --passphrase-file, --passphrase-fd, $VAULTCTL_PASSPHRA
 or a prompt on the terminal, never from an argument.
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 wrong passphrase or key,
-5 corrupt or tampered, 6 keychain unavailable or locked, 7 unsafe permissions or a symlink.
+5 corrupt or tampered, 6 keychain or TPM unavailable (or the keychain locked),
+7 unsafe permissions or a symlink.
 
 Run 'vaultctl COMMAND --help' for one command.
 `)

@@ -12,6 +12,7 @@ import (
 	"github.com/sessionvault/sessionvault/backends/file"
 	"github.com/sessionvault/sessionvault/backends/keychain"
 	"github.com/sessionvault/sessionvault/backends/redis"
+	"github.com/sessionvault/sessionvault/backends/tpm"
 	"github.com/sessionvault/sessionvault/internal/secmem"
 	"github.com/sessionvault/sessionvault/vault"
 )
@@ -140,10 +141,17 @@ func (a *app) unlockOptions(ctx context.Context) ([]vault.Option, func(), error)
 		}
 		opts = append(opts, vault.WithKeyStore(ks))
 	}
-	if !a.keychain || a.pass.explicit() {
+	if a.tpm {
+		s, err := a.sealer(nil)
+		if err != nil {
+			return nil, wipe, err
+		}
+		opts = append(opts, vault.WithTPM(s))
+	}
+	if !(a.keychain || a.tpm) || a.pass.explicit() {
 		p, err := a.pass.get(ctx, "Passphrase for "+a.where()+": ", false)
 		if err == errNoTerminal {
-			return nil, wipe, usagef("%s, or --keychain if the vault opens with the OS keychain", errNoTerminal.msg)
+			return nil, wipe, usagef("%s, or --keychain or --tpm if the vault opens with the OS keychain or the TPM", errNoTerminal.msg)
 		}
 		if err != nil {
 			return nil, wipe, err
@@ -181,9 +189,18 @@ func (a *app) explain(err error) error {
 	case errors.Is(err, backends.ErrPermission):
 		// The backend's message names the path and the chmod to run.
 		return err
+	case errors.As(err, &ke) && errors.Is(err, tpm.ErrUnavailable) && !errors.Is(err, vault.ErrWrongKey):
+		return withHint(err, "no TPM at "+a.tpmDevice()+": check --tpm-device or $"+tpmDeviceEnv+", or unlock with the passphrase")
 	case errors.As(err, &ke):
 		return withHint(err, "unlock the keychain (or start the Secret Service), or unlock with the passphrase instead of --keychain")
 	case errors.Is(err, vault.ErrWrongKey):
+		if h := tpmHint(err); a.tpm && h != "" {
+			return &msgError{msg: "the TPM slot does not open the vault in " + a.where() + " and no passphrase given does: " + h + "; nothing was changed", err: err}
+		}
+		if a.tpm {
+			return &msgError{msg: "neither the TPM nor a passphrase given opens the vault in " + a.where() +
+				": check the passphrase and --tpm-device; nothing was changed", err: err}
+		}
 		if a.keychain {
 			return &msgError{msg: "neither the keychain key nor a passphrase given opens the vault in " + a.where() +
 				": check the passphrase, or unlock the keychain that holds this vault's key; nothing was changed", err: err}
