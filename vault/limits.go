@@ -36,6 +36,11 @@ const (
 	// runs at the policy's ceiling.
 	maxPassphraseSlots = 4
 
+	// MaxPassphraseSize bounds a passphrase read from a systemd
+	// credential (WithPassphraseCredential): 1 KiB, as vaultctl bounds a
+	// passphrase file. A longer file is not a passphrase.
+	MaxPassphraseSize = 1024
+
 	// maxTPMSlots bounds the TPM slots in a header (version 2). Open
 	// may ask the TPM once per TPM slot, each a few TPM commands (tens
 	// of milliseconds on a real TPM), so this bounds what a hostile
