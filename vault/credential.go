@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
+
+	"github.com/sessionvault/sessionvault/backends"
 
 	"github.com/sessionvault/sessionvault/internal/secmem"
 )
@@ -22,7 +25,8 @@ const CredentialsDirectoryEnv = "CREDENTIALS_DIRECTORY"
 // ErrCredential: a systemd credential could not be used as a passphrase
 // (no $CREDENTIALS_DIRECTORY, a bad name, a file that others can read or
 // that is not a regular file, an empty or oversized file). A missing
-// credential file also matches ErrNotFound.
+// credential file also matches ErrNotFound; a file others may read or a
+// symlink also matches backends.ErrPermission.
 var ErrCredential error = &sentinel{msg: "vault: unusable credential"}
 
 // CredentialError reports a systemd credential that cannot be used. It
@@ -102,7 +106,10 @@ func readCredential(dir, name string) (*secmem.Buffer, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return bad("no such credential in $"+CredentialsDirectoryEnv, notFound("credential file", err))
 		}
-		return bad("cannot open it (a symlink is refused)", err)
+		if errors.Is(err, syscall.ELOOP) {
+			return bad("it is a symlink, refused", fmt.Errorf("%w: %w", backends.ErrPermission, err))
+		}
+		return bad("cannot open it", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -113,7 +120,7 @@ func readCredential(dir, name string) (*secmem.Buffer, error) {
 		return bad(fmt.Sprintf("%s is not a regular file", path), nil)
 	}
 	if m := fi.Mode().Perm(); m&0o027 != 0 {
-		return bad(fmt.Sprintf("%s has mode %#o: readable or writable by others, or writable by its group (systemd makes credentials 0400)", path, m), nil)
+		return bad(fmt.Sprintf("%s has mode %#o: readable or writable by others, or writable by its group (systemd makes credentials 0400)", path, m), backends.ErrPermission)
 	}
 	if fi.Size() > MaxPassphraseSize+2 {
 		return bad(fmt.Sprintf("%d bytes, the most is %d", fi.Size(), MaxPassphraseSize), nil)

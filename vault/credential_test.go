@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 
@@ -145,6 +146,10 @@ func TestPassphraseCredentialRefusals(t *testing.T) {
 		var ce *CredentialError
 		if !errors.Is(err, ErrCredential) || !errors.As(err, &ce) || ce.Name != c.name {
 			t.Errorf("%s: %v, want a *CredentialError", c.what, err)
+		}
+		unsafe := c.what == "world-readable" || c.what == "group-writable" || c.what == "symlink"
+		if errors.Is(err, backends.ErrPermission) != unsafe {
+			t.Errorf("%s: %v: backends.ErrPermission only for unsafe modes and symlinks", c.what, err)
 		}
 		if errors.Is(err, ErrNotFound) != (c.what == "missing") {
 			t.Errorf("%s: %v: ErrNotFound only for a missing file", c.what, err)

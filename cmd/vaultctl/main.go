@@ -147,6 +147,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.dir, "dir", "", "vault folder `DIR` (default $VAULTCTL_DIR, else the user's data folder; not used with --backend redis)")
 	fs.StringVar(&a.pass.file, "passphrase-file", "", "read the passphrase from `FILE` (one trailing newline stripped)")
 	fs.IntVar(&a.pass.fd, "passphrase-fd", -1, "read the passphrase from file descriptor `N`")
+	fs.StringVar(&a.pass.cred, "passphrase-credential", "", "read the passphrase from the systemd credential `NAME` ($CREDENTIALS_DIRECTORY/NAME; see docs/systemd.md)")
 	fs.BoolVar(&a.keychain, "keychain", false, "unlock with (or, at init, create) a key in the OS keychain")
 	fs.BoolVar(&a.tpm, "tpm", false, "unlock with (or, at init, create) a key sealed to the TPM")
 	fs.StringVar(&a.tpmDev, "tpm-device", "", "TPM `DEVICE`, or the Unix socket of a software TPM (default $VAULTCTL_TPM_DEVICE, else /dev/tpmrm0)")
@@ -219,6 +220,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 func (a *app) checkGlobals() error {
 	if a.pass.file != "" && a.pass.fd >= 0 {
 		return usagef("--passphrase-file and --passphrase-fd both given: use one")
+	}
+	if a.pass.cred != "" && (a.pass.file != "" || a.pass.fd >= 0) {
+		return usagef("--passphrase-credential and --passphrase-file or --passphrase-fd both given: use one")
 	}
 	switch a.backend {
 	case "file":
@@ -342,8 +346,9 @@ Global flags (before the command):
 	(&app{}).globalFlags(fs)
 	printFlags(w, fs)
 	fmt.Fprint(w, `
-The passphrase comes from --passphrase-file, --passphrase-fd, $VAULTCTL_PASSPHRASE
-or a prompt on the terminal, never from an argument.
+The passphrase comes from --passphrase-file, --passphrase-fd, --passphrase-credential
+(a systemd credential), $VAULTCTL_PASSPHRASE or a prompt on the terminal, never
+from an argument.
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 wrong passphrase or key,
 5 corrupt or tampered, 6 keychain or TPM unavailable (or the keychain locked),
