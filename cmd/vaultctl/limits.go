@@ -36,4 +36,10 @@ const (
 	// demoTimeout bounds the whole demo: it talks to a server of its own
 	// on loopback, so anything slower is a bug, not a slow network.
 	demoTimeout = 30 * time.Second
+
+	// migrateWorkers is how many sessions migrate copies (and then
+	// verifies) at once: each copy is one atomic Put, and a few in flight
+	// overlap their fsyncs or Redis round trips, as RotateKey's six
+	// writers do; more gain little on one disk and load a shared server.
+	migrateWorkers = 6
 )

@@ -101,7 +101,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		cmdInit, cmdImport, cmdExport, cmdShow, cmdStatus, cmdRotateKey, cmdPasswd,
-		cmdVerify, cmdRm, cmdGC, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
+		cmdVerify, cmdRm, cmdGC, cmdMigrate, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
 	}
 }
 

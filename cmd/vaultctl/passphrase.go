@@ -40,7 +40,7 @@ func (s *passphraseSource) explicit() bool {
 // errNoTerminal is returned when a prompt is needed and there is no
 // terminal to ask on (a script, a service, CI).
 var errNoTerminal = &usageError{msg: "no passphrase given and no terminal to ask on: " +
-	"use --passphrase-file FILE, --passphrase-fd N or $" + passphraseEnv}
+	"use --passphrase-file FILE, --passphrase-fd N, --passphrase-credential NAME or $" + passphraseEnv}
 
 // get returns the passphrase, which the caller must wipe. prompt is
 // shown on the terminal when there is no other source; with confirm the
