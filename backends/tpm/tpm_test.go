@@ -130,9 +130,11 @@ func TestUnavailable(t *testing.T) {
 			if !errors.Is(err, ErrUnavailable) || errors.Is(err, vault.ErrWrongKey) {
 				t.Fatalf("Unseal: %v, want ErrUnavailable", err)
 			}
-			if d := time.Since(start); d > time.Second {
+			d := time.Since(start)
+			if d > time.Second {
 				t.Fatalf("Unseal took %v to fail", d)
 			}
+			t.Logf("%s: ErrUnavailable in %v", name, d)
 			if _, err := s.Seal(ctx, make([]byte, 32)); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Seal: %v, want ErrUnavailable", err)
 			}
