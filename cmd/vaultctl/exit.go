@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/sessionvault/sessionvault/backends"
@@ -109,6 +110,9 @@ func exitCode(err error) int {
 		errors.Is(err, vault.ErrPolicy):
 		return exitCorrupt
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, backends.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, fs.ErrNotExist):
+		// A missing input file (import FILE, --passphrase-file).
 		return exitNotFound
 	}
 	return exitError

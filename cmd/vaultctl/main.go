@@ -48,6 +48,7 @@ func Main() int {
 		stdout:       os.Stdout,
 		stderr:       os.Stderr,
 		stderrTTY:    term.IsTerminal(int(os.Stderr.Fd())),
+		stdoutTTY:    term.IsTerminal(int(os.Stdout.Fd())),
 		getenv:       os.Getenv,
 		openTerminal: openTerminal,
 	}
@@ -60,6 +61,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	stderrTTY      bool
+	stdoutTTY      bool // export refuses to print plaintext to a terminal
 	getenv         func(string) string
 	openTerminal   func() (terminal, error)
 
@@ -186,24 +188,20 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.fail(unknownCommand(rest[0]))
 	}
 	a.cmd = c
-	if err := a.checkGlobals(); err != nil {
-		return a.fail(err)
-	}
 
 	cfs := flag.NewFlagSet("vaultctl "+c.name, flag.ContinueOnError)
 	cfs.SetOutput(io.Discard)
 	runFn := c.setup(cfs)
-	pos, err := parseInterspersed(cfs, rest[1:])
+	pos, err := parseInterspersed(withGlobals(cfs, fs), rest[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			commandUsage(a.stdout, c, cfs)
 			return exitOK
 		}
-		msg := err.Error()
-		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok && fs.Lookup(name) != nil {
-			return a.fail(usagef("--%s is a global flag: put it before the command (vaultctl --%s %s ...)", name, name, c.name))
-		}
-		return a.fail(usagef("%s: %s: run 'vaultctl %s --help'", c.name, msg, c.name))
+		return a.fail(usagef("%s: %s: run 'vaultctl %s --help'", c.name, err.Error(), c.name))
+	}
+	if err := a.checkGlobals(); err != nil {
+		return a.fail(err)
 	}
 	if len(pos) < c.min || (c.max >= 0 && len(pos) > c.max) {
 		return a.fail(usagef("usage: vaultctl %s: run 'vaultctl %s --help'", strings.TrimSpace(c.name+" "+c.args), c.name))
@@ -254,6 +252,23 @@ const (
 	redisURLEnv    = "VAULTCTL_REDIS_URL"
 	redisPrefixEnv = "VAULTCTL_REDIS_PREFIX"
 )
+
+// withGlobals returns a flag set with the command's flags and, after the
+// command too, the global flags it does not define itself (vaultctl
+// status --json): they set the same variables as before the command. A
+// flag both define (--keychain, --tpm: how to unlock, or which slots to
+// keep) means the command's after the command name.
+func withGlobals(cfs, global *flag.FlagSet) *flag.FlagSet {
+	all := flag.NewFlagSet(cfs.Name(), flag.ContinueOnError)
+	all.SetOutput(io.Discard)
+	cfs.VisitAll(func(f *flag.Flag) { all.Var(f.Value, f.Name, f.Usage) })
+	global.VisitAll(func(f *flag.Flag) {
+		if all.Lookup(f.Name) == nil && f.Name != "version" {
+			all.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	return all
+}
 
 // parseInterspersed parses flags anywhere among the positional arguments
 // (vaultctl import NAME FILE --remove-source). Everything after "--" is

@@ -1,0 +1,5 @@
+package main
+
+const oNoFollow = 0
+
+func isWindows() bool { return true }
