@@ -74,7 +74,10 @@ func (a *app) openBackend(ctx context.Context, create bool) (b backends.Backend,
 		return nil, err
 	}
 	if !create {
-		if _, err := os.Lstat(a.dir); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(a.dir); errors.Is(err, fs.ErrNotExist) || holdsNothing(a.dir) {
+			// Also before any permission check: a folder with nothing in
+			// it is "no vault", whatever its mode, and a read-only
+			// command must not make the backend's subfolders in it.
 			return nil, withHint(notFoundf("no vault in %s", a.dir), "run 'vaultctl init' first, or pass --dir")
 		}
 	} else if parent := filepath.Dir(a.dir); parent != a.dir {
