@@ -59,7 +59,10 @@ An existing vault is never overwritten.`,
 		kf.register(fs)
 		var tf tpmFlags
 		tf.register(fs, "make a TPM slot: a key sealed to the TPM (--tpm-device)")
+		var generate bool
+		fs.BoolVar(&generate, "generate-passphrase", false, "generate a strong passphrase and print it once on stderr, as age -p does")
 		return func(ctx context.Context, a *app, _ []string) error {
+			a.generate = generate
 			params, err := kf.params()
 			if err != nil {
 				return err
@@ -103,13 +106,30 @@ func (a *app) initVault(ctx context.Context, params kdf.Params, withTPM bool, pc
 		return usagef("--tpm-pcrs needs --tpm")
 	}
 	hasPass := false
-	if !(a.keychain || withTPM) || a.pass.explicit() {
+	switch {
+	case a.generate:
+		if a.pass.explicit() {
+			return usagef("--generate-passphrase and a passphrase source both given: use one")
+		}
+		hasPass = true
+		p := generatePassphrase()
+		defer secmem.Wipe(p)
+		opts = append(opts, vault.WithPassphrase(p))
+		defer func() {
+			if a.created {
+				fmt.Fprintf(a.stderr, "vaultctl: the vault's passphrase, shown this once (keep it somewhere safe): %s\n", p)
+			}
+		}()
+	case !(a.keychain || withTPM) || a.pass.explicit():
 		hasPass = true
 		p, err := a.pass.get(ctx, "New passphrase for "+a.whereForPrompt()+": ", true)
 		if err != nil {
 			return err
 		}
 		defer secmem.Wipe(p)
+		if w := weakPassphrase(p); w != "" {
+			fmt.Fprintf(a.stderr, "vaultctl: warning: weak passphrase: %s; argon2id slows each guess, it cannot make a guessable passphrase safe (--generate-passphrase makes a strong one)\n", w)
+		}
 		opts = append(opts, vault.WithPassphrase(p))
 	}
 	fresh := false
@@ -141,6 +161,7 @@ func (a *app) initVault(ctx context.Context, params kdf.Params, withTPM bool, pc
 		return a.explain(err)
 	}
 	defer v.Close()
+	a.created = true
 	if withTPM && !hasPass {
 		fmt.Fprintf(a.stderr, "vaultctl: warning: the vault opens only with this machine's TPM%s: add a recovery passphrase (vaultctl --tpm passwd --passphrase --tpm --new-passphrase-file FILE) and keep it off this machine\n", map[bool]string{true: " or the keychain", false: ""}[a.keychain])
 	}

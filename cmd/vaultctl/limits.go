@@ -42,4 +42,12 @@ const (
 	// overlap their fsyncs or Redis round trips, as RotateKey's six
 	// writers do; more gain little on one disk and load a shared server.
 	migrateWorkers = 6
+
+	// minPassphraseLen and minDistinctChars are the floor under which
+	// init warns that a passphrase is weak (it still accepts it: the
+	// caller may know better, and a refusal would break scripts). They
+	// catch the obvious (short, repetitive); they are no strength
+	// estimate.
+	minPassphraseLen = 12
+	minDistinctChars = 6
 )

@@ -76,6 +76,8 @@ type app struct {
 	redisPrefix string
 	pass        passphraseSource
 	version     bool
+	generate    bool // init --generate-passphrase
+	created     bool // init made the vault
 
 	cmd     *command // the command being run, for messages
 	emitted bool     // a JSON document was written to stdout
