@@ -54,16 +54,7 @@ func (v *Vault) Info() Info {
 		KeysLocked:    !v.closed,
 	}
 	for _, s := range h.slots {
-		si := SlotInfo{ID: s.id, Kind: s.kind}
-		switch s.kind {
-		case PassphraseSlot:
-			si.KDF = s.params
-		case KeychainSlot:
-			si.Account = account(h.id, s.id)
-		case TPMSlot:
-			si.Sealed = append([]byte(nil), s.sealed...)
-		}
-		in.Slots = append(in.Slots, si)
+		in.Slots = append(in.Slots, slotInfo(h, &s))
 	}
 	var bufs []*secmem.Buffer
 	for _, g := range v.gens {

@@ -159,14 +159,9 @@ func (a *app) migrate(ctx context.Context, m *migrateFlags) error {
 	if a.backend == "file" && m.backend == "file" && filepath.Clean(a.dir) == filepath.Clean(m.dir) {
 		return usagef("migrate: --to-dir is the source folder")
 	}
-	opts, wipe, err := a.unlockOptions(ctx)
+	v, err := a.unlock(ctx, src)
 	if err != nil {
 		return err
-	}
-	v, err := vault.Open(ctx, src, opts...)
-	wipe()
-	if err != nil {
-		return a.explain(err)
 	}
 	defer v.Close()
 	dst, err := m.open(ctx)

@@ -171,16 +171,58 @@ func (a *app) openVault(ctx context.Context) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.unlock(ctx, b)
+}
+
+// unlock opens the vault in b with the key sources given, or, when none
+// is given, with those the vault's header names (autoKeySources).
+func (a *app) unlock(ctx context.Context, b backends.Backend) (*vault.Vault, error) {
+	auto, hasPass := a.autoKeySources(ctx, b)
 	opts, wipe, err := a.unlockOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
 	v, err := vault.Open(ctx, b, opts...)
 	wipe()
+	if err != nil && auto && hasPass {
+		// The keychain or TPM the header names did not open it: ask
+		// for the passphrase, if there is a terminal to ask on.
+		a.keychain, a.tpm = false, false
+		if opts, wipe, perr := a.unlockOptions(ctx); perr == nil {
+			v, err = vault.Open(ctx, b, opts...)
+			wipe()
+		}
+	}
 	if err != nil {
 		return nil, a.explain(err)
 	}
 	return v, nil
+}
+
+// autoKeySources: when no key source is given (no --keychain, --tpm or
+// passphrase source), the vault's header says which it has (vault.Inspect,
+// no key needed), and its keychain and TPM slots are tried as if
+// --keychain and --tpm had been given. It reports whether it did, and
+// whether the vault has a passphrase slot to fall back on.
+func (a *app) autoKeySources(ctx context.Context, b backends.Backend) (auto, hasPass bool) {
+	if a.keychain || a.tpm || a.pass.explicit() {
+		return false, false
+	}
+	in, err := vault.Inspect(ctx, b)
+	if err != nil {
+		return false, false // Open reports it
+	}
+	for _, s := range in.Slots {
+		switch s.Kind {
+		case vault.KeychainSlot:
+			a.keychain, auto = true, true
+		case vault.TPMSlot:
+			a.tpm, auto = true, true
+		case vault.PassphraseSlot:
+			hasPass = true
+		}
+	}
+	return auto, hasPass && a.openTerminal != nil
 }
 
 // explain adds the operator's next step to an error from the library.
