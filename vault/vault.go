@@ -276,11 +276,21 @@ func newPassphraseSlot(h *header, keys [][]byte, pol kdf.Policy, pass []byte, pa
 
 // Open reads the vault header from b and unlocks it: with the key store's
 // keys for the vault's keychain slots first (WithKeyStore), then with the
-// passphrase (WithPassphrase) for its passphrase slots. Errors:
-// ErrNotFound (no vault), ErrWrongKey (nothing given opens a slot),
-// ErrCorrupt, ErrUnsupportedVersion, ErrPolicy (a passphrase slot's
-// parameters are outside the policy: refused before any derivation), or
-// the key store's error when it could not be asked.
+// TPM for its TPM slots (WithTPM), then with the passphrase
+// (WithPassphrase, WithPassphraseCredential) for its passphrase slots.
+// A key source that fails falls back to the next: a keychain that is
+// locked or away, or has no entry for the slot, or a TPM that is missing,
+// cleared or in another PCR state, still lets the passphrase open the
+// vault. When nothing opens it, the error joins what each source said.
+//
+// Errors: ErrNotFound (no vault), ErrWrongKey (nothing given opens a
+// slot; a keychain with no entry for the slot gives ErrWrongKey joined
+// with the key store's backends.ErrNotFound), ErrCorrupt,
+// ErrUnsupportedVersion, ErrPolicy (a passphrase slot's parameters are
+// outside the policy: refused before any derivation), or, when no other
+// source opened the vault, the key store's or the TPM's own error (such
+// as backends.ErrUnavailable or tpm.ErrUnavailable) when it could not be
+// asked. OpenOrCreate creates the vault when there is none.
 func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, error) {
 	c := newConfig(opts)
 	ok := false
