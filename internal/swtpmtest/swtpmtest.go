@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Package swtpmtest starts real software TPMs (swtpm) for tests: each
 // test gets its own, which it can stop, restart (a reboot: the state
 // stays), wipe (a new TPM: new seeds) and have a PCR extended in.
