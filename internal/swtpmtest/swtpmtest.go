@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,8 +100,13 @@ func (s *TPM) Restart() error {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		// The socket file appears at bind, before swtpm listens on it:
+		// wait until a connection is accepted.
 		if fi, err := os.Stat(s.Socket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return nil
+			if c, err := net.Dial("unix", s.Socket); err == nil {
+				c.Close()
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
