@@ -242,7 +242,7 @@ new key generation is made, so a retired passphrase never wraps it.`,
 
 var cmdPasswd = &command{
 	name:    "passwd",
-	summary: "change the passphrase (or move between passphrase and keychain)",
+	summary: "change the passphrase, add a TPM slot, or move between passphrase and keychain",
 	help: `Changes the vault's passphrase: the current one opens the vault (or
 --keychain), the new one comes from --new-passphrase-file or is asked twice.
 Only the header is rewritten, atomically; a wrong current passphrase

@@ -357,7 +357,7 @@ Commands:
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Global flags (before the command):
+Global flags (before or after the command; after it, a flag the command has too is the command's):
 `)
 	fs := flag.NewFlagSet("vaultctl", flag.ContinueOnError)
 	(&app{}).globalFlags(fs)
