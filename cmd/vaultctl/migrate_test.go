@@ -113,8 +113,9 @@ func TestMigrateFileRedisFile(t *testing.T) {
 		t.Fatalf("redis holds %d sessions, want %d", got, n)
 	}
 
-	// Again: nothing to copy, everything verified.
-	code, out, stderr = runCLI(t, env, "--dir", dir, "--passphrase-file", pass, "--json", "migrate", "--to-backend", "redis", "--to-redis-url", url, "--to-redis-prefix", prefix)
+	// Again, the URL from $VAULTCTL_TO_REDIS_URL: nothing to copy,
+	// everything verified.
+	code, out, stderr = runCLI(t, map[string]string{toRedisURLEnv: url}, "--dir", dir, "--passphrase-file", pass, "--json", "migrate", "--to-backend", "redis", "--to-redis-prefix", prefix)
 	if r := migrateDoc(t, out); code != 0 || r.Copied != 0 || r.Kept != n || !r.Resumed {
 		t.Fatalf("rerun: exit %d %+v: %s", code, r, stderr)
 	}
