@@ -64,7 +64,7 @@ func slotCheck(kek []byte, vaultID *[idSize]byte, id SlotID) [checkSize]byte {
 func slotAAD(h *header, s *slot) []byte {
 	b := make([]byte, 0, h.genPrefixLen()+s.fixedLen())
 	b = append(b, headerMagic...)
-	b = binary.BigEndian.AppendUint16(b, formatVersion)
+	b = binary.BigEndian.AppendUint16(b, slotAADVersion)
 	b = append(b, h.id[:]...)
 	b = append(b, byte(len(h.gens)))
 	for _, g := range h.gens {

@@ -11,9 +11,12 @@ import (
 	"github.com/sessionvault/sessionvault/kdf"
 )
 
-// Format v1 constants (docs/FORMAT.md).
+// Format constants (docs/FORMAT.md). A header is version 1 unless it
+// holds a TPM slot, which needs version 2 (headerVersion).
 const (
 	formatVersion = 1
+	// headerVersionTPM is the header version that adds TPMSlot.
+	headerVersionTPM = 2
 
 	headerMagic   = "SVLT-HDR"
 	envelopeMagic = "SVLT-SES"
@@ -30,15 +33,21 @@ const (
 	// KeychainSlot: the key-encryption key is 32 random bytes kept in a
 	// backends.KeyStore under the account "<vault id>/<slot id>".
 	KeychainSlot SlotKind = 2
+	// TPMSlot (header version 2): the key-encryption key is 32 random
+	// bytes sealed to a TPM2 (or another device) by a KEKSealer; the
+	// slot holds the sealed bytes, which only that device can unseal.
+	TPMSlot SlotKind = 3
 )
 
-// String returns "passphrase" or "keychain".
+// String returns "passphrase", "keychain" or "tpm".
 func (k SlotKind) String() string {
 	switch k {
 	case PassphraseSlot:
 		return "passphrase"
 	case KeychainSlot:
 		return "keychain"
+	case TPMSlot:
+		return "tpm"
 	}
 	return "slot-kind-" + strconv.Itoa(int(k))
 }
@@ -75,6 +84,7 @@ type slot struct {
 	id      SlotID
 	params  kdf.Params     // PassphraseSlot only
 	salt    [saltSize]byte // PassphraseSlot only
+	sealed  []byte         // TPMSlot only: the KEK as the KEKSealer sealed it
 	check   [checkSize]byte
 	nonce   [nonceSize]byte
 	wrapped []byte // len(gens)*keySize + tagSize
@@ -111,6 +121,7 @@ func (h *header) clone() *header {
 	c.slots = make([]slot, len(h.slots))
 	for i, s := range h.slots {
 		s.wrapped = append([]byte(nil), s.wrapped...)
+		s.sealed = append([]byte(nil), s.sealed...)
 		c.slots[i] = s
 	}
 	return c
@@ -126,6 +137,9 @@ func (s *slot) fixedLen() int {
 	if s.kind == PassphraseSlot {
 		n += passphraseParamsSize
 	}
+	if s.kind == TPMSlot {
+		n += 2 + len(s.sealed)
+	}
 	return n
 }
 
@@ -140,13 +154,17 @@ func (s *slot) appendFixed(b []byte) []byte {
 		b = append(b, s.params.Threads)
 		b = append(b, s.salt[:]...)
 	}
+	if s.kind == TPMSlot {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s.sealed)))
+		b = append(b, s.sealed...)
+	}
 	return append(b, s.check[:]...)
 }
 
 // appendBody appends the header's bytes up to (not including) the MAC.
 func (h *header) appendBody(b []byte) []byte {
 	b = append(b, headerMagic...)
-	b = binary.BigEndian.AppendUint16(b, formatVersion)
+	b = binary.BigEndian.AppendUint16(b, h.version())
 	b = append(b, h.id[:]...)
 	b = append(b, byte(len(h.gens)))
 	for _, g := range h.gens {
@@ -239,8 +257,9 @@ func parseHeader(b []byte, pol kdf.Policy) (*header, error) {
 	}
 	r := &reader{b: body}
 	r.take(magicSize, "magic")
-	if v := binary.BigEndian.Uint16(r.take(versionSize, "version")); v != formatVersion {
-		return nil, &FormatError{Structure: "header", Field: "version", Reason: fmt.Sprintf("version %d, this package reads version %d", v, formatVersion), Err: ErrUnsupportedVersion}
+	version := binary.BigEndian.Uint16(r.take(versionSize, "version"))
+	if version != formatVersion && version != headerVersionTPM {
+		return nil, &FormatError{Structure: "header", Field: "version", Reason: fmt.Sprintf("version %d, this package reads versions %d and %d", version, formatVersion, headerVersionTPM), Err: ErrUnsupportedVersion}
 	}
 	h := &header{}
 	copy(h.id[:], r.take(idSize, "vault id"))
@@ -270,8 +289,8 @@ func parseHeader(b []byte, pol kdf.Policy) (*header, error) {
 		var s slot
 		field := func(f string) string { return fmt.Sprintf("slot %d %s", i, f) }
 		s.kind = SlotKind(r.u8(field("kind")))
-		if r.err == nil && s.kind != PassphraseSlot && s.kind != KeychainSlot {
-			return nil, corruptHeader(field("kind"), fmt.Sprintf("unknown kind %d", s.kind))
+		if r.err == nil && s.kind != PassphraseSlot && s.kind != KeychainSlot && (s.kind != TPMSlot || version < headerVersionTPM) {
+			return nil, corruptHeader(field("kind"), fmt.Sprintf("unknown kind %d in a version %d header", s.kind, version))
 		}
 		copy(s.id[:], r.take(idSize, field("id")))
 		if s.kind == PassphraseSlot {
@@ -279,6 +298,11 @@ func parseHeader(b []byte, pol kdf.Policy) (*header, error) {
 			s.params.MemoryKiB = r.u32(field("argon2id memory"))
 			s.params.Threads = r.u8(field("argon2id threads"))
 			copy(s.salt[:], r.take(saltSize, field("salt")))
+		}
+		if s.kind == TPMSlot {
+			if s.sealed, r.err = readSealed(r, field("sealed key")); r.err != nil {
+				return nil, r.err
+			}
 		}
 		copy(s.check[:], r.take(checkSize, field("check")))
 		copy(s.nonce[:], r.take(nonceSize, field("nonce")))
@@ -292,6 +316,9 @@ func parseHeader(b []byte, pol kdf.Policy) (*header, error) {
 		if s.kind == PassphraseSlot && h.countKind(PassphraseSlot) == maxPassphraseSlots {
 			return nil, corruptHeader(field("kind"), fmt.Sprintf("more than %d passphrase slots", maxPassphraseSlots))
 		}
+		if s.kind == TPMSlot && h.countKind(TPMSlot) == maxTPMSlots {
+			return nil, corruptHeader(field("kind"), fmt.Sprintf("more than %d TPM slots", maxTPMSlots))
+		}
 		h.slots = append(h.slots, s)
 	}
 	copy(h.mac[:], r.take(macSize, "mac"))
@@ -300,6 +327,10 @@ func parseHeader(b []byte, pol kdf.Policy) (*header, error) {
 	}
 	if r.off != len(body) {
 		return nil, corruptHeader("size", fmt.Sprintf("%d unexpected bytes after the MAC", len(body)-r.off))
+	}
+	if version != h.version() {
+		// One encoding per header: the version follows from the slots.
+		return nil, corruptHeader("version", fmt.Sprintf("version %d header whose slots make it version %d", version, h.version()))
 	}
 	// Parameters are checked only once the whole header is known to be
 	// intact: a damaged header is reported as damaged, never as a policy

@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"io/fs"
@@ -37,6 +38,9 @@ type goldenVault struct {
 	passphrase string            // opens the passphrase slot
 	params     kdf.Params        // of the passphrase slot
 	sessions   map[string]string // name -> testdata file of the plaintext
+	// tpmDevice, when set, is the device key (hex) of the testSealer
+	// that sealed the vault's TPM slot (format v2).
+	tpmDevice string
 }
 
 var goldenVaults = []goldenVault{
@@ -54,6 +58,29 @@ var goldenVaults = []goldenVault{
 		params:     kdf.Floor,
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
 	},
+	{
+		// Header version 2 (a TPM slot); its session envelope is
+		// version 1.
+		dir:        "header-v2/tpm-passphrase",
+		passphrase: "golden passphrase, format v2",
+		params:     kdf.Floor,
+		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
+		tpmDevice:  "5f1c0e2a9b7d4c3e8a6f0b1d2c3e4f5061728394a5b6c7d8e9f0011223344556",
+	},
+}
+
+// sealer returns the testSealer of g's TPM slot, or nil.
+func (g goldenVault) sealer(t testing.TB) *testSealer {
+	if g.tpmDevice == "" {
+		return nil
+	}
+	k, err := hex.DecodeString(g.tpmDevice)
+	if err != nil || len(k) != 32 {
+		t.Fatalf("golden %s: bad tpmDevice", g.dir)
+	}
+	s := &testSealer{}
+	copy(s.device[:], k)
+	return s
 }
 
 func TestGenerateGolden(t *testing.T) {
@@ -70,7 +97,11 @@ func TestGenerateGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := memory.New()
-		v, err := Create(ctx, b, WithPassphrase([]byte(g.passphrase)), WithKDFParams(g.params))
+		opts := []Option{WithPassphrase([]byte(g.passphrase)), WithKDFParams(g.params)}
+		if s := g.sealer(t); s != nil {
+			opts = append(opts, WithTPM(s))
+		}
+		v, err := Create(ctx, b, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,8 +187,19 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer v.Close()
-			if in := v.Info(); in.Slots[0].KDF != g.params || in.Current != 1 {
+			in := v.Info()
+			if s := in.Slots[len(in.Slots)-1]; s.Kind != PassphraseSlot || s.KDF != g.params || in.Current != 1 {
 				t.Fatalf("info %+v", in)
+			}
+			if s := g.sealer(t); s != nil {
+				if in.FormatVersion != 2 || in.Slots[0].Kind != TPMSlot {
+					t.Fatalf("info %+v", in)
+				}
+				vt, err := Open(ctx, b, WithTPM(s))
+				if err != nil {
+					t.Fatalf("golden TPM slot: %v", err)
+				}
+				vt.Close()
 			}
 			for name, file := range g.sessions {
 				want, err := os.ReadFile(file)
@@ -200,7 +242,11 @@ func TestGoldenOnFileBackend(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			v, err := Open(ctx, b, WithPassphrase([]byte(g.passphrase)))
+			opts := []Option{WithPassphrase([]byte(g.passphrase))}
+			if s := g.sealer(t); s != nil {
+				opts = append(opts, WithTPM(s)) // RotateKey re-wraps every slot
+			}
+			v, err := Open(ctx, b, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -148,7 +148,7 @@ func RecoverHeader(ctx context.Context, b backends.Backend, force bool, opts ...
 	switch {
 	case err == nil:
 		c := newConfig(opts)
-		if c.passErr == nil && c.pass == nil && c.keyStore == nil {
+		if c.passErr == nil && c.pass == nil && c.keyStore == nil && c.sealer == nil {
 			c.passErr = fmt.Errorf("%w: %w", ErrWrongKey, errNoCredentials)
 		}
 		if c.passErr != nil {

@@ -275,7 +275,7 @@ func TestRecoverHeaderNewerVersion(t *testing.T) {
 	_, b := newFileVault(t, nil)
 	p := filepath.Join(b.Path(), "vault.hdr")
 	hdr, _ := os.ReadFile(p)
-	binary.BigEndian.PutUint16(hdr[magicSize:], formatVersion+1)
+	binary.BigEndian.PutUint16(hdr[magicSize:], headerVersionTPM+1)
 	hdr = fixChecksum(hdr)
 	os.WriteFile(p, hdr, 0o600)
 	_, rep, err := RecoverHeader(ctx, b, true, cheap(testPass)...)

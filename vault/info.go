@@ -37,6 +37,10 @@ type SlotInfo struct {
 	Kind    SlotKind
 	KDF     kdf.Params // passphrase slots: the argon2id parameters
 	Account string     // keychain slots: the key store account
+	// Sealed is, for TPM slots, the sealed key as the KEKSealer made it
+	// (package tpm's Describe reads it). It is not secret: only the
+	// device it was sealed to can unseal it.
+	Sealed []byte
 }
 
 // Info describes the vault as of the header this Vault last read. It works
@@ -47,7 +51,7 @@ func (v *Vault) Info() Info {
 	h := v.hdr
 	in := Info{
 		ID:            hex.EncodeToString(h.id[:]),
-		FormatVersion: formatVersion,
+		FormatVersion: int(h.version()),
 		Generations:   append([]uint32(nil), h.gens...),
 		Current:       h.current(),
 		Rotating:      len(h.gens) > 1,
@@ -56,14 +60,7 @@ func (v *Vault) Info() Info {
 		PurgeErr:      v.purgeErr,
 	}
 	for _, s := range h.slots {
-		si := SlotInfo{ID: s.id, Kind: s.kind}
-		switch s.kind {
-		case PassphraseSlot:
-			si.KDF = s.params
-		case KeychainSlot:
-			si.Account = account(h.id, s.id)
-		}
-		in.Slots = append(in.Slots, si)
+		in.Slots = append(in.Slots, slotInfo(h, &s))
 	}
 	var bufs []*secmem.Buffer
 	for _, g := range v.gens {

@@ -37,10 +37,29 @@ const (
 	// runs at the policy's ceiling.
 	maxPassphraseSlots = 4
 
+	// MaxPassphraseSize bounds a passphrase read from a systemd
+	// credential (WithPassphraseCredential): 1 KiB, as vaultctl bounds a
+	// passphrase file. A longer file is not a passphrase.
+	MaxPassphraseSize = 1024
+
+	// maxTPMSlots bounds the TPM slots in a header (version 2). Open
+	// may ask the TPM once per TPM slot, each a few TPM commands (tens
+	// of milliseconds on a real TPM), so this bounds what a hostile
+	// header costs; one slot per TPM is the normal case, two allow a
+	// second machine or a replacement TPM.
+	maxTPMSlots = 2
+
+	// MaxSealedKeySize bounds the sealed key of a TPM slot: 1 KiB. A
+	// TPM2 sealed data object (package tpm: its public and private
+	// areas and a PCR selection) is about 250 bytes.
+	MaxSealedKeySize = 1 << 10
+
 	// maxHeaderSize bounds a header blob: 8 KiB, above the largest header
 	// v1 allows (maxGenerations generations wrapped in maxPassphraseSlots
-	// passphrase slots and 4 keychain slots: 4,936 bytes; a test checks
-	// the arithmetic).
+	// passphrase slots and 4 keychain slots: 4,936 bytes) and the largest
+	// v2 allows (the same with 2 of the keychain slots TPM slots holding
+	// MaxSealedKeySize bytes each: 6,988 bytes). A test checks the
+	// arithmetic.
 	maxHeaderSize = 8 << 10
 
 	// keyStoreTimeout bounds a key store call (an OS keychain may show a

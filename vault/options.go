@@ -14,6 +14,7 @@ type config struct {
 	params    kdf.Params
 	paramsSet bool
 	keyStore  backends.KeyStore
+	sealer    KEKSealer
 	policy    kdf.Policy
 	insecure  bool
 	passErr   error

@@ -208,7 +208,7 @@ func (v *Vault) allKEKs(ctx context.Context) (map[SlotID]*secmem.Buffer, error) 
 			copy(c.Bytes(), k.Bytes())
 			out[s.id] = c
 		}
-		ks, hasPass := v.keyStore, v.pass != nil
+		ks, hasPass, sealer := v.keyStore, v.pass != nil, v.sealer
 		v.mu.RUnlock()
 		if c := out[s.id]; c != nil {
 			// A remembered key may be stale: another Vault (or
@@ -240,8 +240,10 @@ func (v *Vault) allKEKs(ctx context.Context) (map[SlotID]*secmem.Buffer, error) 
 			kek, err = fetchKEK(ctx, ks, h, s)
 		case s.kind == PassphraseSlot && hasPass:
 			kek, err = v.derive(s)
+		case s.kind == TPMSlot && sealer != nil:
+			kek, err = unsealKEK(ctx, sealer, s)
 		default:
-			err = &SlotError{Slot: s.id, Kind: s.kind, Reason: fmt.Sprintf("re-wrapping this slot needs its %s: open the vault with it too, or remove the slot", map[SlotKind]string{PassphraseSlot: "passphrase", KeychainSlot: "key store"}[s.kind]), Err: ErrWrongKey}
+			err = &SlotError{Slot: s.id, Kind: s.kind, Reason: fmt.Sprintf("re-wrapping this slot needs its %s: open the vault with it too, or remove the slot", map[SlotKind]string{PassphraseSlot: "passphrase", KeychainSlot: "key store", TPMSlot: "TPM"}[s.kind]), Err: ErrWrongKey}
 		}
 		if err != nil {
 			return fail(err)

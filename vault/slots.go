@@ -165,6 +165,9 @@ func checkRoom(h *header, kind SlotKind) error {
 	if kind == PassphraseSlot && h.countKind(PassphraseSlot) >= maxPassphraseSlots {
 		return fmt.Errorf("vault: the vault has %d passphrase slots, the most format v1 allows", maxPassphraseSlots)
 	}
+	if kind == TPMSlot && h.countKind(TPMSlot) >= maxTPMSlots {
+		return fmt.Errorf("vault: the vault has %d TPM slots, the most format v2 allows", maxTPMSlots)
+	}
 	return nil
 }
 

@@ -67,7 +67,7 @@ import (
 
 var (
 	errEmptyPassphrase = errors.New("vault: empty passphrase")
-	errNoCredentials   = errors.New("vault: no passphrase (WithPassphrase) or key store (WithKeyStore) given")
+	errNoCredentials   = errors.New("vault: no passphrase (WithPassphrase), key store (WithKeyStore) or TPM (WithTPM) given")
 )
 
 // Vault is an open vault: its header, and its data keys in locked memory.
@@ -75,6 +75,7 @@ type Vault struct {
 	backend  backends.Backend
 	policy   kdf.Policy
 	keyStore backends.KeyStore
+	sealer   KEKSealer // TPM slots' sealer, or nil
 	locks    *lockSet
 
 	mu         sync.RWMutex
@@ -140,7 +141,7 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 	if c.passErr != nil {
 		return nil, c.passErr
 	}
-	if c.pass == nil && c.keyStore == nil {
+	if c.pass == nil && c.keyStore == nil && c.sealer == nil {
 		return nil, errNoCredentials
 	}
 	if c.pass != nil {
@@ -164,7 +165,7 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 		return nil, fmt.Errorf("%w: the backend holds %d sessions but no vault header", ErrExists, len(names))
 	}
 
-	v := &Vault{backend: b, policy: c.policy, keyStore: c.keyStore, pass: c.pass, keks: map[SlotID]*secmem.Buffer{}}
+	v := &Vault{backend: b, policy: c.policy, keyStore: c.keyStore, sealer: c.sealer, pass: c.pass, keks: map[SlotID]*secmem.Buffer{}}
 	v.locks = locksFor(b)
 	h := &header{gens: []uint32{1}}
 	rand.Read(h.id[:])
@@ -189,6 +190,14 @@ func Create(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, er
 			return fail(err)
 		}
 		keychainAccount = account(h.id, s.id)
+		h.slots = append(h.slots, s)
+		v.keks[s.id] = kek
+	}
+	if c.sealer != nil {
+		s, kek, err := newTPMSlot(ctx, h, v.keysOf(), c.sealer)
+		if err != nil {
+			return fail(err)
+		}
 		h.slots = append(h.slots, s)
 		v.keks[s.id] = kek
 	}
@@ -288,13 +297,23 @@ func newPassphraseSlot(h *header, keys [][]byte, pol kdf.Policy, pass []byte, pa
 
 // Open reads the vault header from b and unlocks it: with the key store's
 // keys for the vault's keychain slots first (WithKeyStore), then with the
-// passphrase (WithPassphrase) for its passphrase slots. Errors:
-// ErrNotFound (no vault), ErrWrongKey (nothing given opens a slot),
-// ErrCorrupt, ErrUnsupportedVersion, ErrPolicy (a passphrase slot's
-// parameters are outside the policy, or, when a passphrase is given, the
-// passphrase slots together cost more than its kdf.Budget: refused before
-// any derivation and before the key store is asked), or
-// the key store's error when it could not be asked.
+// TPM for its TPM slots (WithTPM), then with the passphrase
+// (WithPassphrase, WithPassphraseCredential) for its passphrase slots.
+// A key source that fails falls back to the next: a keychain that is
+// locked or away, or has no entry for the slot, or a TPM that is missing,
+// cleared or in another PCR state, still lets the passphrase open the
+// vault. When nothing opens it, the error joins what each source said.
+//
+// Errors: ErrNotFound (no vault), ErrWrongKey (nothing given opens a
+// slot; a keychain with no entry for the slot gives ErrWrongKey joined
+// with the key store's backends.ErrNotFound), ErrCorrupt,
+// ErrUnsupportedVersion, ErrPolicy (a passphrase slot's parameters are
+// outside the policy, or, when a passphrase is given, the passphrase
+// slots together cost more than its kdf.Budget: refused before any
+// derivation and before the key store is asked), or, when no other
+// source opened the vault, the key store's or the TPM's own error (such
+// as backends.ErrUnavailable or tpm.ErrUnavailable) when it could not be
+// asked. OpenOrCreate creates the vault when there is none.
 func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, error) {
 	c := newConfig(opts)
 	ok := false
@@ -306,7 +325,7 @@ func Open(ctx context.Context, b backends.Backend, opts ...Option) (*Vault, erro
 	if c.passErr != nil {
 		return nil, c.passErr
 	}
-	if c.pass == nil && c.keyStore == nil {
+	if c.pass == nil && c.keyStore == nil && c.sealer == nil {
 		return nil, fmt.Errorf("%w: %w", ErrWrongKey, errNoCredentials)
 	}
 	blob, ver, err := b.Get(ctx, backends.HeaderName)
@@ -337,7 +356,7 @@ func openHeaderBlob(ctx context.Context, b backends.Backend, c *config, blob []b
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{backend: b, policy: c.policy, keyStore: c.keyStore, pass: c.pass, keks: map[SlotID]*secmem.Buffer{}}
+	v := &Vault{backend: b, policy: c.policy, keyStore: c.keyStore, sealer: c.sealer, pass: c.pass, keks: map[SlotID]*secmem.Buffer{}}
 	v.locks = locksFor(b)
 	keys, id, kek, err := v.unlock(ctx, h, true)
 	if err != nil {
@@ -419,7 +438,35 @@ func (v *Vault) unlock(ctx context.Context, h *header, derive bool) ([]*secmem.B
 			return keys, s.id, kek, nil
 		}
 	}
-	// 3. Passphrase slots: one argon2id run each.
+	// 3. TPM slots, through the sealer: an error (no TPM, another TPM,
+	// changed PCRs) falls through to the passphrase.
+	v.mu.RLock()
+	sealer := v.sealer
+	v.mu.RUnlock()
+	if sealer != nil {
+		for i := range h.slots {
+			s := &h.slots[i]
+			if s.kind != TPMSlot {
+				continue
+			}
+			kek, err := unsealKEK(ctx, sealer, s)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			keys, err := try(s, kek)
+			if err != nil {
+				kek.Destroy()
+				if !errors.Is(err, ErrWrongKey) {
+					return nil, SlotID{}, nil, err
+				}
+				errs = append(errs, err)
+				continue
+			}
+			return keys, s.id, kek, nil
+		}
+	}
+	// 4. Passphrase slots: one argon2id run each.
 	if derive && v.hasPassphrase() {
 		for i := range h.slots {
 			s := &h.slots[i]

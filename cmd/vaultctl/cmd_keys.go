@@ -52,24 +52,46 @@ var cmdInit = &command{
   --passphrase-fd, $VAULTCTL_PASSPHRASE, or asked twice on the terminal
   when --keychain is not given);
   a keychain slot with --keychain (a random key kept in the OS keychain);
-  both when both are given: either one then opens the vault, so losing
-  the keychain loses nothing.
+  a TPM slot with --tpm (a random key sealed to the TPM at --tpm-device,
+  bound with --tpm-pcrs to the current values of those SHA-256 PCRs);
+  several when several are given: each then opens the vault, so losing
+  the keychain or the TPM loses nothing while the passphrase is kept.
 
 An existing vault is never overwritten.`,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		var kf kdfFlags
 		kf.register(fs)
+		var tf tpmFlags
+		tf.register(fs, "make a TPM slot: a key sealed to the TPM (--tpm-device)")
+		var generate bool
+		fs.BoolVar(&generate, "generate-passphrase", false, "generate a strong passphrase and print it once on stderr, as age -p does")
 		return func(ctx context.Context, a *app, _ []string) error {
+			a.generate = generate
 			params, err := kf.params(a.kdfPolicy)
 			if err != nil {
 				return err
 			}
-			return a.initVault(ctx, params)
+			pcrs, err := parsePCRs(tf.pcrs)
+			if err != nil {
+				return err
+			}
+			return a.initVault(ctx, params, tf.tpm || a.tpm, pcrs)
 		}
 	},
 }
 
-func (a *app) initVault(ctx context.Context, params kdf.Params) error {
+// tpmFlags are --tpm and --tpm-pcrs of init, passwd and rotate-key.
+type tpmFlags struct {
+	tpm  bool
+	pcrs string
+}
+
+func (t *tpmFlags) register(fs *flag.FlagSet, usage string) {
+	fs.BoolVar(&t.tpm, "tpm", false, usage)
+	fs.StringVar(&t.pcrs, "tpm-pcrs", "", "seal the new TPM slot to the current values of these SHA-256 `PCRS` (such as 7, or 0,2,7)")
+}
+
+func (a *app) initVault(ctx context.Context, params kdf.Params, withTPM bool, pcrs []int) error {
 	opts := append(a.policyOptions(), vault.WithKDFParams(params))
 	if a.freshness != "" {
 		opts = append(opts, vault.WithFreshnessFile(a.freshness))
@@ -81,12 +103,40 @@ func (a *app) initVault(ctx context.Context, params kdf.Params) error {
 		}
 		opts = append(opts, vault.WithKeyStore(ks))
 	}
-	if !a.keychain || a.pass.explicit() {
+	if withTPM {
+		s, err := a.sealer(pcrs)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, vault.WithTPM(s))
+	} else if len(pcrs) > 0 {
+		return usagef("--tpm-pcrs needs --tpm")
+	}
+	hasPass := false
+	switch {
+	case a.generate:
+		if a.pass.explicit() {
+			return usagef("--generate-passphrase and a passphrase source both given: use one")
+		}
+		hasPass = true
+		p := generatePassphrase()
+		defer secmem.Wipe(p)
+		opts = append(opts, vault.WithPassphrase(p))
+		defer func() {
+			if a.created {
+				fmt.Fprintf(a.stderr, "vaultctl: the vault's passphrase, shown this once (keep it somewhere safe): %s\n", p)
+			}
+		}()
+	case !(a.keychain || withTPM) || a.pass.explicit():
+		hasPass = true
 		p, err := a.pass.get(ctx, "New passphrase for "+a.whereForPrompt()+": ", true)
 		if err != nil {
 			return err
 		}
 		defer secmem.Wipe(p)
+		if w := weakPassphrase(p); w != "" {
+			fmt.Fprintf(a.stderr, "vaultctl: warning: weak passphrase: %s; argon2id slows each guess, it cannot make a guessable passphrase safe (--generate-passphrase makes a strong one)\n", w)
+		}
 		opts = append(opts, vault.WithPassphrase(p))
 	}
 	fresh := false
@@ -118,6 +168,10 @@ func (a *app) initVault(ctx context.Context, params kdf.Params) error {
 		return a.explain(err)
 	}
 	defer v.Close()
+	a.created = true
+	if withTPM && !hasPass {
+		fmt.Fprintf(a.stderr, "vaultctl: warning: the vault opens only with this machine's TPM%s: add a recovery passphrase (vaultctl --tpm passwd --passphrase --tpm --new-passphrase-file FILE) and keep it off this machine\n", map[bool]string{true: " or the keychain", false: ""}[a.keychain])
+	}
 	info := vaultDoc(v)
 	return a.emit(map[string]any{"created": true, "location": a.where(), "vault": info}, func(w io.Writer) {
 		fmt.Fprintf(w, "created vault %s in %s\n", info.ID, a.where())
@@ -138,6 +192,7 @@ func (a *app) whereForPrompt() string {
 // ones; one alone moves the vault to that source; both keep or add both.
 type slotFlags struct {
 	keychain, passphrase bool
+	tpm                  tpmFlags
 	newFile              string
 	kdf                  kdfFlags
 }
@@ -145,9 +200,14 @@ type slotFlags struct {
 func (s *slotFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&s.keychain, "keychain", false, "afterwards, the vault opens with the OS keychain (add a keychain slot)")
 	fs.BoolVar(&s.passphrase, "passphrase", false, "afterwards, the vault opens with a passphrase (add a passphrase slot)")
+	s.tpm.register(fs, "add a TPM slot: a key sealed to the TPM (--tpm-device); alone it keeps every other slot")
 	fs.StringVar(&s.newFile, "new-passphrase-file", "", "read the new passphrase from `FILE` instead of asking twice")
 	s.kdf.register(fs)
 }
+
+// moves reports whether the flags choose the vault's key sources
+// (--keychain or --passphrase given), rather than only add a TPM slot.
+func (s *slotFlags) moves() bool { return s.keychain || s.passphrase }
 
 // newPassphrase reads the new passphrase: --new-passphrase-file, else
 // asked twice on the terminal.
@@ -176,7 +236,8 @@ finishes the removal).
 
 --keychain and --passphrase choose the key sources the vault has afterwards:
 one alone moves the vault to it (for example from a passphrase to the OS
-keychain), both keep or add both. The new passphrase comes from
+keychain), both keep or add both; TPM slots are then kept only if --tpm is
+given too. --tpm alone adds a TPM slot and keeps every other slot. The new passphrase comes from
 --new-passphrase-file or is asked twice. (The global --keychain, before
 the command, says how to unlock the vault; these flags, after it, say
 which key sources it keeps.) Slots are added first and removed before the
@@ -192,7 +253,7 @@ new key generation is made, so a retired passphrase never wraps it.`,
 
 var cmdPasswd = &command{
 	name:    "passwd",
-	summary: "change the passphrase (or move between passphrase and keychain)",
+	summary: "change the passphrase, add a TPM slot, or move between passphrase and keychain",
 	help: `Changes the vault's passphrase: the current one opens the vault (or
 --keychain), the new one comes from --new-passphrase-file or is asked twice.
 Only the header is rewritten, atomically; a wrong current passphrase
@@ -203,7 +264,9 @@ copies made before (a backup): run rotate-key too if one may exist, so
 that the data key the old passphrase unlocked is dropped as well.
 
 --keychain and --passphrase choose the key sources the vault has afterwards,
-as for rotate-key.`,
+as for rotate-key. --tpm alone adds a TPM slot (sealed to --tpm-pcrs, if
+given) and changes nothing else: after a firmware update changed the
+PCRs, open with the recovery passphrase and run 'vaultctl passwd --tpm'.`,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		var sf slotFlags
 		sf.register(fs)
@@ -226,7 +289,25 @@ func (a *app) keySources(ctx context.Context, v *vault.Vault, sf *slotFlags, new
 		hasKC = hasKC || s.Kind == vault.KeychainSlot
 		hasPP = hasPP || s.Kind == vault.PassphraseSlot
 	}
-	move := sf.keychain || sf.passphrase
+	move := sf.moves()
+	pcrs, err := parsePCRs(sf.tpm.pcrs)
+	if err != nil {
+		return done, err
+	}
+	if len(pcrs) > 0 && !sf.tpm.tpm {
+		return done, usagef("--tpm-pcrs needs --tpm")
+	}
+	if sf.tpm.tpm {
+		s, err := a.sealer(pcrs)
+		if err != nil {
+			return done, err
+		}
+		id, err := v.AddTPMSlot(ctx, s)
+		if err != nil {
+			return done, a.explain(err)
+		}
+		done = append(done, "added TPM slot "+id.String())
+	}
 	if sf.keychain && !hasKC {
 		ks, err := a.keyStore()
 		if err != nil {
@@ -257,7 +338,7 @@ func (a *app) keySources(ctx context.Context, v *vault.Vault, sf *slotFlags, new
 		return done, nil
 	}
 	for _, s := range in.Slots {
-		drop := (s.Kind == vault.KeychainSlot && !sf.keychain) || (s.Kind == vault.PassphraseSlot && !sf.passphrase)
+		drop := (s.Kind == vault.KeychainSlot && !sf.keychain) || (s.Kind == vault.PassphraseSlot && !sf.passphrase) || (s.Kind == vault.TPMSlot && !sf.tpm.tpm)
 		if !drop {
 			continue
 		}
@@ -287,8 +368,11 @@ func needNewPassphrase(v *vault.Vault, sf *slotFlags, passwd bool) bool {
 	for _, s := range v.Info().Slots {
 		hasPP = hasPP || s.Kind == vault.PassphraseSlot
 	}
-	move := sf.keychain || sf.passphrase
+	move := sf.moves()
 	if passwd {
+		if sf.tpm.tpm && !move {
+			return false // passwd --tpm: add a TPM slot, nothing else
+		}
 		return !move || sf.passphrase
 	}
 	return sf.passphrase && !hasPP
@@ -328,7 +412,7 @@ func (a *app) rotateKey(ctx context.Context, sf *slotFlags) error {
 	p.finish()
 	if err != nil {
 		if errors.Is(err, vault.ErrWrongKey) {
-			return withHint(err, "rotate-key re-wraps every key slot: give every key source (the passphrase and --keychain), or remove a slot first")
+			return withHint(err, "rotate-key re-wraps every key slot: give every key source (the passphrase, --keychain, --tpm), or remove a slot first")
 		}
 		return withHint(a.explain(err), "run 'vaultctl rotate-key' again to finish; every session still opens")
 	}

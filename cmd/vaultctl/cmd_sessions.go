@@ -207,11 +207,18 @@ var cmdExport = &command{
 	summary: "print a session as axiomtrade-rs JSON (plaintext!)",
 	help: `Prints the session NAME on standard output as axiomtrade-rs JSON, with every
 token and cookie in clear: the file that library reads. This is the one
-command that shows secrets; redirect it to a file only you can read, or
-pipe it straight to the program that needs it.`,
+command that shows secrets; write it with -o FILE (created 0600) or pipe it
+straight to the program that needs it. It refuses to print to a terminal
+without --force, and -o refuses an existing file without --force.`,
 	min: 1, max: 1,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+		var ef exportFlags
+		fs.StringVar(&ef.out, "o", "", "write to `FILE` (created 0600) instead of standard output")
+		fs.BoolVar(&ef.force, "force", false, "print to a terminal, or replace the -o file")
 		return func(ctx context.Context, a *app, args []string) error {
+			if ef.out == "" && a.stdoutTTY && !ef.force {
+				return a.writeExport(&ef, nil) // refused before any unlock
+			}
 			v, err := a.openVault(ctx)
 			if err != nil {
 				return err
@@ -221,7 +228,7 @@ pipe it straight to the program that needs it.`,
 			if err != nil {
 				return a.sessionErr(args[0], err)
 			}
-			return writeExport(a.stdout, plain)
+			return a.writeExport(&ef, plain)
 		}
 	},
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,4 +46,36 @@ func defaultDir(getenv func(string) string) (string, error) {
 		return "", errors.New("neither $XDG_DATA_HOME nor $HOME is set: use --dir or $" + dirEnv)
 	}
 	return filepath.Join(home, ".local", "share", appName), nil
+}
+
+// holdsNothing reports whether dir is a real folder (not a symlink) that
+// holds no file at any depth: no vault, only empty folders if anything
+// (what an interrupted init leaves). It reads at most a few entries.
+func holdsNothing(dir string) bool {
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	return emptyTree(dir, 2)
+}
+
+func emptyTree(dir string, depth int) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(8)
+	if err != nil && len(entries) == 0 {
+		return err == io.EOF
+	}
+	if len(entries) == 8 || depth == 0 {
+		return false
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !emptyTree(filepath.Join(dir, e.Name()), depth-1) {
+			return false
+		}
+	}
+	return true
 }

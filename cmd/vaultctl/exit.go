@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/sessionvault/sessionvault/backends"
@@ -19,7 +20,7 @@ const (
 	exitNotFound   = 3 // no vault, or no session by that name
 	exitWrongKey   = 4 // wrong passphrase or key
 	exitCorrupt    = 5 // corrupt or tampered data
-	exitKeychain   = 6 // keychain unavailable or locked
+	exitKeychain   = 6 // keychain or TPM unavailable, keychain locked
 	exitPermission = 7 // unsafe permissions or a symlink
 )
 
@@ -111,6 +112,9 @@ func exitCode(err error) int {
 		return exitCorrupt
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, backends.ErrNotFound):
 		return exitNotFound
+	case errors.Is(err, fs.ErrNotExist):
+		// A missing input file (import FILE, --passphrase-file).
+		return exitNotFound
 	}
 	return exitError
 }
@@ -127,7 +131,7 @@ func errorKind(code int) string {
 	case exitCorrupt:
 		return "corrupt"
 	case exitKeychain:
-		return "keychain_unavailable"
+		return "keychain_unavailable" // also a TPM: the kind is a contract
 	case exitPermission:
 		return "unsafe_permissions"
 	}

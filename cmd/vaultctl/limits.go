@@ -36,6 +36,20 @@ const (
 	// demoTimeout bounds the whole demo: it talks to a server of its own
 	// on loopback, so anything slower is a bug, not a slow network.
 	demoTimeout = 30 * time.Second
+
+	// migrateWorkers is how many sessions migrate copies (and then
+	// verifies) at once: each copy is one atomic Put, and a few in flight
+	// overlap their fsyncs or Redis round trips, as RotateKey's six
+	// writers do; more gain little on one disk and load a shared server.
+	migrateWorkers = 6
+
+	// minPassphraseLen and minDistinctChars are the floor under which
+	// init warns that a passphrase is weak (it still accepts it: the
+	// caller may know better, and a refusal would break scripts). They
+	// catch the obvious (short, repetitive); they are no strength
+	// estimate.
+	minPassphraseLen = 12
+	minDistinctChars = 6
 )
 
 // maxConfirmLine bounds the answer read at a [y/N] prompt: it is one

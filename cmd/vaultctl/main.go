@@ -5,12 +5,12 @@
 //
 // Usage:
 //
-//	vaultctl [--dir DIR] [--passphrase-file FILE | --passphrase-fd N] [--keychain] [--json] COMMAND [ARGS]
+//	vaultctl [--dir DIR] [--passphrase-file FILE | --passphrase-fd N] [--keychain] [--tpm] [--json] COMMAND [ARGS]
 //
 // Run "vaultctl help" for the commands and "vaultctl COMMAND --help" for
 // one of them. Exit codes: 0 ok, 1 other error, 2 usage, 3 not found,
-// 4 wrong passphrase or key, 5 corrupt or tampered, 6 keychain unavailable
-// or locked, 7 unsafe permissions or a symlink.
+// 4 wrong passphrase or key, 5 corrupt or tampered, 6 keychain or TPM
+// unavailable (or the keychain locked), 7 unsafe permissions or a symlink.
 package main
 
 import (
@@ -49,6 +49,7 @@ func Main() int {
 		stdout:       os.Stdout,
 		stderr:       os.Stderr,
 		stderrTTY:    term.IsTerminal(int(os.Stderr.Fd())),
+		stdoutTTY:    term.IsTerminal(int(os.Stdout.Fd())),
 		getenv:       os.Getenv,
 		openTerminal: openTerminal,
 	}
@@ -61,12 +62,15 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	stderrTTY      bool
+	stdoutTTY      bool // export refuses to print plaintext to a terminal
 	getenv         func(string) string
 	openTerminal   func() (terminal, error)
 
 	// Global flags.
 	dir         string
 	keychain    bool
+	tpm         bool
+	tpmDev      string
 	json        bool
 	backend     string
 	redisURL    string
@@ -78,6 +82,8 @@ type app struct {
 	allowKDFCost string
 	kdfPolicy    kdf.Policy
 	freshness    string // --freshness FILE: the vault's rollback record
+	generate     bool   // init --generate-passphrase
+	created      bool   // init made the vault
 
 	cmd     *command // the command being run, for messages
 	emitted bool     // a JSON document was written to stdout
@@ -105,7 +111,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		cmdInit, cmdImport, cmdExport, cmdShow, cmdStatus, cmdRotateKey, cmdPasswd,
-		cmdVerify, cmdRm, cmdGC, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
+		cmdVerify, cmdRm, cmdGC, cmdMigrate, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
 	}
 }
 
@@ -151,7 +157,10 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.dir, "dir", "", "vault folder `DIR` (default $VAULTCTL_DIR, else the user's data folder; not used with --backend redis)")
 	fs.StringVar(&a.pass.file, "passphrase-file", "", "read the passphrase from `FILE` (one trailing newline stripped)")
 	fs.IntVar(&a.pass.fd, "passphrase-fd", -1, "read the passphrase from file descriptor `N`")
+	fs.StringVar(&a.pass.cred, "passphrase-credential", "", "read the passphrase from the systemd credential `NAME` ($CREDENTIALS_DIRECTORY/NAME; see docs/systemd.md)")
 	fs.BoolVar(&a.keychain, "keychain", false, "unlock with (or, at init, create) a key in the OS keychain")
+	fs.BoolVar(&a.tpm, "tpm", false, "unlock with (or, at init, create) a key sealed to the TPM")
+	fs.StringVar(&a.tpmDev, "tpm-device", "", "TPM `DEVICE`, or the Unix socket of a software TPM (default $VAULTCTL_TPM_DEVICE, else /dev/tpmrm0)")
 	fs.BoolVar(&a.json, "json", false, "print the output as one JSON document")
 	fs.StringVar(&a.backend, "backend", "file", "storage: `file` (the vault folder) or redis")
 	fs.StringVar(&a.redisURL, "redis-url", "", "Redis `URL` for --backend redis, without a password (default $VAULTCTL_REDIS_URL, which may carry one); add ?replica_ack=1 when the server has replicas, so that writes wait for one")
@@ -189,24 +198,20 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.fail(unknownCommand(rest[0]))
 	}
 	a.cmd = c
-	if err := a.checkGlobals(); err != nil {
-		return a.fail(err)
-	}
 
 	cfs := flag.NewFlagSet("vaultctl "+c.name, flag.ContinueOnError)
 	cfs.SetOutput(io.Discard)
 	runFn := c.setup(cfs)
-	pos, err := parseInterspersed(cfs, rest[1:])
+	pos, err := parseInterspersed(withGlobals(cfs, fs), rest[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			commandUsage(a.stdout, c, cfs)
 			return exitOK
 		}
-		msg := err.Error()
-		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok && fs.Lookup(name) != nil {
-			return a.fail(usagef("--%s is a global flag: put it before the command (vaultctl --%s %s ...)", name, name, c.name))
-		}
-		return a.fail(usagef("%s: %s: run 'vaultctl %s --help'", c.name, msg, c.name))
+		return a.fail(usagef("%s: %s: run 'vaultctl %s --help'", c.name, err.Error(), c.name))
+	}
+	if err := a.checkGlobals(); err != nil {
+		return a.fail(err)
 	}
 	if len(pos) < c.min || (c.max >= 0 && len(pos) > c.max) {
 		return a.fail(usagef("usage: vaultctl %s: run 'vaultctl %s --help'", strings.TrimSpace(c.name+" "+c.args), c.name))
@@ -229,6 +234,9 @@ func (a *app) checkGlobals() error {
 	}
 	if a.freshness == "" {
 		a.freshness = a.getenv(freshnessEnv)
+	}
+	if a.pass.cred != "" && (a.pass.file != "" || a.pass.fd >= 0) {
+		return usagef("--passphrase-credential and --passphrase-file or --passphrase-fd both given: use one")
 	}
 	switch a.backend {
 	case "file":
@@ -262,6 +270,23 @@ const (
 	redisPrefixEnv = "VAULTCTL_REDIS_PREFIX"
 	freshnessEnv   = "VAULTCTL_FRESHNESS"
 )
+
+// withGlobals returns a flag set with the command's flags and, after the
+// command too, the global flags it does not define itself (vaultctl
+// status --json): they set the same variables as before the command. A
+// flag both define (--keychain, --tpm: how to unlock, or which slots to
+// keep) means the command's after the command name.
+func withGlobals(cfs, global *flag.FlagSet) *flag.FlagSet {
+	all := flag.NewFlagSet(cfs.Name(), flag.ContinueOnError)
+	all.SetOutput(io.Discard)
+	cfs.VisitAll(func(f *flag.Flag) { all.Var(f.Value, f.Name, f.Usage) })
+	global.VisitAll(func(f *flag.Flag) {
+		if all.Lookup(f.Name) == nil && f.Name != "version" {
+			all.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	return all
+}
 
 // parseInterspersed parses flags anywhere among the positional arguments
 // (vaultctl import NAME FILE --remove-source). Everything after "--" is
@@ -348,17 +373,19 @@ Commands:
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Global flags (before the command):
+Global flags (before or after the command; after it, a flag the command has too is the command's):
 `)
 	fs := flag.NewFlagSet("vaultctl", flag.ContinueOnError)
 	(&app{}).globalFlags(fs)
 	printFlags(w, fs)
 	fmt.Fprint(w, `
-The passphrase comes from --passphrase-file, --passphrase-fd, $VAULTCTL_PASSPHRASE
-or a prompt on the terminal, never from an argument.
+The passphrase comes from --passphrase-file, --passphrase-fd, --passphrase-credential
+(a systemd credential), $VAULTCTL_PASSPHRASE or a prompt on the terminal, never
+from an argument.
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 wrong passphrase or key,
-5 corrupt or tampered, 6 keychain unavailable or locked, 7 unsafe permissions or a symlink.
+5 corrupt or tampered, 6 keychain or TPM unavailable (or the keychain locked),
+7 unsafe permissions or a symlink.
 
 Run 'vaultctl COMMAND --help' for one command.
 `)

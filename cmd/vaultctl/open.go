@@ -12,6 +12,7 @@ import (
 	"github.com/sessionvault/sessionvault/backends/file"
 	"github.com/sessionvault/sessionvault/backends/keychain"
 	"github.com/sessionvault/sessionvault/backends/redis"
+	"github.com/sessionvault/sessionvault/backends/tpm"
 	"github.com/sessionvault/sessionvault/internal/secmem"
 	"github.com/sessionvault/sessionvault/kdf"
 	"github.com/sessionvault/sessionvault/vault"
@@ -74,7 +75,10 @@ func (a *app) openBackend(ctx context.Context, create bool) (b backends.Backend,
 		return nil, err
 	}
 	if !create {
-		if _, err := os.Lstat(a.dir); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(a.dir); errors.Is(err, fs.ErrNotExist) || holdsNothing(a.dir) {
+			// Also before any permission check: a folder with nothing in
+			// it is "no vault", whatever its mode, and a read-only
+			// command must not make the backend's subfolders in it.
 			return nil, withHint(notFoundf("no vault in %s", a.dir), "run 'vaultctl init' first, or pass --dir")
 		}
 	} else if parent := filepath.Dir(a.dir); parent != a.dir {
@@ -144,10 +148,17 @@ func (a *app) unlockOptions(ctx context.Context) ([]vault.Option, func(), error)
 		}
 		opts = append(opts, vault.WithKeyStore(ks))
 	}
-	if !a.keychain || a.pass.explicit() {
+	if a.tpm {
+		s, err := a.sealer(nil)
+		if err != nil {
+			return nil, wipe, err
+		}
+		opts = append(opts, vault.WithTPM(s))
+	}
+	if !(a.keychain || a.tpm) || a.pass.explicit() {
 		p, err := a.pass.get(ctx, "Passphrase for "+a.where()+": ", false)
 		if err == errNoTerminal {
-			return nil, wipe, usagef("%s, or --keychain if the vault opens with the OS keychain", errNoTerminal.msg)
+			return nil, wipe, usagef("%s, or --keychain or --tpm if the vault opens with the OS keychain or the TPM", errNoTerminal.msg)
 		}
 		if err != nil {
 			return nil, wipe, err
@@ -164,16 +175,58 @@ func (a *app) openVault(ctx context.Context) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.unlock(ctx, b)
+}
+
+// unlock opens the vault in b with the key sources given, or, when none
+// is given, with those the vault's header names (autoKeySources).
+func (a *app) unlock(ctx context.Context, b backends.Backend) (*vault.Vault, error) {
+	auto, hasPass := a.autoKeySources(ctx, b)
 	opts, wipe, err := a.unlockOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
 	v, err := vault.Open(ctx, b, opts...)
 	wipe()
+	if err != nil && auto && hasPass {
+		// The keychain or TPM the header names did not open it: ask
+		// for the passphrase, if there is a terminal to ask on.
+		a.keychain, a.tpm = false, false
+		if opts, wipe, perr := a.unlockOptions(ctx); perr == nil {
+			v, err = vault.Open(ctx, b, opts...)
+			wipe()
+		}
+	}
 	if err != nil {
 		return nil, a.explain(err)
 	}
 	return v, nil
+}
+
+// autoKeySources: when no key source is given (no --keychain, --tpm or
+// passphrase source), the vault's header says which it has (vault.Inspect,
+// no key needed), and its keychain and TPM slots are tried as if
+// --keychain and --tpm had been given. It reports whether it did, and
+// whether the vault has a passphrase slot to fall back on.
+func (a *app) autoKeySources(ctx context.Context, b backends.Backend) (auto, hasPass bool) {
+	if a.keychain || a.tpm || a.pass.explicit() {
+		return false, false
+	}
+	in, err := vault.Inspect(ctx, b)
+	if err != nil {
+		return false, false // Open reports it
+	}
+	for _, s := range in.Slots {
+		switch s.Kind {
+		case vault.KeychainSlot:
+			a.keychain, auto = true, true
+		case vault.TPMSlot:
+			a.tpm, auto = true, true
+		case vault.PassphraseSlot:
+			hasPass = true
+		}
+	}
+	return auto, hasPass && a.openTerminal != nil
 }
 
 // explain adds the operator's next step to an error from the library.
@@ -185,9 +238,18 @@ func (a *app) explain(err error) error {
 	case errors.Is(err, backends.ErrPermission):
 		// The backend's message names the path and the chmod to run.
 		return err
+	case errors.As(err, &ke) && errors.Is(err, tpm.ErrUnavailable) && !errors.Is(err, vault.ErrWrongKey):
+		return withHint(err, "no TPM at "+a.tpmDevice()+": check --tpm-device or $"+tpmDeviceEnv+", or unlock with the passphrase")
 	case errors.As(err, &ke):
 		return withHint(err, "unlock the keychain (or start the Secret Service), or unlock with the passphrase instead of --keychain")
 	case errors.Is(err, vault.ErrWrongKey):
+		if h := tpmHint(err); a.tpm && h != "" {
+			return &msgError{msg: "the TPM slot does not open the vault in " + a.where() + " and no passphrase given does: " + h + "; nothing was changed", err: err}
+		}
+		if a.tpm {
+			return &msgError{msg: "neither the TPM nor a passphrase given opens the vault in " + a.where() +
+				": check the passphrase and --tpm-device; nothing was changed", err: err}
+		}
 		if a.keychain {
 			return &msgError{msg: "neither the keychain key nor a passphrase given opens the vault in " + a.where() +
 				": check the passphrase, or unlock the keychain that holds this vault's key; nothing was changed", err: err}

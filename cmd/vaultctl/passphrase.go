@@ -24,6 +24,7 @@ const passphraseEnv = "VAULTCTL_PASSPHRASE"
 type passphraseSource struct {
 	file   string              // --passphrase-file, "" if unset
 	fd     int                 // --passphrase-fd, -1 if unset
+	cred   string              // --passphrase-credential, "" if unset
 	getenv func(string) string // os.Getenv, replaceable in tests
 	// openTerminal opens the controlling terminal for a prompt.
 	openTerminal func() (terminal, error)
@@ -33,13 +34,13 @@ type passphraseSource struct {
 
 // explicit reports whether a non-interactive source was given.
 func (s *passphraseSource) explicit() bool {
-	return s.file != "" || s.fd >= 0 || s.getenv(passphraseEnv) != ""
+	return s.file != "" || s.fd >= 0 || s.cred != "" || s.getenv(passphraseEnv) != ""
 }
 
 // errNoTerminal is returned when a prompt is needed and there is no
 // terminal to ask on (a script, a service, CI).
 var errNoTerminal = &usageError{msg: "no passphrase given and no terminal to ask on: " +
-	"use --passphrase-file FILE, --passphrase-fd N or $" + passphraseEnv}
+	"use --passphrase-file FILE, --passphrase-fd N, --passphrase-credential NAME or $" + passphraseEnv}
 
 // get returns the passphrase, which the caller must wipe. prompt is
 // shown on the terminal when there is no other source; with confirm the
@@ -48,6 +49,10 @@ func (s *passphraseSource) get(ctx context.Context, prompt string, confirm bool)
 	switch {
 	case s.file != "" && s.fd >= 0:
 		return nil, usagef("--passphrase-file and --passphrase-fd both given: use one")
+	case s.cred != "" && (s.file != "" || s.fd >= 0):
+		return nil, usagef("--passphrase-credential and --passphrase-file or --passphrase-fd both given: use one")
+	case s.cred != "":
+		return readCredential(s.cred)
 	case s.file != "":
 		return readPassphraseFile(s.file, s.warn)
 	case s.fd >= 0:

@@ -38,7 +38,13 @@ func (t *ttyTerminal) ReadPassword(ctx context.Context, prompt string) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("terminal: %w", err)
 	}
+	// Echo off before the prompt: nothing typed after it appears is
+	// echoed. The state is restored below, and by ReadPassword.
+	if err := echoOff(fd); err != nil {
+		return nil, fmt.Errorf("terminal: %w", err)
+	}
 	if _, err := fmt.Fprint(t.out, prompt); err != nil {
+		_ = term.Restore(fd, state)
 		return nil, fmt.Errorf("terminal: %w", err)
 	}
 	type result struct {
@@ -54,6 +60,9 @@ func (t *ttyTerminal) ReadPassword(ctx context.Context, prompt string) ([]byte, 
 	}()
 	select {
 	case r := <-done:
+		// ReadPassword restored the state it found, echo off: give
+		// back the one from before the prompt.
+		_ = term.Restore(fd, state)
 		fmt.Fprintln(t.out)
 		if r.err != nil {
 			return nil, fmt.Errorf("terminal: %w", r.err)

@@ -28,6 +28,13 @@ type slotInfo struct {
 	KDF  *kdfInfo `json:"kdf,omitempty"`
 	// Account is the keychain entry of a keychain slot.
 	Account string `json:"keychain_account,omitempty"`
+	// TPM describes a TPM slot's sealed key.
+	TPM *tpmInfo `json:"tpm,omitempty"`
+}
+
+type tpmInfo struct {
+	PCRs []int  `json:"pcrs"` // SHA-256 PCRs the key is sealed to
+	Text string `json:"description"`
 }
 
 type kdfInfo struct {
@@ -51,6 +58,8 @@ func slotKind(k vault.SlotKind) string {
 		return "passphrase"
 	case vault.KeychainSlot:
 		return "keychain"
+	case vault.TPMSlot:
+		return "tpm"
 	}
 	return strings.ToLower(k.String())
 }
@@ -75,6 +84,9 @@ func vaultDoc(v *vault.Vault) vaultInfo {
 			si.KDF = kdfDoc(s.KDF)
 		case vault.KeychainSlot:
 			si.Account = s.Account
+		case vault.TPMSlot:
+			pcrs, text := tpmSlotText(s.Sealed)
+			si.TPM = &tpmInfo{PCRs: nonNilInts(pcrs), Text: text}
 		}
 		d.Slots = append(d.Slots, si)
 	}
@@ -99,6 +111,8 @@ func printVault(w io.Writer, d vaultInfo) {
 			fmt.Fprintf(w, "  %s passphrase, %v%s\n", s.ID, s.KDF.params(), mark)
 		case s.Account != "":
 			fmt.Fprintf(w, "  %s keychain, account %s%s\n", s.ID, s.Account, mark)
+		case s.TPM != nil:
+			fmt.Fprintf(w, "  %s tpm, %s%s\n", s.ID, s.TPM.Text, mark)
 		default:
 			fmt.Fprintf(w, "  %s %s%s\n", s.ID, s.Kind, mark)
 		}

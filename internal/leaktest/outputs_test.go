@@ -193,6 +193,7 @@ var notFormatted = map[string]string{
 	"session.TransportOption": "a func",
 	"session.Store":           "an interface (vault.Store is formatted)",
 	"vault.Option":            "a func",
+	"vault.KEKSealer":         "an interface (package tpm's Sealer holds a device path and PCR numbers only)",
 }
 
 // TestOutputsNeverShowSecrets drives every exported type of session, vault
@@ -293,6 +294,7 @@ func TestOutputsNeverShowSecrets(t *testing.T) {
 		"vault.FormatError":           nil,
 		"vault.PolicyError":           nil,
 		"vault.SlotError":             nil,
+		"vault.CredentialError":       {&vault.CredentialError{Name: "vault-passphrase", Reason: "has mode 0644", Err: vault.ErrNotFound}},
 		"vault.HeaderRecovery":        {&vault.HeaderRecovery{Damage: vault.ErrCorrupt, Restored: true, Sessions: 1, Unopenable: []vault.UnopenableSession{{Name: sessionName, Err: vault.ErrCorrupt, PreviousOpens: true}}}},
 		"vault.UnopenableSession":     {vault.UnopenableSession{Name: sessionName, Err: vault.ErrCorrupt}},
 		"vault.HeaderRecoveryError":   {&vault.HeaderRecoveryError{Damage: vault.ErrCorrupt, Unopenable: []string{sessionName}}},

@@ -1,0 +1,10 @@
+//go:build darwin || freebsd || netbsd || openbsd || dragonfly
+
+package main
+
+import "golang.org/x/sys/unix"
+
+const (
+	echoGetTermios = unix.TIOCGETA
+	echoSetTermios = unix.TIOCSETA
+)

@@ -1,0 +1,3 @@
+package main
+
+func isWindows() bool { return true }

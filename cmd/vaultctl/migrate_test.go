@@ -1,0 +1,212 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/redis"
+	"github.com/sessionvault/sessionvault/internal/figures"
+	"github.com/sessionvault/sessionvault/internal/servicetest"
+)
+
+// plaintextMarkers are substrings of every session sealSessions writes:
+// none may appear in anything migrate writes.
+var plaintextMarkers = [][]byte{[]byte("crash-access-"), []byte("crash-refresh-")}
+
+// noPlaintextInFolder fails if any file under dir holds a marker.
+func noPlaintextInFolder(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		n++
+		for _, m := range plaintextMarkers {
+			if bytes.Contains(b, m) {
+				t.Errorf("%s holds plaintext (%q)", p, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// noPlaintextInRedis fails if any value under prefix holds a marker.
+func noPlaintextInRedis(t *testing.T, url, prefix string) int {
+	t.Helper()
+	ctx := context.Background()
+	b, err := redis.NewFromURL(ctx, url, redis.WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	names, err := b.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append(names, backends.HeaderName) {
+		blob, _, err := b.Get(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range plaintextMarkers {
+			if bytes.Contains(blob, m) {
+				t.Errorf("redis %s/%s holds plaintext (%q)", prefix, name, m)
+			}
+		}
+	}
+	return len(names)
+}
+
+func migrateDoc(t *testing.T, out string) migrateResult {
+	t.Helper()
+	var r migrateResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("migrate --json: %v: %q", err, out)
+	}
+	return r
+}
+
+// TestMigrateFileRedisFile moves a vault from the file backend to a real
+// Redis and back, and file to file (200 sessions; SESSIONVAULT_LONG=1:
+// 1,000): every session
+// opens at each destination, nothing there holds plaintext, a rerun is a
+// no-op, and a destination holding another vault is refused.
+func TestMigrateFileRedisFile(t *testing.T) {
+	servicetest.Require(t, "SESSIONVAULT_REDIS_URL", "Redis server", "scripts/with-redis")
+	url := os.Getenv("SESSIONVAULT_REDIS_URL")
+	n := figures.Scale(0, 200, 1000)
+	dir, pass := makeVault(t, n)
+	prefix := "migrate-" + rand.Text()
+	env := map[string]string{}
+
+	start := time.Now()
+	code, out, stderr := runCLI(t, env, "--dir", dir, "--passphrase-file", pass, "--json", "migrate", "--to-backend", "redis", "--to-redis-url", url, "--to-redis-prefix", prefix)
+	if code != 0 {
+		t.Fatalf("file -> redis: exit %d: %s", code, stderr)
+	}
+	toRedis := time.Since(start)
+	if r := migrateDoc(t, out); r.Sessions != n || r.Copied != n || r.Verified != n || r.Resumed {
+		t.Fatalf("file -> redis: %+v", r)
+	}
+	checkAllOpenWith(t, n, "--backend", "redis", "--redis-url", url, "--redis-prefix", prefix, "--passphrase-file", pass)
+	if got := noPlaintextInRedis(t, url, prefix); got != n {
+		t.Fatalf("redis holds %d sessions, want %d", got, n)
+	}
+
+	// Again, the URL from $VAULTCTL_TO_REDIS_URL: nothing to copy,
+	// everything verified.
+	code, out, stderr = runCLI(t, map[string]string{toRedisURLEnv: url}, "--dir", dir, "--passphrase-file", pass, "--json", "migrate", "--to-backend", "redis", "--to-redis-prefix", prefix)
+	if r := migrateDoc(t, out); code != 0 || r.Copied != 0 || r.Kept != n || !r.Resumed {
+		t.Fatalf("rerun: exit %d %+v: %s", code, r, stderr)
+	}
+
+	// Redis -> file, with the URL from the environment.
+	back := filepath.Join(t.TempDir(), "back")
+	start = time.Now()
+	code, _, stderr = runCLI(t, map[string]string{toRedisURLEnv: "unused", redisURLEnv: url}, "--backend", "redis", "--redis-prefix", prefix, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", back)
+	if code != 0 {
+		t.Fatalf("redis -> file: exit %d: %s", code, stderr)
+	}
+	toFile := time.Since(start)
+	checkAllOpen(t, back, pass, n)
+	if files := noPlaintextInFolder(t, back); files < n+1 {
+		t.Fatalf("%d files in %s, want at least %d", files, back, n+1)
+	}
+
+	// File -> file.
+	third := filepath.Join(t.TempDir(), "third")
+	if code, _, stderr := runCLI(t, env, "--dir", back, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", third); code != 0 {
+		t.Fatalf("file -> file: exit %d: %s", code, stderr)
+	}
+	checkAllOpen(t, third, pass, n)
+	noPlaintextInFolder(t, third)
+	t.Logf("%d sessions: file -> redis %v, redis -> file %v", n, toRedis, toFile)
+
+	// A destination that holds another vault is refused, unchanged.
+	other, _ := makeVault(t, 3)
+	before := snapshot(t, other)
+	code, _, stderr = runCLI(t, env, "--dir", dir, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", other)
+	if code == 0 || !strings.Contains(stderr, "another vault") {
+		t.Fatalf("migrate onto another vault: exit %d: %s", code, stderr)
+	}
+	if after := snapshot(t, other); !equalSnapshots(before, after) {
+		t.Fatal("the other vault was changed")
+	}
+}
+
+// snapshot returns every file under dir (locks excepted) and its bytes.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, "/locks/") {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		m[p] = string(b)
+		return nil
+	})
+	return m
+}
+
+func equalSnapshots(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestMigrateKill9 kills migrate (file to file) with SIGKILL at random
+// moments: a destination is never a vault with sessions missing (the
+// header is written last), and rerunning the same command finishes the
+// job with every session opening. Bounded: 200 sessions, 8 kills;
+// SESSIONVAULT_LONG=1: 500 sessions, 40 kills.
+func TestMigrateKill9(t *testing.T) {
+	n, kills := figures.Scale(0, 200, 500), figures.Scale(0, 8, 40)
+	dir, pass := makeVault(t, n)
+	dst := filepath.Join(t.TempDir(), "dst")
+	args := []string{"--dir", dir, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", dst}
+	killed, headerSeen := 0, 0
+	for i := 0; i < kills; i++ {
+		if killRandomly(t, 400*time.Millisecond, args...) {
+			break // it finished before the kill
+		}
+		killed++
+		// Killed: either no header yet, or a complete vault.
+		if _, err := os.Stat(filepath.Join(dst, "vault.hdr")); err == nil {
+			headerSeen++
+			checkAllOpen(t, dst, pass, n)
+		}
+	}
+	if code, _, stderr := runCLI(t, nil, args...); code != 0 {
+		t.Fatalf("rerun after kills: exit %d: %s", code, stderr)
+	}
+	checkAllOpen(t, dst, pass, n)
+	noPlaintextInFolder(t, dst)
+	t.Logf("%d sessions, killed %d times (%d of them after the header was written), then a rerun finished", n, killed, headerSeen)
+}
