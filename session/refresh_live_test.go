@@ -19,8 +19,9 @@ import (
 // The tests in this file run the refresh engine in real time against
 // liveAuth, a real OAuth 2 server on a loopback port, through
 // OAuth2Refresher, with default options unless said otherwise. Their
-// figures are logged (go test -v -run 'TestLive' ./session/) and quoted
-// in docs/BENCHMARKS.md.
+// figures are reported through internal/figures (go test -v -run
+// 'TestLive' ./session/ prints them); scripts/figures keeps them and
+// regenerates the rows of SECURITY.md that quote them.
 
 func liveManager(t *testing.T, st *testStore, a *liveAuth, opts ...Option) (*Manager, *countHandler) {
 	t.Helper()
