@@ -54,4 +54,7 @@ var (
 	Hammer       = hammer
 	GetOK        = getOK
 	Percentile   = percentile
+
+	HammerFigures = hammerFigures
+	RoundMs       = roundMs
 )

@@ -18,6 +18,7 @@ import (
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
 	"github.com/sessionvault/sessionvault/backends/redis"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/internal/reexec"
 	"github.com/sessionvault/sessionvault/internal/servicetest"
 	"github.com/sessionvault/sessionvault/session"
@@ -106,12 +107,12 @@ func TestFleetKilledRefresherDoesNotStall(t *testing.T) {
 				rand.Read(p)
 				spec = "redis:svkill-" + hex.EncodeToString(p)
 			}
-			fleetKill(t, spec)
+			fleetKill(t, kind, spec)
 		})
 	}
 }
 
-func fleetKill(t *testing.T, spec string) {
+func fleetKill(t *testing.T, kind, spec string) {
 	ctx := ctxFor(t)
 	passFile := t.TempDir() + "/pass"
 	if err := os.WriteFile(passFile, []byte("fleet kill test passphrase"), 0o600); err != nil {
@@ -182,8 +183,13 @@ func fleetKill(t *testing.T, spec string) {
 	}()
 	start := time.Now()
 	calls, failed, lat, ferr := session.Hammer(8, 3*time.Second, 10*time.Millisecond, func() error { return session.GetOK(c, a.URL+"/api") })
+	run := time.Since(start)
 	killTime := <-killed
 	killAt := killTime.Sub(start)
+	fig := figures.New("session/fleet-kill-" + kind)
+	session.HammerFigures(fig, 8, run, calls, failed, lat)
+	fig.Add("kill_at_ms", session.RoundMs(killAt))
+	fig.Add("bound_ms", session.RoundMs(session.LatencyBound()))
 	if err := child.Wait(); err == nil {
 		t.Error("the child was not killed")
 	}
@@ -205,6 +211,9 @@ func fleetKill(t *testing.T, spec string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("refreshed %v after the kill; %d refreshes, %d attempts", a.FirstRefresh().Sub(killTime).Round(time.Millisecond), a.Refreshes(), a.Attempts())
+	fig.Add("refreshed_after_kill_ms", session.RoundMs(a.FirstRefresh().Sub(killTime)))
+	fig.Add("refreshes", a.Refreshes())
+	fig.Report(t)
 	if m.NeedsRefresh() || a.Refreshes() != 1 {
 		t.Errorf("after the kill: %s, %d refreshes (want 1)", m.Summary(), a.Refreshes())
 	}

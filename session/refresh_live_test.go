@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,13 +12,16 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/sessionvault/sessionvault/internal/figures"
 )
 
 // The tests in this file run the refresh engine in real time against
 // liveAuth, a real OAuth 2 server on a loopback port, through
 // OAuth2Refresher, with default options unless said otherwise. Their
-// figures are logged (go test -v -run 'TestLive' ./session/) and quoted
-// in docs/BENCHMARKS.md.
+// figures are reported through internal/figures (go test -v -run
+// 'TestLive' ./session/ prints them); scripts/figures keeps them and
+// regenerates the rows of SECURITY.md that quote them.
 
 func liveManager(t *testing.T, st *testStore, a *liveAuth, opts ...Option) (*Manager, *countHandler) {
 	t.Helper()
@@ -52,6 +56,12 @@ func TestLiveShortTokens(t *testing.T) {
 	el := time.Since(start)
 	refreshes, attempts := a.refreshes.Load(), a.attempts.Load()
 	t.Logf("3 s tokens, %v: %d calls, %d failed, %d refreshes (%d attempts), %d log lines", el.Round(time.Millisecond), calls, failed, refreshes, attempts, logs.total())
+	fig := figures.New("session/live-short-tokens")
+	fig.Add("token_ttl_s", int64(a.ttl/time.Second))
+	hammerFigures(fig, 4, el, calls, failed, nil)
+	fig.Add("refreshes", refreshes)
+	fig.Add("failed_refreshes", attempts-refreshes)
+	fig.Report(t)
 	if failed != 0 {
 		t.Errorf("%d of %d calls failed; first: %v", failed, calls, ferr)
 	}
@@ -79,6 +89,12 @@ func TestLiveOAuth2Client(t *testing.T) {
 	el := time.Since(start)
 	refreshes, attempts := a.refreshes.Load(), a.attempts.Load()
 	t.Logf("oauth2.NewClient, 3 s tokens, %v: %d calls, %d failed, %d refreshes (%d attempts)", el.Round(time.Millisecond), calls, failed, refreshes, attempts)
+	fig := figures.New("session/live-oauth2-client")
+	fig.Add("token_ttl_s", int64(a.ttl/time.Second))
+	hammerFigures(fig, 4, el, calls, failed, nil)
+	fig.Add("refreshes", refreshes)
+	fig.Add("failed_refreshes", attempts-refreshes)
+	fig.Report(t)
 	if failed != 0 {
 		t.Errorf("%d of %d calls failed; first: %v", failed, calls, ferr)
 	}
@@ -122,6 +138,12 @@ func TestLiveOutage(t *testing.T) {
 	attempts, lines := a.attempts.Load(), logs.total()
 	t.Logf("outage, 8 goroutines, %v: %d calls, %d failed, %d refresh attempts (%.1f/s), %d log lines",
 		el.Round(time.Millisecond), calls, failed, attempts, float64(attempts)/el.Seconds(), lines)
+	fig := figures.New("session/live-outage")
+	hammerFigures(fig, 8, el, calls, failed, nil)
+	fig.Add("attempts", attempts)
+	fig.Note("attempts_per_s", fmt.Sprintf("%.1f", float64(attempts)/el.Seconds()))
+	fig.Add("log_lines", int64(lines))
+	defer fig.Report(t)
 	if failed != 0 {
 		t.Errorf("%d of %d calls failed; first: %v", failed, calls, ferr)
 	}
@@ -159,8 +181,16 @@ func TestLiveSlowRefresh(t *testing.T) {
 	st := storeDue(t, a)
 	m, _ := liveManager(t, st, a)
 	c := liveClient(m)
+	start := time.Now()
 	calls, failed, lat, ferr := hammer(8, 3*time.Second, 10*time.Millisecond, func() error { return getOK(c, a.URL+"/api") })
+	el := time.Since(start)
 	m.bg.Wait()
+	fig := figures.New("session/live-slow-refresh")
+	fig.Add("refresh_ms", roundMs(a.delay))
+	hammerFigures(fig, 8, el, calls, failed, lat)
+	fig.Add("refreshes", a.refreshes.Load())
+	fig.Add("bound_ms", roundMs(latencyBound()))
+	fig.Report(t)
 	p50, p99, pmax := percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1)
 	t.Logf("2 s refresh, 8 goroutines, 3 s: %d calls, %d failed, latency p50 %v p99 %v max %v, %d refreshes (%d attempts)",
 		calls, failed, p50, p99, pmax, a.refreshes.Load(), a.attempts.Load())
@@ -208,9 +238,17 @@ func TestLiveReauthRequired(t *testing.T) {
 	if a.api.Load() != 0 || a.attempts.Load() != 1 {
 		t.Errorf("%d API requests, %d refresh attempts; want 0 and 1", a.api.Load(), a.attempts.Load())
 	}
+	fig := figures.New("session/live-reauth")
+	fig.Add("refresh_attempts", a.attempts.Load())
+	fig.Add("api_requests", a.api.Load())
+	fig.Add("warn_records", int64(logs.at(slog.LevelWarn)))
+	fig.Add("log_records", int64(logs.total()))
 	if _, err := c.Get(a.URL + "/api"); !errors.Is(err, ErrReauthRequired) || a.attempts.Load() != 1 {
 		t.Errorf("second request: %v after %d attempts", err, a.attempts.Load())
 	}
+	fig.Add("later_attempts", a.attempts.Load()-fig.Get("refresh_attempts"))
+	fig.Add("later_api_requests", a.api.Load()-fig.Get("api_requests"))
+	fig.Report(t)
 
 	m2, _ := liveManager(t, newTestStore(t), a)
 	if err := m2.CreateSession(ctxT(t), tok, nil, nil); err != nil {
@@ -274,15 +312,27 @@ func contains(s, sub string) bool { return sub != "" && strings.Contains(s, sub)
 // TestRefreshBackoffDelay: the pauses grow from [0.5 s, 1 s) by doubling to
 // [2.5 min, 5 min), and never overflow.
 func TestRefreshBackoffDelay(t *testing.T) {
+	fig := figures.New("session/refresh-backoff-delay")
+	fig.Declare("outside")
+	lo, hi := time.Duration(1<<63-1), time.Duration(0)
 	for n := 1; n <= 64; n++ {
 		d := min(refreshBackoffMax, refreshBackoffMin<<min(n-1, 20))
 		for range 50 {
 			got := refreshBackoffDelay(n)
+			fig.Inc("pauses")
+			lo, hi = min(lo, got), max(hi, got)
 			if got < d/2 || got >= d {
-				t.Fatalf("failure %d: pause %v outside [%v, %v)", n, got, d/2, d)
+				fig.Inc("outside")
+				t.Errorf("failure %d: pause %v outside [%v, %v)", n, got, d/2, d)
 			}
 		}
 	}
+	fig.Add("failures", 64)
+	fig.Add("window_first_ceiling_ms", roundMs(refreshBackoffMin))
+	fig.Add("window_last_ceiling_s", int64(refreshBackoffMax/time.Second))
+	fig.Add("shortest_ms", roundMs(lo))
+	fig.Add("longest_ms", roundMs(hi))
+	fig.Report(t)
 }
 
 // TestDefaultBuffers: a fresh token of any lifetime is neither expired nor
