@@ -83,10 +83,7 @@ package file
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
@@ -101,14 +98,14 @@ import (
 
 // Layout and limits.
 const (
-	headerFile    = "vault.hdr"   // the file that holds backends.HeaderName
-	sessionsDir   = "sessions"    // the folder of sealed sessions
-	locksDir      = "locks"       // the folder of lock files
-	sessionExt    = ".sealed"     // suffix of a session file
-	prevSuffix    = ".prev"       // suffix of a previous generation (after a leading ".")
-	tmpInfix      = ".tmp-"       // temp files: "." + file + tmpInfix + 16 hex digits
-	lockExt       = ".lock"       // suffix of a lock file
-	writeLockFile = ".write.lock" // no valid name maps to it: names never start with "." except ".vault"
+	headerFile   = "vault.hdr" // the file that holds backends.HeaderName
+	sessionsDir  = "sessions"  // the folder of sealed sessions
+	locksDir     = "locks"     // the folder of lock files
+	sessionExt   = ".sealed"   // suffix of a session file
+	prevSuffix   = ".prev"     // suffix of a previous generation (after a leading ".")
+	tmpInfix     = ".tmp-"     // temp files: "." + file + tmpInfix + 16 hex digits
+	lockExt      = ".lock"     // suffix of a lock file
+	writeLockExt = ".wlock"    // write locks: "." + name + writeLockExt, which no name given to Lock maps to
 
 	// tempAttempts bounds retries when a random temp name already exists
 	// (left by a crashed writer): 2^-64 odds each, so more than one
@@ -168,14 +165,13 @@ func WithStepHook(fn func(ctx context.Context, s StepInfo) error) Option {
 // backends.Locker and backends.Recoverer, and is safe for concurrent use
 // by several goroutines and several processes.
 type Backend struct {
-	path      string
-	root      *sysDir
-	sessions  *sysDir
-	locks     *sysDir
-	wlock     *sysLock      // locks/.write.lock, held by one writer of this process at a time
-	wsem      chan struct{} // the in-process half of the write lock
-	lockFiles lockFiles     // the lock files of Lock, kept open (lock.go)
-	hook      func(ctx context.Context, s StepInfo) error
+	path       string
+	root       *sysDir
+	sessions   *sysDir
+	locks      *sysDir
+	lockFiles  lockFiles // the lock files of Lock, kept open (lock.go)
+	writeLocks lockFiles // the write lock files of each name, kept open the same way
+	hook       func(ctx context.Context, s StepInfo) error
 
 	closeMu sync.RWMutex // held shared by every call, exclusively by Close
 	closed  bool
@@ -209,7 +205,12 @@ func New(dir string, opts ...Option) (*Backend, error) {
 		return nil, &backends.OpError{Backend: "file", Op: "open", Kind: backends.ErrUnavailable, Err: errors.New("empty folder path")}
 	}
 	dir = filepath.Clean(dir)
-	b := &Backend{path: dir, wsem: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &Backend{
+		path:       dir,
+		done:       make(chan struct{}),
+		lockFiles:  lockFiles{suffix: lockExt},
+		writeLocks: lockFiles{prefix: ".", suffix: writeLockExt},
+	}
 	for _, o := range opts {
 		o(b)
 	}
@@ -227,9 +228,6 @@ func New(dir string, opts ...Option) (*Backend, error) {
 	if b.locks, err = b.root.subdir(locksDir, true); err != nil {
 		return fail(err)
 	}
-	if b.wlock, err = b.locks.openLock(writeLockFile); err != nil {
-		return fail(err)
-	}
 	return b, nil
 }
 
@@ -237,9 +235,6 @@ func New(dir string, opts ...Option) (*Backend, error) {
 func (b *Backend) Path() string { return b.path }
 
 func (b *Backend) closeFDs() {
-	if b.wlock != nil {
-		b.wlock.close()
-	}
 	for _, d := range []*sysDir{b.locks, b.sessions, b.root} {
 		if d != nil {
 			d.close()
@@ -261,6 +256,7 @@ func (b *Backend) Close() error {
 	b.closed = true
 	close(b.done)
 	b.lockFiles.close()
+	b.writeLocks.close()
 	b.closeFDs()
 	return nil
 }
@@ -316,156 +312,6 @@ func (b *Backend) step(ctx context.Context, op, name string, s Step, d *sysDir, 
 	return nil
 }
 
-// version is a blob's Version: the hex SHA-256 of its bytes.
-func version(blob []byte) backends.Version {
-	sum := sha256.Sum256(blob)
-	return backends.Version(hex.EncodeToString(sum[:]))
-}
-
-// Get returns the blob stored under name and its version. It takes no
-// lock. A file over backends.MaxBlobSize is refused with
-// backends.ErrTooLarge before anything is allocated for it.
-func (b *Backend) Get(ctx context.Context, name string) ([]byte, backends.Version, error) {
-	if err := b.enter(ctx, "get", name, true); err != nil {
-		return nil, "", err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	blob, err := b.read(ctx, "get", name, l.dir, l.file)
-	if err != nil {
-		return nil, "", opError("get", name, "", readKind(err), err)
-	}
-	return blob, version(blob), nil
-}
-
-func (b *Backend) read(ctx context.Context, op, name string, d *sysDir, file string) ([]byte, error) {
-	if err := b.step(ctx, op, name, StepRead, d, file); err != nil {
-		return nil, err
-	}
-	return d.readFile(file, backends.MaxBlobSize)
-}
-
-// Put stores blob under name if the stored version is ifVersion, as
-// described in the package documentation, and returns the new version.
-func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (backends.Version, error) {
-	if err := b.enter(ctx, "put", name, true); err != nil {
-		return "", err
-	}
-	defer b.closeMu.RUnlock()
-	if len(blob) > backends.MaxBlobSize {
-		return "", opError("put", name, "", backends.ErrTooLarge, fmt.Errorf("%d bytes, limit %d", len(blob), backends.MaxBlobSize))
-	}
-	return b.write(ctx, "put", name, b.locate(name), blob, ifVersion, false)
-}
-
-// write runs the steps of a write. With locked, the caller holds the
-// write lock already.
-func (b *Backend) write(ctx context.Context, op, name string, l location, blob []byte, ifVersion backends.Version, locked bool) (v backends.Version, err error) {
-	fail := func(s Step, err error) (backends.Version, error) {
-		return "", opError(op, name, s, writeKind(err), err)
-	}
-	tmp, f, err := b.createTemp(ctx, op, name, l)
-	if err != nil {
-		return fail(StepCreateTemp, err)
-	}
-	renamed := false
-	defer func() {
-		if renamed {
-			return
-		}
-		f.close()
-		if rmErr := l.dir.remove(tmp); rmErr != nil {
-			err = fmt.Errorf("%w (and the temp file could not be removed: %v)", err, rmErr)
-		}
-	}()
-
-	if err := b.step(ctx, op, name, StepWrite, l.dir, tmp); err != nil {
-		f.write(blob[:len(blob)/2]) // a fault midway, as a full disk would do it
-		return fail(StepWrite, err)
-	}
-	if err := f.write(blob); err != nil {
-		return fail(StepWrite, &fs.PathError{Op: "write", Path: l.dir.join(tmp), Err: err})
-	}
-	if err := b.step(ctx, op, name, StepFsync, l.dir, tmp); err != nil {
-		return fail(StepFsync, err)
-	}
-	if err := f.sync(); err != nil {
-		return fail(StepFsync, &fs.PathError{Op: "fsync", Path: l.dir.join(tmp), Err: err})
-	}
-	if err := b.step(ctx, op, name, StepClose, l.dir, tmp); err != nil {
-		return fail(StepClose, err)
-	}
-	if err := f.close(); err != nil {
-		return fail(StepClose, &fs.PathError{Op: "close", Path: l.dir.join(tmp), Err: err})
-	}
-	v = version(blob)
-
-	if !locked {
-		unlock, err := b.lockWrites(ctx, op, name)
-		if err != nil {
-			return fail(StepLock, err)
-		}
-		defer unlock()
-	}
-	existed, err := b.check(ctx, op, name, l, ifVersion)
-	if err != nil {
-		return "", err
-	}
-	// The current file (O) gets a second, temporary name first, so that
-	// the previous generation (P) is replaced only once the new blob (N)
-	// is in place: a failure up to the main rename leaves O current and
-	// P previous, untouched.
-	keep := ""
-	if existed {
-		keep = tempName(l.file, rand.Uint64())
-		if err := b.step(ctx, op, name, StepLinkPrev, l.dir, keep); err != nil {
-			return fail(StepLinkPrev, err)
-		}
-		if err := l.dir.link(l.file, keep); err != nil {
-			return fail(StepLinkPrev, err)
-		}
-		defer func() {
-			if keep == "" {
-				return
-			}
-			if rmErr := l.dir.remove(keep); rmErr != nil {
-				err = fmt.Errorf("%w (and the temp link could not be removed: %v)", err, rmErr)
-			}
-		}()
-	}
-	if err := b.step(ctx, op, name, StepRename, l.dir, l.file); err != nil {
-		return fail(StepRename, err)
-	}
-	if err := l.dir.rename(tmp, l.file); err != nil {
-		return fail(StepRename, err)
-	}
-	renamed = true
-	if existed {
-		err := b.step(ctx, op, name, StepRenamePrev, l.dir, l.prev)
-		if err == nil {
-			err = l.dir.rename(keep, l.prev)
-		}
-		if err != nil {
-			// Put O back: N was never acknowledged; P stays previous.
-			if undo := l.dir.rename(keep, l.file); undo != nil {
-				err = fmt.Errorf("%w (undoing the rename failed too, so the new blob is current: %v)", err, undo)
-			} else {
-				keep = ""
-			}
-			return fail(StepRenamePrev, err)
-		}
-		keep = ""
-	}
-	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		// Undo, so that a failed call leaves the old blob current as
-		// every other failed step does: O current again, and N (not
-		// lost: for Restore it is the good copy) kept as the previous
-		// generation. P is gone by now.
-		return fail(StepFsyncDir, b.undo(l, existed, err))
-	}
-	return v, nil
-}
-
 func (b *Backend) syncDir(ctx context.Context, op, name string, d *sysDir) error {
 	if err := b.step(ctx, op, name, StepFsyncDir, d, "."); err != nil {
 		return err
@@ -495,33 +341,6 @@ func (b *Backend) createTemp(ctx context.Context, op, name string, l location) (
 	return "", nil, err
 }
 
-// undo puts the old blob back after a failed folder fsync: with existed,
-// file=N prev=O becomes file=O prev=N; without, N is removed.
-func (b *Backend) undo(l location, existed bool, cause error) error {
-	fail := func(err error) error {
-		return fmt.Errorf("%w (undoing the rename failed too, so the new blob is current: %v)", cause, err)
-	}
-	if !existed {
-		if err := l.dir.remove(l.file); err != nil {
-			return fail(err)
-		}
-		return cause
-	}
-	tmpN := tempName(l.file, rand.Uint64())
-	if err := l.dir.link(l.file, tmpN); err != nil {
-		return fail(err)
-	}
-	if err := l.dir.rename(l.prev, l.file); err != nil {
-		l.dir.remove(tmpN)
-		return fail(err)
-	}
-	if err := l.dir.rename(tmpN, l.prev); err != nil {
-		l.dir.remove(tmpN)
-		return fmt.Errorf("%w (the old blob is current again, but its previous generation is lost: %v)", cause, err)
-	}
-	return cause
-}
-
 // tempName is the name of a temp file for file: a dot-file, so that List
 // never shows it.
 func tempName(file string, r uint64) string {
@@ -535,40 +354,6 @@ func tempName(file string, r uint64) string {
 	return string(buf)
 }
 
-// check compares the stored version of l with ifVersion, under the write
-// lock, and reports whether a blob is stored. A mismatch is an
-// *backends.OpError matching ErrConflict.
-func (b *Backend) check(ctx context.Context, op, name string, l location, ifVersion backends.Version) (existed bool, err error) {
-	if err := b.step(ctx, op, name, StepRead, l.dir, l.file); err != nil {
-		return false, opError(op, name, StepRead, writeKind(err), err)
-	}
-	if ifVersion == backends.Any || ifVersion == backends.Absent {
-		// Only whether it exists matters; open it anyway, so that a
-		// symbolic link or an unsafe file is refused, not replaced.
-		err = l.dir.stat(l.file)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return false, nil
-		case err != nil:
-			return false, opError(op, name, StepRead, readKind(err), err)
-		case ifVersion == backends.Absent:
-			return true, opError(op, name, "", backends.ErrConflict, &conflictError{"a blob is stored (want none)"})
-		}
-		return true, nil
-	}
-	cur, err := l.dir.readFile(l.file, backends.MaxBlobSize)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return false, opError(op, name, "", backends.ErrConflict, &conflictError{"no blob is stored (want version " + short(ifVersion) + ")"})
-	case err != nil:
-		return false, opError(op, name, StepRead, readKind(err), err)
-	}
-	if cv := version(cur); cv != ifVersion {
-		return true, opError(op, name, "", backends.ErrConflict, &conflictError{"stored version " + short(cv) + ", want " + short(ifVersion)})
-	}
-	return true, nil
-}
-
 // short abbreviates a version for a message.
 func short(v backends.Version) string {
 	s := string(v)
@@ -576,38 +361,6 @@ func short(v backends.Version) string {
 		s = s[:12] + "..."
 	}
 	return strconv.Quote(s)
-}
-
-// lockWrites takes the vault's write lock: the in-process semaphore, then
-// flock(2) on locks/.write.lock, polling so that ctx can end the wait.
-func (b *Backend) lockWrites(ctx context.Context, op, name string) (unlock func(), err error) {
-	if err := b.step(ctx, op, name, StepLock, b.locks, writeLockFile); err != nil {
-		return nil, err
-	}
-	select {
-	case b.wsem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	delay := writePollMin
-	for {
-		ok, err := b.wlock.tryLock()
-		if err != nil {
-			<-b.wsem
-			return nil, err
-		}
-		if ok {
-			return func() {
-				b.wlock.unlock()
-				<-b.wsem
-			}, nil
-		}
-		if err := sleep(ctx, b.done, delay); err != nil {
-			<-b.wsem
-			return nil, err
-		}
-		delay = min(2*delay, writePollMax)
-	}
 }
 
 // sleep waits d, or until ctx ends or done is closed.
@@ -622,44 +375,6 @@ func sleep(ctx context.Context, done <-chan struct{}, d time.Duration) error {
 	case <-done:
 		return errClosed
 	}
-}
-
-// Delete removes name and its previous generation if its version is
-// ifVersion (backends.Absent never matches a stored blob).
-func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Version) error {
-	const op = "delete"
-	if err := b.enter(ctx, op, name, true); err != nil {
-		return err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	unlock, err := b.lockWrites(ctx, op, name)
-	if err != nil {
-		return opError(op, name, StepLock, writeKind(err), err)
-	}
-	defer unlock()
-	existed, err := b.check(ctx, op, name, l, ifVersion)
-	switch {
-	case !existed && (err == nil || errors.Is(err, backends.ErrConflict)):
-		return opError(op, name, "", backends.ErrNotFound, nil)
-	case err != nil:
-		return err // a conflict (Absent never deletes a stored blob) or a refusal
-	}
-	// The previous generation first: a crash in between leaves the
-	// current blob without one, never an orphaned previous generation
-	// that Restore could bring back after the name was deleted.
-	for _, file := range []string{l.prev, l.file} {
-		if err := b.step(ctx, op, name, StepRemove, l.dir, file); err != nil {
-			return opError(op, name, StepRemove, writeKind(err), err)
-		}
-		if err := l.dir.remove(file); err != nil && !(file == l.prev && errors.Is(err, fs.ErrNotExist)) {
-			return opError(op, name, StepRemove, writeKind(err), err)
-		}
-	}
-	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		return opError(op, name, StepFsyncDir, writeKind(err), err)
-	}
-	return nil
 }
 
 // List returns the session names stored in the sessions folder, sorted.
@@ -689,42 +404,4 @@ func (b *Backend) List(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
-}
-
-// Previous returns the previous generation of name and its version.
-func (b *Backend) Previous(ctx context.Context, name string) ([]byte, backends.Version, error) {
-	const op = "previous"
-	if err := b.enter(ctx, op, name, true); err != nil {
-		return nil, "", err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	blob, err := b.read(ctx, op, name, l.dir, l.prev)
-	if err != nil {
-		return nil, "", opError(op, name, "", readKind(err), err)
-	}
-	return blob, version(blob), nil
-}
-
-// Restore makes the previous generation of name current again if the
-// current version is ifVersion, writing it exactly as Put does (the
-// replaced blob becomes the previous generation), under the write lock
-// from the read of the previous generation to the rename.
-func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.Version) (backends.Version, error) {
-	const op = "restore"
-	if err := b.enter(ctx, op, name, true); err != nil {
-		return "", err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	unlock, err := b.lockWrites(ctx, op, name)
-	if err != nil {
-		return "", opError(op, name, StepLock, writeKind(err), err)
-	}
-	defer unlock()
-	prev, err := b.read(ctx, op, name, l.dir, l.prev)
-	if err != nil {
-		return "", opError(op, name, StepRead, readKind(err), err)
-	}
-	return b.write(ctx, op, name, l, prev, ifVersion, true)
 }
