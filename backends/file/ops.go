@@ -259,7 +259,7 @@ func (b *Backend) writeSlot(ctx context.Context, op, name string, l location, f 
 // sequence number and record id it had (so its version stays the same),
 // and the rest of the file is written zeros, so that later updates in
 // place find every block allocated and written.
-func (b *Backend) rewrite(ctx context.Context, op, name string, l location, st *stored, blob []byte) (v backends.Version, err error) {
+func (b *Backend) rewrite(ctx context.Context, op, name string, l location, st *stored, blob []byte) (backends.Version, error) {
 	var (
 		id            [16]byte
 		seq, prevSeq  uint64
@@ -277,13 +277,21 @@ func (b *Backend) rewrite(ctx context.Context, op, name string, l location, st *
 		id = st.hdr[st.cur].id
 		prev, prevSeq, seq = st.blob, st.hdr[st.cur].seq, st.maxSeq()+1
 	}
+	return b.writeRecord(ctx, op, name, l, &id, blob, seq, prev, prevSeq, st.kind == storedNone, removeV1Extra)
+}
+
+// writeRecord writes a new record for name through a temp file and a
+// rename: blob current in slot 0 with sequence number seq, prev (if not
+// nil) in slot 1 with prevSeq. created says no file existed before;
+// removeV1 that a layout-1 previous generation file goes.
+func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, id *[16]byte, blob []byte, seq uint64, prev []byte, prevSeq uint64, created, removeV1Extra bool) (v backends.Version, err error) {
 	c := slotSizeFor(max(len(blob), len(prev)))
 	buf := make([]byte, 2*c)
-	h := slotHeader{index: 0, slotSize: c, id: id, seq: seq, n: len(blob), sum: sum64(blob)}
+	h := slotHeader{index: 0, slotSize: c, id: *id, seq: seq, n: len(blob), sum: sum64(blob)}
 	h.marshal(buf)
 	copy(buf[slotHeaderSize:], blob)
 	if prev != nil {
-		ph := slotHeader{index: 1, slotSize: c, id: id, seq: prevSeq, n: len(prev), sum: sum64(prev)}
+		ph := slotHeader{index: 1, slotSize: c, id: *id, seq: prevSeq, n: len(prev), sum: sum64(prev)}
 		ph.marshal(buf[c:])
 		copy(buf[c+slotHeaderSize:], prev)
 	}
@@ -345,9 +353,9 @@ func (b *Backend) rewrite(ctx context.Context, op, name string, l location, st *
 		}
 	}
 	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		return fail(StepFsyncDir, b.undoRewrite(l, st.kind == storedNone, err))
+		return fail(StepFsyncDir, b.undoRewrite(l, created, err))
 	}
-	return recVersionOf(&id, seq), nil
+	return recVersionOf(id, seq), nil
 }
 
 // undoRewrite puts the old blob back as current after a failed step that
