@@ -34,11 +34,11 @@ func opts(pass string) []vault.Option {
 	}
 }
 
-// putSteps are the steps of a Put, in the order the backend runs them.
-var putSteps = []file.Step{
-	file.StepCreateTemp, file.StepWrite, file.StepFsync, file.StepClose,
-	file.StepLock, file.StepRead, file.StepLinkPrev, file.StepRename, file.StepRenamePrev, file.StepFsyncDir,
-}
+// putSteps are the steps of a Put that updates a stored blob (layout 2:
+// in place), in the order the backend runs them. The steps of a write
+// that creates or rewrites a record (file.RewriteSteps) are failed one by
+// one in backends/file's TestPutFaults.
+var putSteps = file.PutSteps()
 
 // faults are the errors injected: a failing disk, a full disk, a
 // filesystem remounted read-only.
@@ -275,10 +275,11 @@ func TestFaultEveryStepOfAHeaderWrite(t *testing.T) {
 	f.Report(t)
 }
 
-// TestDurableWriteOrder records the steps of one save: the blob is
-// written, fsynced and closed before the rename, and the folder is
-// fsynced after it. A reordering (rename before fsync) would survive a
-// kill -9 but not a power cut; this test is what catches it.
+// TestDurableWriteOrder records the steps of one save: under the name's
+// write lock the record is read, the blob written into the slot that is
+// not current and the record fdatasynced, before the call returns. A
+// save that returned before its fdatasync would survive a kill -9 but
+// not a power cut; this test is what catches it.
 func TestDurableWriteOrder(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "vault")
