@@ -99,7 +99,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		cmdInit, cmdImport, cmdExport, cmdShow, cmdStatus, cmdRotateKey, cmdPasswd,
-		cmdVerify, cmdRm, cmdGC, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
+		cmdVerify, cmdRm, cmdGC, cmdMigrateLayout, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
 	}
 }
 
