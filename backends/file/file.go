@@ -3,28 +3,74 @@
 //
 //	DIR/                      0700, owned by the user
 //	DIR/vault.hdr             the vault header (backends.HeaderName), 0600
-//	DIR/.vault.hdr.prev       its previous generation
 //	DIR/sessions/             0700
 //	DIR/sessions/NAME.sealed  one sealed session per name, 0600
-//	DIR/sessions/.NAME.sealed.prev   its previous generation
 //	DIR/locks/                0700: lock files, never deleted
-//	DIR/locks/.write.lock     serialises compare-and-set writes
+//	DIR/locks/.NAME.wlock     the write lock of a name (".vault" for the header)
 //	DIR/locks/NAME.lock       one per name given to Lock
 //
-// # Writes
+// # Layout 2: records updated in place
 //
-// Every Put writes the blob to a temp file in the target's own folder
-// (".NAME.sealed.tmp-RANDOM", created with O_EXCL|O_NOFOLLOW and mode
-// 0600 set again with fchmod whatever the umask), fsyncs and closes it.
-// Then, holding the vault's write lock (flock(2) on locks/.write.lock,
-// plus a mutex inside the process), it checks the stored version,
-// hard-links the current file under a second temp name, renames the temp
-// file over the target, renames that link over the previous generation
-// and fsyncs the folder. Temp files and links are removed on every error
-// path; their names start with "." so List never shows them, and
-// rename(2) is atomic, so a reader sees the old blob or the new one,
-// whole. Readers take no lock: they never wait for a writer. The write
-// lock is not held while the temp file is written and fsynced.
+// Each stored file is a record (docs/FORMAT.md, section 12): two slots of
+// the same size, a multiple of 4 KiB, each holding a 64-byte header (a
+// sequence number, the blob's length, a checksum of the blob and one of
+// the header) and a blob. The slot with the highest sequence number whose
+// checksums hold is current; the other slot holds the previous
+// generation. The whole file is written (zeros included) when it is
+// created, so its blocks are allocated and written on disk.
+//
+// A Put of a name whose record has room for the blob (every update of a
+// session but the one that outgrows its slot) is an update in place:
+// holding the name's write lock (flock(2) on locks/.NAME.wlock, plus a
+// lock inside the process), it reads the record, checks the stored
+// version, writes header, blob and zeros over the rest of the slot's old
+// blob into the slot that is not current, with one pwritev(2), then calls
+// fdatasync(2) once (F_FULLFSYNC on macOS, FlushFileBuffers on Windows).
+// Writing over blocks the file has changes no metadata a read needs, so
+// that is one data write and one cache flush, the least a durable update
+// can cost. A write torn by a crash or a power cut leaves that slot's
+// checksums failing, so the blob before it stays current; the blob it
+// overwrote, two generations back, is gone.
+//
+// Readers take no lock. A reader reads both slot headers, then the blob
+// of the newest; if that blob's checksum fails, it takes the other slot
+// only once a second read of both headers shows them unchanged (no write
+// completed in between), and starts again otherwise. So it returns the
+// newest generation whose write completed before it began, or a newer
+// one, whole, never a mix.
+//
+// The first Put of a name, a blob too big for its slots, and the first
+// write of a layout-1 file go through a temp file in the target's own
+// folder (".NAME.sealed.tmp-RANDOM", created with O_EXCL|O_NOFOLLOW and
+// mode 0600 set again with fchmod whatever the umask), written whole,
+// fsynced, closed and renamed over the target, then the folder fsynced.
+// The new record holds the blob in slot 0 and the blob it replaces in slot
+// 1, with its sequence number (so its version stays what it was), and
+// slots a quarter larger than the larger of the two. A failed call leaves
+// the old blob current (see Put).
+//
+// # Layout 1
+//
+// Folders written by the layout-1 code hold each blob as a bare file
+// (NAME.sealed, vault.hdr) and its previous generation as a file of its
+// own (.NAME.sealed.prev, .vault.hdr.prev). They open as they are: a file
+// that is not a record with a valid slot is read as a layout-1 blob. The
+// first write of such a name moves it to layout 2 (the old blob becomes
+// the record's previous generation, and its own previous generation file
+// is removed in the same folder fsync); Migrate (vaultctl migrate-layout)
+// moves a whole folder, keeping both generations of every name. All
+// processes that write one folder must run layout-2 code: layout-1 code
+// would read a record as a damaged blob.
+//
+// # Versions
+//
+// The Version of a blob in a record is "SEQ@ID": its slot's sequence
+// number and the record's 128-bit random id, drawn when the record file
+// is created. Every write numbers its slot one above the highest in the
+// record, and a record created again after a Delete has a new id, so a
+// version never repeats for a name, and a compare-and-set reads only the
+// slot headers and the current blob's checksum, never a hash of the blob.
+// A layout-1 file's Version is the hex SHA-256 of its bytes, as before.
 //
 // # Locks
 //
@@ -34,32 +80,7 @@
 // and the most recently used idle ones (see Lock), and checks its path
 // with one fstatat(2) before every flock, so a lock file replaced or
 // opened up to others is opened again and refused as on a first open.
-//
-// Keeping the previous generation costs no extra fsync: the link(2) and
-// the two rename(2)s change the same folder, and the one folder fsync
-// that a durable rename needs anyway makes them all durable. It costs one
-// link(2) and one rename(2) more than a bare durable write. After a crash
-// before that fsync the previous generation may be one generation older
-// than it should be (the intended one then survives as a stray temp
-// link); it is never torn.
-//
-// A failed call leaves the old blob current. Up to and including the
-// main rename, nothing changed (the previous generation included). If
-// renaming the previous generation fails, the main rename is undone. If
-// the folder fsync fails, the old blob is put back as current and the
-// new one is kept as the previous generation (so that a Restore whose
-// fsync fails loses nothing); which of the two a crash would leave on
-// disk is then unknown. Should an undo fail too, the error says so and
-// the new blob stays current. On macOS every fsync is F_FULLFSYNC.
-//
-// # Versions
-//
-// A blob's Version is the hex SHA-256 of its bytes: it changes whenever
-// the content does (sealed blobs never repeat, as each seal draws a fresh
-// nonce), needs no metadata that a copy or a restore from backup would
-// lose, and lets a compare-and-set check the stored bytes themselves.
-// Writing the same bytes again yields the same version, which is sound:
-// a writer whose check passes has read exactly what is stored.
+// Write locks are kept open and checked the same way.
 //
 // # Refusals
 //

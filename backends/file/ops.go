@@ -86,6 +86,14 @@ func (b *Backend) openStored(ctx context.Context, op, name string, l location, w
 
 // Put stores blob under name if the stored version is ifVersion, as
 // described in the package documentation, and returns the new version.
+//
+// A failed Put leaves the old blob current. An update in place that fails
+// at its write or its fdatasync zeroes the header of the slot it wrote
+// (the previous generation that slot held is lost; which of the two
+// blobs a crash right then would leave on disk is unknown, both whole). A
+// rewrite that fails before its rename removes its temp file; after it,
+// the new record's slot 0 is invalidated (or a record that did not exist
+// is removed), which makes the replaced blob current again.
 func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (backends.Version, error) {
 	if err := b.enter(ctx, "put", name, true); err != nil {
 		return "", err
