@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -27,12 +28,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	reexec.Main(m, map[string]reexec.Func{
+	roles := map[string]reexec.Func{
 		"saver":       saverChild,
 		"rotate":      rotateChild,
 		"naiverotate": naiveRotateChild,
 		"passwd":      passwdChild,
-	})
+	}
+	maps.Copy(roles, powerRoles) // powercut_test.go (nil off Linux)
+	reexec.Main(m, roles)
 }
 
 // testPassphrase unlocks the test vaults. It is not a marker: the leak

@@ -15,8 +15,18 @@
 // but not certain to hit the same step).
 //
 // What a kill -9 proves and what it does not: the process dies at an
-// arbitrary instruction, but the kernel's page cache survives, so this
-// harness proves atomicity against process crashes. Power loss additionally
-// depends on the fsync calls, which the fault harness (package faulttest)
-// checks step by step.
+// arbitrary instruction, but the kernel's page cache survives, so the kill
+// harnesses prove atomicity against process crashes. Power loss
+// additionally depends on the fsync calls: the TestPowerCut* harnesses run
+// the same workloads (saves, the write-behind metadata flush, rotate-key,
+// passwd, passphrase<->keychain slot moves, header recovery, logouts) on a
+// powerloss file system, which forgets on every cut what was not fsynced
+// and tears un-synced sectors (package powerloss, docs/POWERLOSS.md):
+//
+//	go test ./internal/crashtest -run PowerCut                       # bounded (CI)
+//	SESSIONVAULT_LONG=1 go test ./internal/crashtest -run PowerCut   # 500 cuts each
+//
+// They need root and /dev/fuse (skipped without, failed under CI), and
+// the slot moves a Secret Service (scripts/with-keyring). Checks other
+// harnesses bring run after every cut through PostCutChecks.
 package crashtest

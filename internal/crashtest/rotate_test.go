@@ -30,15 +30,23 @@ func manyName(i int) string { return fmt.Sprintf("s%04d", i) }
 func manyToken(i int) string { return fmt.Sprintf("tok-%d-%s", i, strings.Repeat("y", i*31%700)) }
 
 func openWith(ctx context.Context, dir, pass string) (*vault.Vault, error) {
+	v, _, err := openWithBackend(ctx, dir, pass)
+	return v, err
+}
+
+// openWithBackend is openWith that also returns the backend, for callers
+// that must close it (a power cut needs every file on the mount closed).
+func openWithBackend(ctx context.Context, dir, pass string) (*vault.Vault, *file.Backend, error) {
 	b, err := file.New(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v, err := vault.Open(ctx, b, vault.WithPassphrase([]byte(pass)), vault.WithKDFPolicy(kdf.InsecurePolicyForTesting))
 	if err != nil {
 		b.Close()
+		return nil, nil, err
 	}
-	return v, err
+	return v, b, nil
 }
 
 // createMany makes a vault of n sessions, session i holding manyToken(i).
@@ -73,9 +81,12 @@ func createMany(t *testing.T, dir string, n int) {
 // that did not open or held the wrong content, and an error when the vault
 // itself does not open.
 func checkMany(ctx context.Context, dir string, n int, passes ...string) (pass string, bad int, err error) {
-	var v *vault.Vault
+	var (
+		v *vault.Vault
+		b *file.Backend
+	)
 	for _, p := range passes {
-		v, err = openWith(ctx, dir, p)
+		v, b, err = openWithBackend(ctx, dir, p)
 		if err == nil {
 			pass = p
 			break
@@ -84,13 +95,20 @@ func checkMany(ctx context.Context, dir string, n int, passes ...string) (pass s
 	if v == nil {
 		return "", n, err
 	}
+	defer b.Close()
 	defer v.Close()
+	bad, err = checkManyIn(ctx, v, n)
+	return pass, bad, err
+}
+
+// checkManyIn opens every session of the open vault v, as checkMany does.
+func checkManyIn(ctx context.Context, v *vault.Vault, n int) (bad int, err error) {
 	names, err := v.Sessions(ctx)
 	if err != nil {
-		return pass, n, err
+		return n, err
 	}
 	if len(names) != n {
-		return pass, n, fmt.Errorf("%d sessions listed, want %d", len(names), n)
+		return n, fmt.Errorf("%d sessions listed, want %d", len(names), n)
 	}
 	for i := range n {
 		plain, _, err := v.Store(manyName(i)).Open(ctx)
@@ -103,7 +121,7 @@ func checkMany(ctx context.Context, dir string, n int, passes ...string) (pass s
 			bad++
 		}
 	}
-	return pass, bad, nil
+	return bad, nil
 }
 
 // rotateChild rotates the data key of the vault at args[0], reporting
