@@ -264,7 +264,7 @@ func BenchmarkPutInPlace2KiB(b *testing.B) {
 				if _, err := f.WriteAt(blob, int64(i%2)*4096); err != nil {
 					b.Fatal(err)
 				}
-				if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+				if err := fdatasync(f); err != nil {
 					b.Fatal(err)
 				}
 				base = append(base, time.Since(t0))
