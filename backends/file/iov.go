@@ -29,12 +29,3 @@ func advance(parts [][]byte, n int) [][]byte {
 	}
 	return parts
 }
-
-// partsLen is the total length of parts.
-func partsLen(parts [][]byte) int {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	return n
-}

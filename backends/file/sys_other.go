@@ -31,9 +31,7 @@ func (d *sysDir) subdir(string, bool) (*sysDir, error)           { return nil, e
 func (d *sysDir) close() error                                   { return nil }
 func (d *sysDir) sync() error                                    { return errPlatform }
 func (d *sysDir) readFile(string, int) ([]byte, error)           { return nil, errPlatform }
-func (d *sysDir) stat(string) error                              { return errPlatform }
 func (d *sysDir) createTemp(string) (*sysFile, error)            { return nil, errPlatform }
-func (d *sysDir) link(string, string) error                      { return errPlatform }
 func (d *sysDir) rename(string, string) error                    { return errPlatform }
 func (d *sysDir) remove(string) error                            { return errPlatform }
 func (d *sysDir) entries() ([]entry, error)                      { return nil, errPlatform }

@@ -278,16 +278,6 @@ func (d *sysDir) openCheckedFlags(name string, flags int) (fd int, size int64, e
 	return fd, st.Size, nil
 }
 
-// stat reports whether name exists, checking it as openChecked does.
-func (d *sysDir) stat(name string) error {
-	fd, _, err := d.openChecked(name)
-	if err != nil {
-		return err
-	}
-	unix.Close(fd)
-	return nil
-}
-
 // readFile reads name whole, refusing a file over limit bytes before
 // allocating for it.
 func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
@@ -414,13 +404,6 @@ func (f *sysFile) close() error {
 	err := unix.Close(f.fd)
 	f.fd = -1
 	return err
-}
-
-func (d *sysDir) link(oldname, newname string) error {
-	if err := unix.Linkat(d.fd, oldname, d.fd, newname, 0); err != nil {
-		return &os.LinkError{Op: "link", Old: d.join(oldname), New: d.join(newname), Err: err}
-	}
-	return nil
 }
 
 func (d *sysDir) rename(oldname, newname string) error {

@@ -111,14 +111,6 @@ func (d *sysDir) openCheckedAccess(name string, access uint32) (*os.File, int64,
 	return os.NewFile(uintptr(h), path), size, nil
 }
 
-func (d *sysDir) stat(name string) error {
-	f, _, err := d.openChecked(name)
-	if err != nil {
-		return err
-	}
-	return f.Close()
-}
-
 func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
 	f, size, err := d.openChecked(name)
 	if err != nil {
@@ -216,10 +208,6 @@ func (f *sysFile) close() error {
 	err := f.f.Close()
 	f.f = nil
 	return err
-}
-
-func (d *sysDir) link(oldname, newname string) error {
-	return os.Link(d.join(oldname), d.join(newname))
 }
 
 func (d *sysDir) rename(oldname, newname string) error {
