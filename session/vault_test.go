@@ -156,22 +156,28 @@ func TestFileVaultUnreadableSessionIsTypedError(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Close(ctx)
-	// Flip one bit of the sealed session on disk.
-	var path string
-	filepath.Walk(tv.dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() && filepath.Base(p) != "vault.hdr" && filepath.Ext(p) == ".sealed" {
-			path = p
-		}
-		return nil
-	})
-	if path == "" {
-		entries, _ := os.ReadDir(tv.dir)
-		t.Fatalf("no sealed session file in %v", entries)
-	}
-	b, _ := os.ReadFile(path)
-	b[len(b)-5] ^= 1
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	// Store the session with one bit flipped, its previous generation
+	// kept: damage that reaches the vault. (Damage the disk does to a
+	// stored file is caught by the file backend's own checksums, which
+	// read the generation before it instead.)
+	fb, err := file.New(tv.dir)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer fb.Close()
+	b, _, err := fb.Get(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, _, err := fb.Previous(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-5] ^= 1
+	for _, blob := range [][]byte{prev, b} {
+		if _, err := fb.Put(ctx, "s", blob, backends.Any); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, err = session.NewManager(ctx, tv.v.Store("s"))
 	if !errors.Is(err, vault.ErrCorrupt) {

@@ -7,8 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/sessionvault/sessionvault/backends"
@@ -16,31 +14,51 @@ import (
 	"github.com/sessionvault/sessionvault/internal/secmem"
 )
 
-// headerFiles returns the file backend's current and previous header.
+// headerFiles returns the file backend's current and previous header
+// (nil when there is none).
 func headerFiles(t *testing.T, b *file.Backend) (cur, prev []byte) {
 	t.Helper()
-	cur, err := os.ReadFile(filepath.Join(b.Path(), "vault.hdr"))
+	ctx := context.Background()
+	cur, _, err := b.Get(ctx, backends.HeaderName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prev, err = os.ReadFile(filepath.Join(b.Path(), ".vault.hdr.prev"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	prev, _, err = b.Previous(ctx, backends.HeaderName)
+	if err != nil && !errors.Is(err, backends.ErrNotFound) {
 		t.Fatal(err)
 	}
 	return cur, prev
 }
 
-// damageHeader flips one bit of vault.hdr in place, as a disk would.
-func damageHeader(t *testing.T, b *file.Backend, off int) {
+// putHeader stores hdr as the current header; the header it replaces
+// becomes the previous generation.
+func putHeader(t *testing.T, b *file.Backend, hdr []byte) {
 	t.Helper()
-	p := filepath.Join(b.Path(), "vault.hdr")
-	hdr, err := os.ReadFile(p)
-	if err != nil {
+	if _, err := b.Put(context.Background(), backends.HeaderName, hdr, backends.Any); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// damageHeader stores the current header with one bit flipped. Damage
+// that the disk does to a stored file is caught by the file backend's own
+// checksums (layout 2: the slot is refused and the one before it read
+// instead); this is damage that reaches the vault: a header written
+// damaged, or edited by someone who recomputed those checksums.
+// The previous generation is left as it was: the good previous
+// generation is made current for a moment, so that storing the damaged
+// header makes it previous again.
+func damageHeader(t *testing.T, b *file.Backend, off int) {
+	t.Helper()
+	hdr, prev := headerFiles(t, b)
+	if prev != nil {
+		putHeader(t, b, prev)
+	}
 	hdr[off%len(hdr)] ^= 0x10
-	if err := os.WriteFile(p, hdr, 0o600); err != nil {
-		t.Fatal(err)
+	putHeader(t, b, hdr)
+	if prev == nil {
+		if err := b.DropPrevious(context.Background(), backends.HeaderName); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -149,10 +167,10 @@ func TestRecoverHeaderBothDamaged(t *testing.T) {
 	v, b := newFileVault(t, nil)
 	sealN(t, v, 2)
 	damageHeader(t, b, 50)
-	p := filepath.Join(b.Path(), ".vault.hdr.prev")
-	prev, _ := os.ReadFile(p)
+	cur, prev := headerFiles(t, b)
 	prev[60] ^= 1
-	os.WriteFile(p, prev, 0o600)
+	putHeader(t, b, prev) // the damaged previous generation, current for a moment
+	putHeader(t, b, cur)  // and the damaged header current again
 	_, rep, err := RecoverHeader(ctx, b, true, cheap(testPass)...)
 	wantErr(t, err, ErrCorrupt, "both generations damaged")
 	if rep.Restored {
@@ -166,7 +184,7 @@ func TestRecoverHeaderNoPrevious(t *testing.T) {
 	ctx := context.Background()
 	_, b := newFileVault(t, nil)
 	damageHeader(t, b, 50)
-	if err := os.Remove(filepath.Join(b.Path(), ".vault.hdr.prev")); err != nil {
+	if err := b.DropPrevious(ctx, backends.HeaderName); err != nil {
 		t.Fatal(err)
 	}
 	_, rep, err := RecoverHeader(ctx, b, true, cheap(testPass)...)
@@ -254,10 +272,9 @@ func TestRecoverHeaderTamperedMAC(t *testing.T) {
 	ctx := context.Background()
 	v, b := newFileVault(t, nil)
 	sealN(t, v, 2)
-	p := filepath.Join(b.Path(), "vault.hdr")
-	hdr, _ := os.ReadFile(p)
+	hdr, _ := headerFiles(t, b)
 	hdr[len(hdr)-sumSize-1] ^= 1 // the last byte of the MAC
-	os.WriteFile(p, fixChecksum(hdr), 0o600)
+	putHeader(t, b, fixChecksum(hdr))
 	_, err := Open(ctx, b, cheap(testPass)...)
 	wantErr(t, err, ErrCorrupt, "tampered MAC")
 	rv, rep, err := RecoverHeader(ctx, b, false, cheap(testPass)...)
@@ -273,11 +290,10 @@ func TestRecoverHeaderTamperedMAC(t *testing.T) {
 func TestRecoverHeaderNewerVersion(t *testing.T) {
 	ctx := context.Background()
 	_, b := newFileVault(t, nil)
-	p := filepath.Join(b.Path(), "vault.hdr")
-	hdr, _ := os.ReadFile(p)
+	hdr, _ := headerFiles(t, b)
 	binary.BigEndian.PutUint16(hdr[magicSize:], headerVersionTPM+1)
 	hdr = fixChecksum(hdr)
-	os.WriteFile(p, hdr, 0o600)
+	putHeader(t, b, hdr)
 	_, rep, err := RecoverHeader(ctx, b, true, cheap(testPass)...)
 	wantErr(t, err, ErrUnsupportedVersion, "newer format")
 	if rep.Restored || rep.Damage != nil {

@@ -49,12 +49,13 @@ func TestRotateKeyConcurrentProgress(t *testing.T) {
 		if s.Op != "put" || s.Name == backends.HeaderName {
 			return nil
 		}
+		// An update in place: from its write lock to its fdatasync.
 		switch s.Step {
-		case file.StepCreateTemp:
+		case file.StepLock:
 			c := inFlight.Add(1)
 			for m := maxInFlight.Load(); c > m && !maxInFlight.CompareAndSwap(m, c); m = maxInFlight.Load() {
 			}
-		case file.StepFsyncDir:
+		case file.StepFsync:
 			inFlight.Add(-1)
 		}
 		return nil

@@ -14,30 +14,41 @@ import (
 // each step before it runs.
 type Step string
 
-// The steps of the backend's operations, in the order a Put runs them.
+// The steps of the backend's operations. An update in place (a Put or
+// Restore of a name whose record has room for the blob) runs StepLock,
+// StepRead, StepWrite and StepFsync; a write that creates or replaces the
+// file (the first Put of a name, a blob that outgrew its slots, the
+// first write of a layout-1 file) runs RewriteSteps.
 const (
-	StepCreateTemp Step = "create temp"     // create the temp file (O_EXCL|O_NOFOLLOW, 0600)
-	StepWrite      Step = "write"           // write the blob to the temp file
-	StepFsync      Step = "fsync"           // fsync the temp file
-	StepClose      Step = "close"           // close the temp file
-	StepLock       Step = "lock"            // take the vault's write lock
-	StepRead       Step = "read"            // open (O_NOFOLLOW), check and read a stored file
-	StepLinkPrev   Step = "link previous"   // hard-link the current file under a temp name
-	StepRename     Step = "rename"          // rename the temp file over the target
-	StepRenamePrev Step = "rename previous" // rename that link over the previous generation
-	StepRemove     Step = "remove"          // remove a file (Delete)
-	StepFsyncDir   Step = "fsync dir"       // fsync the folder that holds the target
+	StepCreateTemp Step = "create temp" // create the temp file (O_EXCL|O_NOFOLLOW, 0600)
+	StepWrite      Step = "write"       // write the blob: into a slot of the record, or to the temp file
+	StepFsync      Step = "fsync"       // fdatasync the record after an update in place; fsync the temp file
+	StepClose      Step = "close"       // close the temp file
+	StepLock       Step = "lock"        // take the name's write lock
+	StepRead       Step = "read"        // open (O_NOFOLLOW), check and read a stored file
+	StepRename     Step = "rename"      // rename the temp file over the target
+	StepRemove     Step = "remove"      // remove a file (Delete; a layout-1 previous generation)
+	StepFsyncDir   Step = "fsync dir"   // fsync the folder that holds the target
+
+	// Deprecated: layout 1 only; the layout-2 code never runs them.
+	StepLinkPrev   Step = "link previous"
+	StepRenamePrev Step = "rename previous"
 )
 
-// PutSteps returns the steps of a Put that replaces a stored blob, in
-// the order they run (a Put that creates a blob skips StepLinkPrev and
-// StepRenamePrev). Harnesses that fail or hold each step should range
-// over it rather than keep their own copy of the list.
+// PutSteps returns the steps of a Put that replaces a stored blob in
+// place (the common case: a session updated again), in the order they
+// run. Harnesses that fail or hold each step should range over it rather
+// than keep their own copy of the list.
 func PutSteps() []Step {
-	return []Step{
-		StepCreateTemp, StepWrite, StepFsync, StepClose, StepLock, StepRead,
-		StepLinkPrev, StepRename, StepRenamePrev, StepFsyncDir,
-	}
+	return []Step{StepLock, StepRead, StepWrite, StepFsync}
+}
+
+// RewriteSteps returns the steps of a Put that writes the name's file
+// anew (see the package documentation), in the order they run; a Put
+// that moves a layout-1 file to layout 2 also runs StepRemove (of the
+// layout-1 previous generation) before StepFsyncDir.
+func RewriteSteps() []Step {
+	return []Step{StepLock, StepRead, StepCreateTemp, StepWrite, StepFsync, StepClose, StepRename, StepFsyncDir}
 }
 
 // UnsafeError reports a path that the backend refuses to use because it

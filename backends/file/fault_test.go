@@ -103,71 +103,82 @@ func TestPutStepOrder(t *testing.T) {
 	}
 }
 
-// TestPutFaults fails each step of a Put with each fault: the call
-// returns a typed error naming the step, the previous content is still
-// what Get returns (whole, same version), no temp file is left, and the
-// next Put works.
+// TestPutFaults fails each step of a Put with each fault, for an update
+// in place (PutSteps) and for a Put whose blob outgrows its record, which
+// is rewritten through a temp file (RewriteSteps): the call returns a
+// typed error naming the step, the previous content is still what Get
+// returns (whole, same version), no temp file is left, and the next Put
+// works. The generation before that survives every fault before the
+// write; a failed write in place costs it (the slot it held is the one
+// written), as does a failure after a rewrite's rename.
 func TestPutFaults(t *testing.T) {
 	fig := figures.New("file/put-faults")
 	fig.Declare("cases")
 	defer fig.Report(t)
 	tried, lost := 0, 0
-	for _, name := range []string{"s", backends.HeaderName} {
-		for _, step := range putSteps {
-			for _, errno := range faults {
-				t.Run(fmt.Sprintf("%s/%s/%s", name, step, errnoName(errno)), func(t *testing.T) {
-					fig.Inc("cases")
-					ctx := context.Background()
-					var in injector
-					b := newBackend(t, file.WithStepHook(in.hook))
-					older := []byte("older")
-					old := []byte("old\x00content")
-					newer := []byte("new content, longer than the old")
-					v, err := b.Put(ctx, name, older, backends.Absent)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if v, err = b.Put(ctx, name, old, v); err != nil {
-						t.Fatal(err)
-					}
-					in.arm("put", step, errno)
-					_, err = b.Put(ctx, name, newer, v)
-					if in.fired.Load() != 1 {
-						t.Fatalf("step %q never ran", step)
-					}
-					tried++
-					checkFault(t, err, step, errno)
-					if testing.Verbose() && name == "s" {
-						t.Logf("%v", err)
-					}
-					got, gv, gerr := b.Get(ctx, name)
-					if gerr != nil || string(got) != string(old) || gv != v {
-						lost++
-						t.Errorf("after the fault Get = %q, %q, %v; want the previous content", got, gv, gerr)
-					}
-					// The previous generation is untouched, except after a
-					// failed folder fsync, which keeps the new blob there.
-					wantPrev := older
-					if step == file.StepFsyncDir {
-						wantPrev = newer
-					}
-					if prev, _, err := b.Previous(ctx, name); err != nil || string(prev) != string(wantPrev) {
-						t.Errorf("after the fault Previous = %q, %v; want %q", prev, err, wantPrev)
-					}
-					noTemps(t, b.Path())
-					if _, err := b.Put(ctx, name, []byte("retry"), v); err != nil {
-						t.Errorf("Put after the fault: %v", err)
-					}
-					noTemps(t, b.Path())
-				})
+	big := []byte(strings.Repeat("grown past its slot ", 300)) // 6 KB: over a 4 KiB slot
+	cases := []struct {
+		kind  string
+		steps []file.Step
+		newer []byte
+	}{
+		{"in-place", file.PutSteps(), []byte("new content, longer than the old")},
+		{"rewrite", file.RewriteSteps(), big},
+	}
+	for _, c := range cases {
+		for _, name := range []string{"s", backends.HeaderName} {
+			for _, step := range c.steps {
+				for _, errno := range faults {
+					t.Run(fmt.Sprintf("%s/%s/%s/%s", c.kind, name, step, errnoName(errno)), func(t *testing.T) {
+						fig.Inc("cases")
+						ctx := context.Background()
+						var in injector
+						b := newBackend(t, file.WithStepHook(in.hook))
+						older := []byte("older")
+						old := []byte("old\x00content")
+						v, err := b.Put(ctx, name, older, backends.Absent)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if v, err = b.Put(ctx, name, old, v); err != nil {
+							t.Fatal(err)
+						}
+						in.arm("put", step, errno)
+						_, err = b.Put(ctx, name, c.newer, v)
+						if in.fired.Load() != 1 {
+							t.Fatalf("step %q never ran", step)
+						}
+						tried++
+						checkFault(t, err, step, errno)
+						if testing.Verbose() && name == "s" {
+							t.Logf("%v", err)
+						}
+						got, gv, gerr := b.Get(ctx, name)
+						if gerr != nil || string(got) != string(old) || gv != v {
+							lost++
+							t.Errorf("after the fault Get = %q, %q, %v; want the previous content", got, gv, gerr)
+						}
+						prevKept := step == file.StepLock || step == file.StepRead ||
+							(c.kind == "rewrite" && step != file.StepFsyncDir)
+						prev, _, err := b.Previous(ctx, name)
+						switch {
+						case prevKept && (err != nil || string(prev) != string(older)):
+							t.Errorf("after the fault Previous = %q, %v; want %q", prev, err, older)
+						case !prevKept && !errors.Is(err, backends.ErrNotFound):
+							t.Errorf("after the fault Previous = %q, %v; want ErrNotFound", prev, err)
+						}
+						noTemps(t, b.Path())
+						if _, err := b.Put(ctx, name, []byte("retry"), v); err != nil {
+							t.Errorf("Put after the fault: %v", err)
+						}
+						noTemps(t, b.Path())
+					})
+				}
 			}
 		}
 	}
 	// The first write of a name: nothing may appear.
-	for _, step := range putSteps {
-		if step == file.StepLinkPrev || step == file.StepRenamePrev {
-			continue // there is no current file to keep
-		}
+	for _, step := range file.RewriteSteps() {
 		for _, errno := range faults {
 			t.Run(fmt.Sprintf("create/%s/%s", step, errnoName(errno)), func(t *testing.T) {
 				fig.Inc("cases")
@@ -192,6 +203,8 @@ func TestPutFaults(t *testing.T) {
 	t.Logf("fault matrix (Put): %d step x fault cases, %d states lost", tried, lost)
 }
 
+// TestRestoreFaults: a Restore that fails at any step leaves the current
+// blob current and the one to restore still the previous generation.
 func TestRestoreFaults(t *testing.T) {
 	fig := figures.New("file/restore-faults")
 	fig.Declare("cases")
@@ -302,8 +315,8 @@ func TestSlowWrite(t *testing.T) {
 	if names, _ := b.List(ctx); len(names) != 1 || names[0] != "other" {
 		t.Errorf("List during the write = %q", names)
 	}
-	// Other names can be written meanwhile: the write lock is not held
-	// while a temp file is written and fsynced.
+	// Other names can be written meanwhile: each name has its own write
+	// lock.
 	if _, err := b.Put(ctx, "other", []byte("o2"), v); err != nil {
 		t.Errorf("Put of another name during the write: %v", err)
 	}

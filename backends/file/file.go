@@ -3,28 +3,74 @@
 //
 //	DIR/                      0700, owned by the user
 //	DIR/vault.hdr             the vault header (backends.HeaderName), 0600
-//	DIR/.vault.hdr.prev       its previous generation
 //	DIR/sessions/             0700
 //	DIR/sessions/NAME.sealed  one sealed session per name, 0600
-//	DIR/sessions/.NAME.sealed.prev   its previous generation
 //	DIR/locks/                0700: lock files, never deleted
-//	DIR/locks/.write.lock     serialises compare-and-set writes
+//	DIR/locks/.NAME.wlock     the write lock of a name (".vault" for the header)
 //	DIR/locks/NAME.lock       one per name given to Lock
 //
-// # Writes
+// # Layout 2: records updated in place
 //
-// Every Put writes the blob to a temp file in the target's own folder
-// (".NAME.sealed.tmp-RANDOM", created with O_EXCL|O_NOFOLLOW and mode
-// 0600 set again with fchmod whatever the umask), fsyncs and closes it.
-// Then, holding the vault's write lock (flock(2) on locks/.write.lock,
-// plus a mutex inside the process), it checks the stored version,
-// hard-links the current file under a second temp name, renames the temp
-// file over the target, renames that link over the previous generation
-// and fsyncs the folder. Temp files and links are removed on every error
-// path; their names start with "." so List never shows them, and
-// rename(2) is atomic, so a reader sees the old blob or the new one,
-// whole. Readers take no lock: they never wait for a writer. The write
-// lock is not held while the temp file is written and fsynced.
+// Each stored file is a record (docs/FORMAT.md, section 15): two slots of
+// the same size, a multiple of 4 KiB, each holding a 64-byte header (a
+// sequence number, the blob's length, a checksum of the blob and one of
+// the header) and a blob. The slot with the highest sequence number whose
+// checksums hold is current; the other slot holds the previous
+// generation. The whole file is written (zeros included) when it is
+// created, so its blocks are allocated and written on disk.
+//
+// A Put of a name whose record has room for the blob (every update of a
+// session but the one that outgrows its slot) is an update in place:
+// holding the name's write lock (flock(2) on locks/.NAME.wlock, plus a
+// lock inside the process), it reads the record, checks the stored
+// version, writes header, blob and zeros over the rest of the slot's old
+// blob into the slot that is not current, with one pwritev(2), then calls
+// fdatasync(2) once (F_FULLFSYNC on macOS, FlushFileBuffers on Windows).
+// Writing over blocks the file has changes no metadata a read needs, so
+// that is one data write and one cache flush, the least a durable update
+// can cost. A write torn by a crash or a power cut leaves that slot's
+// checksums failing, so the blob before it stays current; the blob it
+// overwrote, two generations back, is gone.
+//
+// Readers take no lock. A reader reads both slot headers, then the blob
+// of the newest; if that blob's checksum fails, it takes the other slot
+// only once a second read of both headers shows them unchanged (no write
+// completed in between), and starts again otherwise. So it returns the
+// newest generation whose write completed before it began, or a newer
+// one, whole, never a mix.
+//
+// The first Put of a name, a blob too big for its slots, and the first
+// write of a layout-1 file go through a temp file in the target's own
+// folder (".NAME.sealed.tmp-RANDOM", created with O_EXCL|O_NOFOLLOW and
+// mode 0600 set again with fchmod whatever the umask), written whole,
+// fsynced, closed and renamed over the target, then the folder fsynced.
+// The new record holds the blob in slot 0 and the blob it replaces in slot
+// 1, with its sequence number (so its version stays what it was), and
+// slots a quarter larger than the larger of the two. A failed call leaves
+// the old blob current (see Put).
+//
+// # Layout 1
+//
+// Folders written by the layout-1 code hold each blob as a bare file
+// (NAME.sealed, vault.hdr) and its previous generation as a file of its
+// own (.NAME.sealed.prev, .vault.hdr.prev). They open as they are: a file
+// that is not a record with a valid slot is read as a layout-1 blob. The
+// first write of such a name moves it to layout 2 (the old blob becomes
+// the record's previous generation, and its own previous generation file
+// is removed in the same folder fsync); Migrate (vaultctl migrate-layout)
+// moves a whole folder, keeping both generations of every name. All
+// processes that write one folder must run layout-2 code: layout-1 code
+// would read a record as a damaged blob.
+//
+// # Versions
+//
+// The Version of a blob in a record is "SEQ@ID": its slot's sequence
+// number and the record's 128-bit random id, drawn when the record file
+// is created. Every write numbers its slot one above the highest in the
+// record, and a record created again after a Delete has a new id, so a
+// version never repeats for a name, and a compare-and-set reads only the
+// slot headers and the current blob's checksum, never a hash of the blob.
+// A layout-1 file's Version is the hex SHA-256 of its bytes, as before.
 //
 // # Locks
 //
@@ -34,32 +80,7 @@
 // and the most recently used idle ones (see Lock), and checks its path
 // with one fstatat(2) before every flock, so a lock file replaced or
 // opened up to others is opened again and refused as on a first open.
-//
-// Keeping the previous generation costs no extra fsync: the link(2) and
-// the two rename(2)s change the same folder, and the one folder fsync
-// that a durable rename needs anyway makes them all durable. It costs one
-// link(2) and one rename(2) more than a bare durable write. After a crash
-// before that fsync the previous generation may be one generation older
-// than it should be (the intended one then survives as a stray temp
-// link); it is never torn.
-//
-// A failed call leaves the old blob current. Up to and including the
-// main rename, nothing changed (the previous generation included). If
-// renaming the previous generation fails, the main rename is undone. If
-// the folder fsync fails, the old blob is put back as current and the
-// new one is kept as the previous generation (so that a Restore whose
-// fsync fails loses nothing); which of the two a crash would leave on
-// disk is then unknown. Should an undo fail too, the error says so and
-// the new blob stays current. On macOS every fsync is F_FULLFSYNC.
-//
-// # Versions
-//
-// A blob's Version is the hex SHA-256 of its bytes: it changes whenever
-// the content does (sealed blobs never repeat, as each seal draws a fresh
-// nonce), needs no metadata that a copy or a restore from backup would
-// lose, and lets a compare-and-set check the stored bytes themselves.
-// Writing the same bytes again yields the same version, which is sound:
-// a writer whose check passes has read exactly what is stored.
+// Write locks are kept open and checked the same way.
 //
 // # Refusals
 //
@@ -93,10 +114,7 @@ package file
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
@@ -111,14 +129,14 @@ import (
 
 // Layout and limits.
 const (
-	headerFile    = "vault.hdr"   // the file that holds backends.HeaderName
-	sessionsDir   = "sessions"    // the folder of sealed sessions
-	locksDir      = "locks"       // the folder of lock files
-	sessionExt    = ".sealed"     // suffix of a session file
-	prevSuffix    = ".prev"       // suffix of a previous generation (after a leading ".")
-	tmpInfix      = ".tmp-"       // temp files: "." + file + tmpInfix + 16 hex digits
-	lockExt       = ".lock"       // suffix of a lock file
-	writeLockFile = ".write.lock" // no valid name maps to it: names never start with "." except ".vault"
+	headerFile   = "vault.hdr" // the file that holds backends.HeaderName
+	sessionsDir  = "sessions"  // the folder of sealed sessions
+	locksDir     = "locks"     // the folder of lock files
+	sessionExt   = ".sealed"   // suffix of a session file
+	prevSuffix   = ".prev"     // suffix of a previous generation (after a leading ".")
+	tmpInfix     = ".tmp-"     // temp files: "." + file + tmpInfix + 16 hex digits
+	lockExt      = ".lock"     // suffix of a lock file
+	writeLockExt = ".wlock"    // write locks: "." + name + writeLockExt, which no name given to Lock maps to
 
 	// tempAttempts bounds retries when a random temp name already exists
 	// (left by a crashed writer): 2^-64 odds each, so more than one
@@ -178,14 +196,13 @@ func WithStepHook(fn func(ctx context.Context, s StepInfo) error) Option {
 // backends.Locker and backends.Recoverer, and is safe for concurrent use
 // by several goroutines and several processes.
 type Backend struct {
-	path      string
-	root      *sysDir
-	sessions  *sysDir
-	locks     *sysDir
-	wlock     *sysLock      // locks/.write.lock, held by one writer of this process at a time
-	wsem      chan struct{} // the in-process half of the write lock
-	lockFiles lockFiles     // the lock files of Lock, kept open (lock.go)
-	hook      func(ctx context.Context, s StepInfo) error
+	path       string
+	root       *sysDir
+	sessions   *sysDir
+	locks      *sysDir
+	lockFiles  lockFiles // the lock files of Lock, kept open (lock.go)
+	writeLocks lockFiles // the write lock files of each name, kept open the same way
+	hook       func(ctx context.Context, s StepInfo) error
 
 	closeMu sync.RWMutex // held shared by every call, exclusively by Close
 	closed  bool
@@ -219,7 +236,12 @@ func New(dir string, opts ...Option) (*Backend, error) {
 		return nil, &backends.OpError{Backend: "file", Op: "open", Kind: backends.ErrUnavailable, Err: errors.New("empty folder path")}
 	}
 	dir = filepath.Clean(dir)
-	b := &Backend{path: dir, wsem: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &Backend{
+		path:       dir,
+		done:       make(chan struct{}),
+		lockFiles:  lockFiles{suffix: lockExt},
+		writeLocks: lockFiles{prefix: ".", suffix: writeLockExt},
+	}
 	for _, o := range opts {
 		o(b)
 	}
@@ -237,9 +259,6 @@ func New(dir string, opts ...Option) (*Backend, error) {
 	if b.locks, err = b.root.subdir(locksDir, true); err != nil {
 		return fail(err)
 	}
-	if b.wlock, err = b.locks.openLock(writeLockFile); err != nil {
-		return fail(err)
-	}
 	return b, nil
 }
 
@@ -247,9 +266,6 @@ func New(dir string, opts ...Option) (*Backend, error) {
 func (b *Backend) Path() string { return b.path }
 
 func (b *Backend) closeFDs() {
-	if b.wlock != nil {
-		b.wlock.close()
-	}
 	for _, d := range []*sysDir{b.locks, b.sessions, b.root} {
 		if d != nil {
 			d.close()
@@ -271,6 +287,7 @@ func (b *Backend) Close() error {
 	b.closed = true
 	close(b.done)
 	b.lockFiles.close()
+	b.writeLocks.close()
 	b.closeFDs()
 	return nil
 }
@@ -326,178 +343,6 @@ func (b *Backend) step(ctx context.Context, op, name string, s Step, d *sysDir, 
 	return nil
 }
 
-// version is a blob's Version: the hex SHA-256 of its bytes.
-func version(blob []byte) backends.Version {
-	sum := sha256.Sum256(blob)
-	return backends.Version(hex.EncodeToString(sum[:]))
-}
-
-// Get returns the blob stored under name and its version. It takes no
-// lock. A file over backends.MaxBlobSize is refused with
-// backends.ErrTooLarge before anything is allocated for it.
-func (b *Backend) Get(ctx context.Context, name string) ([]byte, backends.Version, error) {
-	if err := b.enter(ctx, "get", name, true); err != nil {
-		return nil, "", err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	blob, err := b.read(ctx, "get", name, l.dir, l.file)
-	if err != nil {
-		return nil, "", opError("get", name, "", readKind(err), err)
-	}
-	return blob, version(blob), nil
-}
-
-func (b *Backend) read(ctx context.Context, op, name string, d *sysDir, file string) ([]byte, error) {
-	if err := b.step(ctx, op, name, StepRead, d, file); err != nil {
-		return nil, err
-	}
-	return d.readFile(file, backends.MaxBlobSize)
-}
-
-// Put stores blob under name if the stored version is ifVersion, as
-// described in the package documentation, and returns the new version.
-func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (backends.Version, error) {
-	if err := b.enter(ctx, "put", name, true); err != nil {
-		return "", err
-	}
-	defer b.closeMu.RUnlock()
-	if len(blob) > backends.MaxBlobSize {
-		return "", opError("put", name, "", backends.ErrTooLarge, fmt.Errorf("%d bytes, limit %d", len(blob), backends.MaxBlobSize))
-	}
-	return b.write(ctx, "put", name, b.locate(name), blob, ifVersion, false)
-}
-
-// write runs the steps of a write. With locked, the caller holds the
-// write lock already.
-func (b *Backend) write(ctx context.Context, op, name string, l location, blob []byte, ifVersion backends.Version, locked bool) (v backends.Version, err error) {
-	fail := func(s Step, err error) (backends.Version, error) {
-		return "", opError(op, name, s, writeKind(err), err)
-	}
-	tmp, f, err := b.createTemp(ctx, op, name, l)
-	if err != nil {
-		return fail(StepCreateTemp, err)
-	}
-	renamed := false
-	defer func() {
-		if renamed {
-			return
-		}
-		f.close()
-		if rmErr := l.dir.remove(tmp); rmErr != nil {
-			err = fmt.Errorf("%w (and the temp file could not be removed: %v)", err, rmErr)
-		}
-	}()
-
-	if err := b.step(ctx, op, name, StepWrite, l.dir, tmp); err != nil {
-		f.write(blob[:len(blob)/2]) // a fault midway, as a full disk would do it
-		return fail(StepWrite, err)
-	}
-	if err := f.write(blob); err != nil {
-		return fail(StepWrite, &fs.PathError{Op: "write", Path: l.dir.join(tmp), Err: err})
-	}
-	if err := b.step(ctx, op, name, StepFsync, l.dir, tmp); err != nil {
-		return fail(StepFsync, err)
-	}
-	if err := f.sync(); err != nil {
-		return fail(StepFsync, &fs.PathError{Op: "fsync", Path: l.dir.join(tmp), Err: err})
-	}
-	if err := b.step(ctx, op, name, StepClose, l.dir, tmp); err != nil {
-		return fail(StepClose, err)
-	}
-	if err := f.close(); err != nil {
-		return fail(StepClose, &fs.PathError{Op: "close", Path: l.dir.join(tmp), Err: err})
-	}
-	v = version(blob)
-
-	if !locked {
-		unlock, err := b.lockWrites(ctx, op, name)
-		if err != nil {
-			return fail(StepLock, err)
-		}
-		defer unlock()
-	}
-	existed, err := b.check(ctx, op, name, l, ifVersion)
-	if err != nil {
-		return "", err
-	}
-	// The current file (O) gets a second, temporary name first, so that
-	// the previous generation (P) is replaced only once the new blob (N)
-	// is in place: a failure up to the main rename leaves O current and
-	// P previous, untouched.
-	keep := ""
-	if existed {
-		keep = tempName(l.file, rand.Uint64())
-		if err := b.step(ctx, op, name, StepLinkPrev, l.dir, keep); err != nil {
-			return fail(StepLinkPrev, err)
-		}
-		if err := l.dir.link(l.file, keep); err != nil {
-			return fail(StepLinkPrev, err)
-		}
-		defer func() {
-			if keep == "" {
-				return
-			}
-			if rmErr := l.dir.remove(keep); rmErr != nil {
-				err = fmt.Errorf("%w (and the temp link could not be removed: %v)", err, rmErr)
-			}
-		}()
-	}
-	if err := b.step(ctx, op, name, StepRename, l.dir, l.file); err != nil {
-		return fail(StepRename, err)
-	}
-	err = l.dir.rename(tmp, l.file)
-	if errors.Is(err, fs.ErrNotExist) {
-		// A DropPrevious (which removes the temp files a crashed write
-		// left) took ours while we wrote it, before we held the write
-		// lock. We hold it now, so nothing else removes temp files:
-		// write the blob again, under the lock, and rename that.
-		f.close()
-		tmp, f, err = b.createTemp(ctx, op, name, l)
-		if err != nil {
-			return fail(StepCreateTemp, err)
-		}
-		if err := f.write(blob); err != nil {
-			return fail(StepWrite, &fs.PathError{Op: "write", Path: l.dir.join(tmp), Err: err})
-		}
-		if err := f.sync(); err != nil {
-			return fail(StepFsync, &fs.PathError{Op: "fsync", Path: l.dir.join(tmp), Err: err})
-		}
-		if err := f.close(); err != nil {
-			return fail(StepClose, &fs.PathError{Op: "close", Path: l.dir.join(tmp), Err: err})
-		}
-		err = l.dir.rename(tmp, l.file)
-	}
-	if err != nil {
-		return fail(StepRename, err)
-	}
-	renamed = true
-	if existed {
-		err := b.step(ctx, op, name, StepRenamePrev, l.dir, l.prev)
-		if err == nil {
-			err = l.dir.rename(keep, l.prev)
-		}
-		if err != nil {
-			// Put O back: N was never acknowledged; P stays previous.
-			if undo := l.dir.rename(keep, l.file); undo != nil {
-				err = fmt.Errorf("%w (undoing the rename failed too, so the new blob is current: %v)", err, undo)
-			} else {
-				keep = ""
-			}
-			return fail(StepRenamePrev, err)
-		}
-		keep = ""
-	}
-	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		// Undo, so that a failed call leaves the old blob current as
-		// every other failed step does: O current again, and N (not
-		// lost: for Restore it is the good copy) kept as the previous
-		// generation. P is gone by now.
-		return fail(StepFsyncDir, b.undo(l, existed, err))
-	}
-	return v, nil
-}
-
 func (b *Backend) syncDir(ctx context.Context, op, name string, d *sysDir) error {
 	if err := b.step(ctx, op, name, StepFsyncDir, d, "."); err != nil {
 		return err
@@ -527,33 +372,6 @@ func (b *Backend) createTemp(ctx context.Context, op, name string, l location) (
 	return "", nil, err
 }
 
-// undo puts the old blob back after a failed folder fsync: with existed,
-// file=N prev=O becomes file=O prev=N; without, N is removed.
-func (b *Backend) undo(l location, existed bool, cause error) error {
-	fail := func(err error) error {
-		return fmt.Errorf("%w (undoing the rename failed too, so the new blob is current: %v)", cause, err)
-	}
-	if !existed {
-		if err := l.dir.remove(l.file); err != nil {
-			return fail(err)
-		}
-		return cause
-	}
-	tmpN := tempName(l.file, rand.Uint64())
-	if err := l.dir.link(l.file, tmpN); err != nil {
-		return fail(err)
-	}
-	if err := l.dir.rename(l.prev, l.file); err != nil {
-		l.dir.remove(tmpN)
-		return fail(err)
-	}
-	if err := l.dir.rename(tmpN, l.prev); err != nil {
-		l.dir.remove(tmpN)
-		return fmt.Errorf("%w (the old blob is current again, but its previous generation is lost: %v)", cause, err)
-	}
-	return cause
-}
-
 // tempName is the name of a temp file for file: a dot-file, so that List
 // never shows it.
 func tempName(file string, r uint64) string {
@@ -567,40 +385,6 @@ func tempName(file string, r uint64) string {
 	return string(buf)
 }
 
-// check compares the stored version of l with ifVersion, under the write
-// lock, and reports whether a blob is stored. A mismatch is an
-// *backends.OpError matching ErrConflict.
-func (b *Backend) check(ctx context.Context, op, name string, l location, ifVersion backends.Version) (existed bool, err error) {
-	if err := b.step(ctx, op, name, StepRead, l.dir, l.file); err != nil {
-		return false, opError(op, name, StepRead, writeKind(err), err)
-	}
-	if ifVersion == backends.Any || ifVersion == backends.Absent {
-		// Only whether it exists matters; open it anyway, so that a
-		// symbolic link or an unsafe file is refused, not replaced.
-		err = l.dir.stat(l.file)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return false, nil
-		case err != nil:
-			return false, opError(op, name, StepRead, readKind(err), err)
-		case ifVersion == backends.Absent:
-			return true, opError(op, name, "", backends.ErrConflict, &conflictError{"a blob is stored (want none)"})
-		}
-		return true, nil
-	}
-	cur, err := l.dir.readFile(l.file, backends.MaxBlobSize)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return false, opError(op, name, "", backends.ErrConflict, &conflictError{"no blob is stored (want version " + short(ifVersion) + ")"})
-	case err != nil:
-		return false, opError(op, name, StepRead, readKind(err), err)
-	}
-	if cv := version(cur); cv != ifVersion {
-		return true, opError(op, name, "", backends.ErrConflict, &conflictError{"stored version " + short(cv) + ", want " + short(ifVersion)})
-	}
-	return true, nil
-}
-
 // short abbreviates a version for a message.
 func short(v backends.Version) string {
 	s := string(v)
@@ -608,38 +392,6 @@ func short(v backends.Version) string {
 		s = s[:12] + "..."
 	}
 	return strconv.Quote(s)
-}
-
-// lockWrites takes the vault's write lock: the in-process semaphore, then
-// flock(2) on locks/.write.lock, polling so that ctx can end the wait.
-func (b *Backend) lockWrites(ctx context.Context, op, name string) (unlock func(), err error) {
-	if err := b.step(ctx, op, name, StepLock, b.locks, writeLockFile); err != nil {
-		return nil, err
-	}
-	select {
-	case b.wsem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	delay := writePollMin
-	for {
-		ok, err := b.wlock.tryLock()
-		if err != nil {
-			<-b.wsem
-			return nil, err
-		}
-		if ok {
-			return func() {
-				b.wlock.unlock()
-				<-b.wsem
-			}, nil
-		}
-		if err := sleep(ctx, b.done, delay); err != nil {
-			<-b.wsem
-			return nil, err
-		}
-		delay = min(2*delay, writePollMax)
-	}
 }
 
 // sleep waits d, or until ctx ends or done is closed.
@@ -654,44 +406,6 @@ func sleep(ctx context.Context, done <-chan struct{}, d time.Duration) error {
 	case <-done:
 		return errClosed
 	}
-}
-
-// Delete removes name and its previous generation if its version is
-// ifVersion (backends.Absent never matches a stored blob).
-func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Version) error {
-	const op = "delete"
-	if err := b.enter(ctx, op, name, true); err != nil {
-		return err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	unlock, err := b.lockWrites(ctx, op, name)
-	if err != nil {
-		return opError(op, name, StepLock, writeKind(err), err)
-	}
-	defer unlock()
-	existed, err := b.check(ctx, op, name, l, ifVersion)
-	switch {
-	case !existed && (err == nil || errors.Is(err, backends.ErrConflict)):
-		return opError(op, name, "", backends.ErrNotFound, nil)
-	case err != nil:
-		return err // a conflict (Absent never deletes a stored blob) or a refusal
-	}
-	// The previous generation first: a crash in between leaves the
-	// current blob without one, never an orphaned previous generation
-	// that Restore could bring back after the name was deleted.
-	for _, file := range []string{l.prev, l.file} {
-		if err := b.step(ctx, op, name, StepRemove, l.dir, file); err != nil {
-			return opError(op, name, StepRemove, writeKind(err), err)
-		}
-		if err := l.dir.remove(file); err != nil && !(file == l.prev && errors.Is(err, fs.ErrNotExist)) {
-			return opError(op, name, StepRemove, writeKind(err), err)
-		}
-	}
-	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		return opError(op, name, StepFsyncDir, writeKind(err), err)
-	}
-	return nil
 }
 
 // List returns the session names stored in the sessions folder, sorted.
@@ -721,129 +435,4 @@ func (b *Backend) List(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
-}
-
-// Previous returns the previous generation of name and its version.
-func (b *Backend) Previous(ctx context.Context, name string) ([]byte, backends.Version, error) {
-	const op = "previous"
-	if err := b.enter(ctx, op, name, true); err != nil {
-		return nil, "", err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	blob, err := b.read(ctx, op, name, l.dir, l.prev)
-	if err != nil {
-		return nil, "", opError(op, name, "", readKind(err), err)
-	}
-	return blob, version(blob), nil
-}
-
-// Restore makes the previous generation of name current again if the
-// current version is ifVersion, writing it exactly as Put does (the
-// replaced blob becomes the previous generation), under the write lock
-// from the read of the previous generation to the rename.
-func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.Version) (backends.Version, error) {
-	const op = "restore"
-	if err := b.enter(ctx, op, name, true); err != nil {
-		return "", err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	unlock, err := b.lockWrites(ctx, op, name)
-	if err != nil {
-		return "", opError(op, name, StepLock, writeKind(err), err)
-	}
-	defer unlock()
-	prev, err := b.read(ctx, op, name, l.dir, l.prev)
-	if err != nil {
-		return "", opError(op, name, StepRead, readKind(err), err)
-	}
-	return b.write(ctx, op, name, l, prev, ifVersion, true)
-}
-
-// DropPrevious removes every temp file or temp link of name that a
-// crashed write left behind (".FILE.tmp-" and 16 hex digits), then the
-// previous generation of name, fsyncing the folder after each, under the
-// write lock (backends.Recoverer). It never touches the current file.
-//
-// A Put of the same name running at the same moment (in this process or
-// another) may have its temp file removed, as it writes it before it
-// takes the write lock: it then finds it gone at its rename, and writes
-// the blob again under the write lock, so it still succeeds. The vault
-// calls DropPrevious under its header lock, once a credential or a key
-// generation is retired.
-func (b *Backend) DropPrevious(ctx context.Context, name string) error {
-	const op = "drop previous"
-	if err := b.enter(ctx, op, name, true); err != nil {
-		return err
-	}
-	defer b.closeMu.RUnlock()
-	l := b.locate(name)
-	unlock, err := b.lockWrites(ctx, op, name)
-	if err != nil {
-		return opError(op, name, StepLock, writeKind(err), err)
-	}
-	defer unlock()
-	ents, err := l.dir.entries()
-	if err != nil {
-		return opError(op, name, StepRemove, kindOf(err), err)
-	}
-	// The temp copies first, the previous generation last, each step
-	// made durable before the next: whoever treats "a previous
-	// generation exists" as "a purge may be pending" (the vault does, for
-	// the header) then never sees a crash leave temp copies behind a
-	// removed previous generation.
-	tmpPrefix := "." + l.file + tmpInfix
-	var temps []string
-	hasPrev := false
-	for _, e := range ents {
-		switch {
-		case e.name == l.prev:
-			hasPrev = true
-		case isTempOf(e.name, tmpPrefix):
-			temps = append(temps, e.name)
-		}
-	}
-	remove := func(files []string) error {
-		for _, f := range files {
-			if err := b.step(ctx, op, name, StepRemove, l.dir, f); err != nil {
-				return opError(op, name, StepRemove, writeKind(err), err)
-			}
-			if err := l.dir.remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return opError(op, name, StepRemove, writeKind(err), err)
-			}
-		}
-		if len(files) == 0 {
-			return nil
-		}
-		if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-			return opError(op, name, StepFsyncDir, writeKind(err), err)
-		}
-		return nil
-	}
-	if err := remove(temps); err != nil {
-		return err
-	}
-	if hasPrev {
-		return remove([]string{l.prev})
-	}
-	return nil
-}
-
-// isTempOf reports whether entry is a temp file or link that tempName
-// made for the file whose prefix ("." + file + tmpInfix) is given:
-// exactly 16 lowercase hex digits follow it, so that the temp files of
-// another name that merely starts the same way ("x" and
-// "x.sealed.tmp-y") are never taken for these.
-func isTempOf(entry, prefix string) bool {
-	rest, ok := strings.CutPrefix(entry, prefix)
-	if !ok || len(rest) != 16 {
-		return false
-	}
-	for i := 0; i < len(rest); i++ {
-		if c := rest[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

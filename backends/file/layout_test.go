@@ -76,15 +76,14 @@ func TestLayoutAndModes(t *testing.T) {
 
 	got := walk(t, b.Path())
 	want := map[string]fs.FileMode{
-		".":                           fs.ModeDir | 0o700,
-		"vault.hdr":                   0o600,
-		".vault.hdr.prev":             0o600,
-		"sessions":                    fs.ModeDir | 0o700,
-		"sessions/bot-1.sealed":       0o600,
-		"sessions/.bot-1.sealed.prev": 0o600,
-		"locks":                       fs.ModeDir | 0o700,
-		"locks/.write.lock":           0o600,
-		"locks/bot-1.lock":            0o600,
+		".":                     fs.ModeDir | 0o700,
+		"vault.hdr":             0o600,
+		"sessions":              fs.ModeDir | 0o700,
+		"sessions/bot-1.sealed": 0o600,
+		"locks":                 fs.ModeDir | 0o700,
+		"locks/..vault.wlock":   0o600,
+		"locks/.bot-1.wlock":    0o600,
+		"locks/bot-1.lock":      0o600,
 	}
 	for p, m := range want {
 		if got[p] != m {
@@ -96,10 +95,20 @@ func TestLayoutAndModes(t *testing.T) {
 			t.Errorf("unexpected file %s", p)
 		}
 	}
-	data, _ := os.ReadFile(filepath.Join(b.Path(), "sessions", "bot-1.sealed"))
-	prev, _ := os.ReadFile(filepath.Join(b.Path(), "sessions", ".bot-1.sealed.prev"))
-	if string(data) != "s2" || string(prev) != "s1" {
-		t.Errorf("session file %q, previous %q; want s2, s1", data, prev)
+	// A record: two slots of one 4 KiB block each, both generations in it.
+	for _, p := range []string{"vault.hdr", "sessions/bot-1.sealed"} {
+		data, err := os.ReadFile(filepath.Join(b.Path(), p))
+		if err != nil || len(data) != 8192 || string(data[:8]) != "SVLT-REC" || string(data[4096:4104]) != "SVLT-REC" {
+			t.Errorf("%s: %d bytes, %v; want a record of two 4 KiB slots", p, len(data), err)
+		}
+	}
+	cur, _, err := b.Get(ctx, "bot-1")
+	if err != nil || string(cur) != "s2" {
+		t.Errorf("Get = %q, %v; want s2", cur, err)
+	}
+	prev, _, err := b.Previous(ctx, "bot-1")
+	if err != nil || string(prev) != "s1" {
+		t.Errorf("Previous = %q, %v; want s1", prev, err)
 	}
 }
 
@@ -208,34 +217,65 @@ func TestFolderSwappedAfterNew(t *testing.T) {
 	}
 }
 
-func TestPreviousGenerationFiles(t *testing.T) {
+// TestDamagedSlot damages the current slot on disk, as a bad sector or a
+// torn write would: the checksums refuse it, so the blob before it is
+// current again (whole, with the version it had), and nothing older is
+// left to be a previous generation. Damage to both slots reads as a
+// damaged blob, which the vault refuses as corrupt.
+func TestDamagedSlot(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t)
 	v1, _ := b.Put(ctx, "s", []byte("one"), backends.Absent)
 	v2, _ := b.Put(ctx, "s", []byte("two"), v1)
-	// Damage the current file on disk, as a bad sector would.
 	p := filepath.Join(b.Path(), "sessions", "s.sealed")
-	if err := os.WriteFile(p, []byte("tw\x00"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, cur, err := b.Get(ctx, "s")
-	if err != nil || cur == v2 {
-		t.Fatalf("Get of the damaged file: %q, %v", cur, err)
-	}
-	prev, pv, err := b.Previous(ctx, "s")
-	if err != nil || string(prev) != "one" || pv != v1 {
-		t.Fatalf("Previous = %q, %q, %v", prev, pv, err)
-	}
-	nv, err := b.Restore(ctx, "s", cur)
+	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, gv, err := b.Get(ctx, "s")
-	if err != nil || string(got) != "one" || gv != nv {
-		t.Fatalf("after Restore: %q, %q, %v", got, gv, err)
+	cur := 4096 // "two" went into slot 1
+	if string(data[cur+64:cur+67]) != "two" {
+		t.Fatalf("slot 1 does not hold the current blob: %q", data[cur+64:cur+67])
 	}
-	// Delete removes the previous generation from disk as well.
-	if err := b.Delete(ctx, "s", nv); err != nil {
+	data[cur+65] ^= 1
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, gv, err := b.Get(ctx, "s")
+	if err != nil || string(got) != "one" || gv != v1 || gv == v2 {
+		t.Fatalf("Get of a record with a damaged current slot = %q, %q, %v; want %q, %q", got, gv, err, "one", v1)
+	}
+	if _, _, err := b.Previous(ctx, "s"); !errors.Is(err, backends.ErrNotFound) {
+		t.Errorf("Previous: %v, want ErrNotFound", err)
+	}
+	if _, err := b.Restore(ctx, "s", gv); !errors.Is(err, backends.ErrNotFound) {
+		t.Errorf("Restore: %v, want ErrNotFound", err)
+	}
+	v3, err := b.Put(ctx, "s", []byte("three"), gv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, gv, err := b.Get(ctx, "s"); err != nil || string(got) != "three" || gv != v3 {
+		t.Fatalf("after the next Put: %q, %q, %v", got, gv, err)
+	}
+	// Both slots damaged: the file's bytes are the blob, as a damaged
+	// layout-1 file's were; a Put on its version replaces it.
+	data, _ = os.ReadFile(p)
+	data[64] ^= 1
+	data[4096+64] ^= 1
+	os.WriteFile(p, data, 0o600)
+	got, gv, err = b.Get(ctx, "s")
+	if err != nil || len(got) != len(data) {
+		t.Fatalf("Get of a record with no valid slot = %d bytes, %v; want the file's %d bytes", len(got), err, len(data))
+	}
+	if _, err := b.Put(ctx, "s", []byte("four"), gv); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := b.Get(ctx, "s"); err != nil || string(got) != "four" {
+		t.Fatalf("after replacing the damaged file: %q, %v", got, err)
+	}
+	// Delete removes the record.
+	_, gv, _ = b.Get(ctx, "s")
+	if err := b.Delete(ctx, "s", gv); err != nil {
 		t.Fatal(err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(b.Path(), "sessions")); len(ents) != 0 {

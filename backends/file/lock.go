@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
 )
@@ -46,8 +47,12 @@ type lockEntry struct {
 	idle *list.Element // in Backend.idle while refs is 0
 }
 
-// lockFiles is the Backend's cache of lock entries.
+// lockFiles is the Backend's cache of lock entries: one for the locks of
+// Lock (locks/NAME.lock), one for the write locks every write of a name
+// takes (locks/.NAME.wlock).
 type lockFiles struct {
+	prefix, suffix string // the lock file of name is prefix + name + suffix
+
 	mu     sync.Mutex
 	byName map[string]*lockEntry
 	idle   list.List // of *lockEntry with refs 0, most recently used first
@@ -63,7 +68,7 @@ func (c *lockFiles) get(name string) *lockEntry {
 	}
 	e := c.byName[name]
 	if e == nil {
-		e = &lockEntry{name: name, file: name + lockExt, sem: make(chan struct{}, 1)}
+		e = &lockEntry{name: name, file: c.prefix + name + c.suffix, sem: make(chan struct{}, 1)}
 		c.byName[name] = e
 	}
 	if e.idle != nil {
@@ -153,48 +158,46 @@ func (b *Backend) Lock(ctx context.Context, name string) (backends.Lock, error) 
 		b.closeMu.RUnlock()
 		return nil, opError(op, name, "", writeKind(err), err)
 	}
-	e := b.lockFiles.get(name)
 	b.closeMu.RUnlock() // the waits below must not hold up Close
+	l, kind, err := b.acquire(ctx, &b.lockFiles, name, false, lockPollMin, lockPollMax)
+	if err != nil {
+		return nil, opError(op, name, "", kind, err)
+	}
+	return l, nil
+}
+
+// acquire takes the lock of name in files: the in-process semaphore,
+// then flock(2) on its lock file, polled from pollMin to pollMax. On
+// failure it returns the error's category with it. With held, the caller
+// holds b.closeMu shared (a write in progress); otherwise it must not hold
+// it (a Lock, whose waits must not hold up Close).
+func (b *Backend) acquire(ctx context.Context, files *lockFiles, name string, held bool, pollMin, pollMax time.Duration) (*fileLock, error, error) {
+	e := files.get(name)
 
 	// 1. The in-process lock.
 	select {
 	case e.sem <- struct{}{}:
 	case <-ctx.Done():
-		b.lockFiles.put(e)
-		return nil, opError(op, name, "", backends.ErrLocked, ctx.Err())
+		files.put(e)
+		return nil, backends.ErrLocked, ctx.Err()
 	case <-b.done:
-		b.lockFiles.put(e)
-		return nil, opError(op, name, "", backends.ErrUnavailable, errClosed)
+		files.put(e)
+		return nil, backends.ErrUnavailable, errClosed
 	}
-	fail := func(kind, err error) (backends.Lock, error) {
+	fail := func(kind, err error) (*fileLock, error, error) {
 		<-e.sem
-		b.lockFiles.put(e)
-		return nil, opError(op, name, "", kind, err)
+		files.put(e)
+		return nil, kind, err
 	}
 
 	// 2. The lock file, (re)opened if it is not the checked file at
 	// its path. Holding sem, this goroutine alone uses e.lf.
-	b.closeMu.RLock()
-	if b.closed {
-		b.closeMu.RUnlock()
-		return fail(backends.ErrUnavailable, errClosed)
+	if err := b.openLockFile(e, held); err != nil {
+		return fail(writeKind(err), err)
 	}
-	if e.lf != nil && !b.locks.sameLock(e.lf, e.file) {
-		e.lf.close()
-		e.lf = nil
-	}
-	if e.lf == nil {
-		lf, err := b.locks.openLock(e.file)
-		if err != nil {
-			b.closeMu.RUnlock()
-			return fail(writeKind(err), err)
-		}
-		e.lf = lf
-	}
-	b.closeMu.RUnlock()
 
 	// 3. flock(2), polled.
-	delay := lockPollMin
+	delay := pollMin
 	for {
 		ok, err := e.lf.tryLock()
 		if err != nil {
@@ -203,7 +206,7 @@ func (b *Backend) Lock(ctx context.Context, name string) (backends.Lock, error) 
 			return fail(writeKind(err), err)
 		}
 		if ok {
-			return &fileLock{files: &b.lockFiles, e: e}, nil
+			return &fileLock{files: files, e: e}, nil, nil
 		}
 		if err := sleep(ctx, b.done, delay); err != nil {
 			if err == errClosed {
@@ -211,8 +214,32 @@ func (b *Backend) Lock(ctx context.Context, name string) (backends.Lock, error) 
 			}
 			return fail(backends.ErrLocked, err)
 		}
-		delay = min(2*delay, lockPollMax)
+		delay = min(2*delay, pollMax)
 	}
+}
+
+// openLockFile makes e.lf the checked lock file at e.file, opening it
+// again if it was replaced (see acquire for held). The caller holds e.sem.
+func (b *Backend) openLockFile(e *lockEntry, held bool) error {
+	if !held {
+		b.closeMu.RLock()
+		defer b.closeMu.RUnlock()
+		if b.closed {
+			return errClosed
+		}
+	}
+	if e.lf != nil && !b.locks.sameLock(e.lf, e.file) {
+		e.lf.close()
+		e.lf = nil
+	}
+	if e.lf == nil {
+		lf, err := b.locks.openLock(e.file)
+		if err != nil {
+			return err
+		}
+		e.lf = lf
+	}
+	return nil
 }
 
 // fileLock is a held Lock.

@@ -59,6 +59,28 @@ func newDir(t *testing.T) string {
 	return dir
 }
 
+// newV1Dir makes a vault folder of layout 1, as the layout-1 code left
+// it: header and session s with their previous generations, each its own
+// file holding the bare blob.
+func newV1Dir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "vault")
+	for _, d := range []string{dir, filepath.Join(dir, "sessions"), filepath.Join(dir, "locks")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, data := range map[string]string{
+		"vault.hdr": "hdr2", ".vault.hdr.prev": "hdr",
+		"sessions/s.sealed": "two", "sessions/.s.sealed.prev": "one",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 func TestFolderRefusals(t *testing.T) {
 	t.Run("folder 0755", func(t *testing.T) {
 		dir := newDir(t)
@@ -129,14 +151,8 @@ func TestFolderRefusals(t *testing.T) {
 			t.Fatalf("New with a missing parent: %v, want ErrNotFound", err)
 		}
 	})
-	t.Run("write lock file symlink", func(t *testing.T) {
-		dir := newDir(t)
-		p := filepath.Join(dir, "locks", ".write.lock")
-		os.Remove(p)
-		os.Symlink("/etc/passwd", p)
-		_, err := file.New(dir)
-		wantUnsafe(t, "New", err, p, "is a symbolic link")
-	})
+	// Layout 2 has no folder-wide write lock: each name's write lock
+	// file (locks/.NAME.wlock) is planted on in TestFileRefusals.
 }
 
 // TestOtherOwner chowns the folder, then a session file, to nobody.
@@ -181,13 +197,16 @@ func TestFileRefusals(t *testing.T) {
 		name  string // blob name
 		file  string // path relative to the folder
 		calls []string
+		v1    bool // in a folder of layout 1 (previous generations in their own files)
 	}
 	plants := []plant{
-		{backends.HeaderName, "vault.hdr", []string{"Get", "Put", "Put(Any)", "Delete"}},
-		{"s", "sessions/s.sealed", []string{"Get", "Put", "Put(Any)", "Delete", "Restore"}},
-		{"s", "sessions/.s.sealed.prev", []string{"Previous", "Restore"}},
-		{backends.HeaderName, ".vault.hdr.prev", []string{"Previous", "Restore"}},
-		{"s", "locks/s.lock", []string{"Lock"}},
+		{backends.HeaderName, "vault.hdr", []string{"Get", "Put", "Put(Any)", "Delete", "Previous", "DropPrevious"}, false},
+		{"s", "sessions/s.sealed", []string{"Get", "Put", "Put(Any)", "Delete", "Previous", "Restore", "DropPrevious"}, false},
+		{"s", "sessions/s.sealed", []string{"Get", "Put", "Put(Any)", "Delete", "Restore"}, true},
+		{"s", "sessions/.s.sealed.prev", []string{"Previous", "Restore"}, true},
+		{backends.HeaderName, ".vault.hdr.prev", []string{"Previous", "Restore"}, true},
+		{"s", "locks/s.lock", []string{"Lock"}, false},
+		{"s", "locks/.s.wlock", []string{"Put", "Put(Any)", "Delete", "Restore", "DropPrevious"}, false},
 	}
 	kinds := []struct {
 		name string
@@ -248,8 +267,15 @@ func TestFileRefusals(t *testing.T) {
 	for _, pl := range plants {
 		for _, k := range kinds {
 			for _, call := range pl.calls {
-				t.Run(pl.file+"/"+k.name+"/"+call, func(t *testing.T) {
+				layout := "v2"
+				if pl.v1 {
+					layout = "v1"
+				}
+				t.Run(layout+"/"+pl.file+"/"+k.name+"/"+call, func(t *testing.T) {
 					dir := newDir(t)
+					if pl.v1 {
+						dir = newV1Dir(t)
+					}
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
 					b, err := file.New(dir)
@@ -263,6 +289,11 @@ func TestFileRefusals(t *testing.T) {
 							t.Fatal(err)
 						}
 						l.Unlock(ctx)
+					}
+					if pl.file == "locks/.s.wlock" { // made by newDir's writes
+						if _, err := os.Lstat(filepath.Join(dir, pl.file)); err != nil {
+							t.Fatal(err)
+						}
 					}
 					p := filepath.Join(dir, pl.file)
 					fix := k.make(t, p)
@@ -280,6 +311,8 @@ func TestFileRefusals(t *testing.T) {
 						_, _, err = b.Previous(ctx, pl.name)
 					case "Restore":
 						_, err = b.Restore(ctx, pl.name, backends.Any)
+					case "DropPrevious":
+						err = b.DropPrevious(ctx, pl.name)
 					case "Lock":
 						var l backends.Lock
 						if l, err = b.Lock(ctx, pl.name); err == nil {
@@ -301,7 +334,7 @@ func TestFileRefusals(t *testing.T) {
 // TestOversizeFile: a stored file over backends.MaxBlobSize is refused
 // before it is read.
 func TestOversizeFile(t *testing.T) {
-	dir := newDir(t)
+	dir := newV1Dir(t)
 	p := filepath.Join(dir, "sessions", "s.sealed")
 	if err := os.Truncate(p, 1<<40); err != nil { // sparse: 1 TiB claimed
 		t.Fatal(err)

@@ -15,7 +15,7 @@ var errPlatform = errors.New("not supported on " + runtime.GOOS)
 
 type sysDir struct{ path string }
 
-type sysFile struct{}
+type sysFile struct{ path string }
 
 type sysLock struct{}
 
@@ -26,22 +26,24 @@ type entry struct {
 
 func openRoot(path string, create bool) (*sysDir, error) { return nil, errPlatform }
 
-func (d *sysDir) join(name string) string              { return d.path + "/" + name }
-func (d *sysDir) subdir(string, bool) (*sysDir, error) { return nil, errPlatform }
-func (d *sysDir) close() error                         { return nil }
-func (d *sysDir) sync() error                          { return errPlatform }
-func (d *sysDir) readFile(string, int) ([]byte, error) { return nil, errPlatform }
-func (d *sysDir) stat(string) error                    { return errPlatform }
-func (d *sysDir) createTemp(string) (*sysFile, error)  { return nil, errPlatform }
-func (d *sysDir) link(string, string) error            { return errPlatform }
-func (d *sysDir) rename(string, string) error          { return errPlatform }
-func (d *sysDir) remove(string) error                  { return errPlatform }
-func (d *sysDir) entries() ([]entry, error)            { return nil, errPlatform }
-func (d *sysDir) openLock(string) (*sysLock, error)    { return nil, errPlatform }
-func (d *sysDir) sameLock(*sysLock, string) bool       { return false }
-func (f *sysFile) write([]byte) error                  { return errPlatform }
-func (f *sysFile) sync() error                         { return errPlatform }
-func (f *sysFile) close() error                        { return nil }
-func (l *sysLock) tryLock() (bool, error)              { return false, errPlatform }
-func (l *sysLock) unlock() error                       { return errPlatform }
-func (l *sysLock) close() error                        { return nil }
+func (d *sysDir) join(name string) string                        { return d.path + "/" + name }
+func (d *sysDir) subdir(string, bool) (*sysDir, error)           { return nil, errPlatform }
+func (d *sysDir) close() error                                   { return nil }
+func (d *sysDir) sync() error                                    { return errPlatform }
+func (d *sysDir) readFile(string, int) ([]byte, error)           { return nil, errPlatform }
+func (d *sysDir) createTemp(string) (*sysFile, error)            { return nil, errPlatform }
+func (d *sysDir) rename(string, string) error                    { return errPlatform }
+func (d *sysDir) remove(string) error                            { return errPlatform }
+func (d *sysDir) entries() ([]entry, error)                      { return nil, errPlatform }
+func (d *sysDir) openLock(string) (*sysLock, error)              { return nil, errPlatform }
+func (d *sysDir) sameLock(*sysLock, string) bool                 { return false }
+func (f *sysFile) write([]byte) error                            { return errPlatform }
+func (f *sysFile) sync() error                                   { return errPlatform }
+func (f *sysFile) close() error                                  { return nil }
+func (l *sysLock) tryLock() (bool, error)                        { return false, errPlatform }
+func (l *sysLock) unlock() error                                 { return errPlatform }
+func (l *sysLock) close() error                                  { return nil }
+func (d *sysDir) openFile(string, bool) (*sysFile, int64, error) { return nil, 0, errPlatform }
+func (f *sysFile) pread([]byte, int64) error                     { return errPlatform }
+func (f *sysFile) pwritev([][]byte, int64) error                 { return errPlatform }
+func (f *sysFile) datasync() error                               { return errPlatform }

@@ -4,6 +4,7 @@ package file
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,6 +30,8 @@ const (
 	openReadFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 	// openTempFlags creates a temp file that did not exist.
 	openTempFlags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	// openRecordFlags opens a stored file for an update in place.
+	openRecordFlags = unix.O_RDWR | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 	// openLockFlags opens a lock file; flock(2) needs no write access.
 	openLockFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 )
@@ -256,10 +259,17 @@ func (d *sysDir) sync() error { return retry(func() error { return fullSync(d.fd
 // and checks the descriptor it got: a regular file owned by us that
 // nobody else can access.
 func (d *sysDir) openChecked(name string) (fd int, size int64, err error) {
-	err = retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openReadFlags, 0); return })
+	return d.openCheckedFlags(name, openReadFlags)
+}
+
+func (d *sysDir) openCheckedFlags(name string, flags int) (fd int, size int64, err error) {
+	err = retry(func() (err error) { fd, err = unix.Openat(d.fd, name, flags, 0); return })
 	if err != nil {
 		if err == unix.ENOENT {
 			return -1, 0, &fs.PathError{Op: "open", Path: d.join(name), Err: err}
+		}
+		if err == unix.EISDIR { // opened for writing
+			return -1, 0, &UnsafeError{Path: d.join(name), Problem: "is a folder, not a regular file", Fix: "move it away"}
 		}
 		return -1, 0, explain(d.join(name), err, false)
 	}
@@ -273,16 +283,6 @@ func (d *sysDir) openChecked(name string) (fd int, size int64, err error) {
 		return -1, 0, err
 	}
 	return fd, st.Size, nil
-}
-
-// stat reports whether name exists, checking it as openChecked does.
-func (d *sysDir) stat(name string) error {
-	fd, _, err := d.openChecked(name)
-	if err != nil {
-		return err
-	}
-	unix.Close(fd)
-	return nil
 }
 
 // readFile reads name whole, refusing a file over limit bytes before
@@ -328,12 +328,52 @@ func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
 	return buf, nil
 }
 
-// sysFile is a temp file being written.
-type sysFile struct{ fd int }
+// sysFile is a temp file being written, or a stored file open for
+// reading (or, with write, for an update in place).
+type sysFile struct {
+	fd   int
+	path string // for messages only
+}
+
+// openFile opens the stored file name, checked as openChecked does, and
+// returns it with its size.
+func (d *sysDir) openFile(name string, write bool) (*sysFile, int64, error) {
+	flags := openReadFlags
+	if write {
+		flags = openRecordFlags
+	}
+	fd, size, err := d.openCheckedFlags(name, flags)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &sysFile{fd: fd, path: d.join(name)}, size, nil
+}
+
+// pread fills p from offset off; a file shorter than that is an error
+// (io.ErrUnexpectedEOF).
+func (f *sysFile) pread(p []byte, off int64) error {
+	for len(p) > 0 {
+		var n int
+		err := retry(func() (err error) { n, err = unix.Pread(f.fd, p, off); return })
+		if err != nil {
+			return &fs.PathError{Op: "read", Path: f.path, Err: err}
+		}
+		if n == 0 {
+			return &fs.PathError{Op: "read", Path: f.path, Err: io.ErrUnexpectedEOF}
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
+}
+
+// datasync flushes the file's data (and only the metadata needed to read
+// it back) to stable storage: fdatasync(2), F_FULLFSYNC on macOS.
+func (f *sysFile) datasync() error { return retry(func() error { return dataSync(f.fd) }) }
 
 // createTemp creates name exclusively, mode 0600 whatever the umask.
 func (d *sysDir) createTemp(name string) (*sysFile, error) {
 	var fd int
+	path := d.join(name)
 	err := retry(func() (err error) { fd, err = unix.Openat(d.fd, name, openTempFlags, 0o600); return })
 	if err != nil {
 		return nil, &fs.PathError{Op: "create", Path: d.join(name), Err: err}
@@ -343,7 +383,7 @@ func (d *sysDir) createTemp(name string) (*sysFile, error) {
 		unix.Unlinkat(d.fd, name, 0)
 		return nil, &fs.PathError{Op: "chmod", Path: d.join(name), Err: err}
 	}
-	return &sysFile{fd: fd}, nil
+	return &sysFile{fd: fd, path: path}, nil
 }
 
 func (f *sysFile) write(p []byte) error {
@@ -371,13 +411,6 @@ func (f *sysFile) close() error {
 	err := unix.Close(f.fd)
 	f.fd = -1
 	return err
-}
-
-func (d *sysDir) link(oldname, newname string) error {
-	if err := unix.Linkat(d.fd, oldname, d.fd, newname, 0); err != nil {
-		return &os.LinkError{Op: "link", Old: d.join(oldname), New: d.join(newname), Err: err}
-	}
-	return nil
 }
 
 func (d *sysDir) rename(oldname, newname string) error {

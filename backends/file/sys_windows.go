@@ -76,12 +76,16 @@ func (d *sysDir) sync() error { return nil }
 // and checks the handle: a regular file, not a link. Sharing includes
 // FILE_SHARE_DELETE so that a reader never makes a writer's rename fail.
 func (d *sysDir) openChecked(name string) (*os.File, int64, error) {
+	return d.openCheckedAccess(name, windows.GENERIC_READ)
+}
+
+func (d *sysDir) openCheckedAccess(name string, access uint32) (*os.File, int64, error) {
 	path := d.join(name)
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
 		return nil, 0, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	h, err := windows.CreateFile(p, windows.GENERIC_READ,
+	h, err := windows.CreateFile(p, access,
 		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
 		windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL|windows.FILE_FLAG_OPEN_REPARSE_POINT, 0)
 	if err != nil {
@@ -105,14 +109,6 @@ func (d *sysDir) openChecked(name string) (*os.File, int64, error) {
 	}
 	size := int64(info.FileSizeHigh)<<32 | int64(info.FileSizeLow)
 	return os.NewFile(uintptr(h), path), size, nil
-}
-
-func (d *sysDir) stat(name string) error {
-	f, _, err := d.openChecked(name)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
@@ -147,15 +143,56 @@ func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
 	return buf, nil
 }
 
-type sysFile struct{ f *os.File }
+type sysFile struct {
+	f    *os.File
+	path string
+}
 
 func (d *sysDir) createTemp(name string) (*sysFile, error) {
 	f, err := os.OpenFile(d.join(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &sysFile{f: f}, nil
+	return &sysFile{f: f, path: d.join(name)}, nil
 }
+
+// openFile opens the stored file name, checked as openChecked does, for
+// reading (and with write, for an update in place).
+func (d *sysDir) openFile(name string, write bool) (*sysFile, int64, error) {
+	access := uint32(windows.GENERIC_READ)
+	if write {
+		access |= windows.GENERIC_WRITE
+	}
+	f, size, err := d.openCheckedAccess(name, access)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &sysFile{f: f, path: d.join(name)}, size, nil
+}
+
+// pread fills p from offset off.
+func (f *sysFile) pread(p []byte, off int64) error {
+	_, err := f.f.ReadAt(p, off)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// pwritev writes parts one after the other at offset off.
+func (f *sysFile) pwritev(parts [][]byte, off int64) error {
+	for _, p := range parts {
+		if _, err := f.f.WriteAt(p, off); err != nil {
+			return err
+		}
+		off += int64(len(p))
+	}
+	return nil
+}
+
+// datasync is FlushFileBuffers (os.File.Sync), which flushes the data
+// and the drive's cache.
+func (f *sysFile) datasync() error { return f.f.Sync() }
 
 func (f *sysFile) write(p []byte) error {
 	_, err := f.f.Write(p)
@@ -171,10 +208,6 @@ func (f *sysFile) close() error {
 	err := f.f.Close()
 	f.f = nil
 	return err
-}
-
-func (d *sysDir) link(oldname, newname string) error {
-	return os.Link(d.join(oldname), d.join(newname))
 }
 
 func (d *sysDir) rename(oldname, newname string) error {

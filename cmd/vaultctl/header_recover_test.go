@@ -4,29 +4,63 @@ package main
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
 )
 
-// flipHeaderBit flips bit 4 of byte off (negative: from the end) of the
-// vault header file in place.
-func flipHeaderBit(t *testing.T, dir string, off int) {
+// headerBlobs returns the current header of the vault in dir and its
+// previous generation, read through the file backend.
+func headerBlobs(t *testing.T, dir string) (cur, prev []byte) {
 	t.Helper()
-	p := filepath.Join(dir, "vault.hdr")
-	hdr, err := os.ReadFile(p)
+	b, err := file.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer b.Close()
+	ctx := context.Background()
+	if cur, _, err = b.Get(ctx, backends.HeaderName); err != nil {
+		t.Fatal(err)
+	}
+	if prev, _, err = b.Previous(ctx, backends.HeaderName); err != nil && !errors.Is(err, backends.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return cur, prev
+}
+
+// setHeaderBlobs stores cur as the current header and prev as its
+// previous generation.
+func setHeaderBlobs(t *testing.T, dir string, cur, prev []byte) {
+	t.Helper()
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, blob := range [][]byte{prev, cur} {
+		if _, err := b.Put(context.Background(), backends.HeaderName, blob, backends.Any); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// flipHeaderBit stores the header with bit 4 of byte off (negative: from
+// the end) flipped, its previous generation kept. (A bit flipped in the
+// file itself is caught by the file backend's checksums, which read the
+// generation before it: this is damage that reaches the vault.)
+func flipHeaderBit(t *testing.T, dir string, off int) {
+	t.Helper()
+	hdr, prev := headerBlobs(t, dir)
 	if off < 0 {
 		off += len(hdr)
 	}
 	hdr[off] ^= 0x10
-	if err := os.WriteFile(p, hdr, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	setHeaderBlobs(t, dir, hdr, prev)
 }
 
 // TestVerifyRecoversHeader: on a real file-backed vault, a bit flipped
@@ -37,10 +71,7 @@ func flipHeaderBit(t *testing.T, dir string, off int) {
 func TestVerifyRecoversHeader(t *testing.T) {
 	const n = 25
 	dir, pass := makeVault(t, n)
-	good, err := os.ReadFile(filepath.Join(dir, "vault.hdr"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	good, _ := headerBlobs(t, dir)
 	for _, off := range []int{0, 9, 12, 27, 29, 40, 100, len(good) / 2, -33, -1} {
 		flipHeaderBit(t, dir, off)
 		code, _, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "verify")
@@ -51,7 +82,7 @@ func TestVerifyRecoversHeader(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "recovered from its previous generation, which opens 25 of 25 sessions") {
 			t.Fatalf("byte %d: verify --recover: exit %d, %q %q", off, code, out, stderr)
 		}
-		if got, _ := os.ReadFile(filepath.Join(dir, "vault.hdr")); !bytes.Equal(got, good) {
+		if got, _ := headerBlobs(t, dir); !bytes.Equal(got, good) {
 			t.Fatalf("byte %d: the header after recovery is not the original", off)
 		}
 		if _, bad := checkAllOpen(t, dir, pass, n); bad != 0 {
@@ -67,11 +98,7 @@ func TestVerifyRecoversHeader(t *testing.T) {
 func TestVerifyRecoverHeaderKill9(t *testing.T) {
 	const n, runs = 40, 10
 	dir, pass := makeVault(t, n)
-	hdrPath := filepath.Join(dir, "vault.hdr")
-	good, err := os.ReadFile(hdrPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good, _ := headerBlobs(t, dir)
 	flipHeaderBit(t, dir, 50)
 	start := time.Now()
 	if code, _, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "verify", "--recover"); code != 0 {
@@ -79,20 +106,18 @@ func TestVerifyRecoverHeaderKill9(t *testing.T) {
 	}
 	window := time.Since(start) + 20*time.Millisecond
 	killed, afterRestore, spareDamaged := 0, 0, 0
-	prevPath := filepath.Join(dir, ".vault.hdr.prev")
 	for range runs {
 		// Each run starts from the state a repair leaves: a good spare
 		// copy (a kill between the restore and the spare's rewrite
 		// leaves the damaged one there; counted below).
-		if err := os.WriteFile(prevPath, good, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		cur, _ := headerBlobs(t, dir)
+		setHeaderBlobs(t, dir, cur, good)
 		flipHeaderBit(t, dir, 50)
-		damaged, _ := os.ReadFile(hdrPath)
+		damaged, _ := headerBlobs(t, dir)
 		finished := killRandomly(t, window, "--dir", dir, "--passphrase-file", pass, "verify", "--recover")
-		got, err := os.ReadFile(hdrPath)
-		if err != nil || (!bytes.Equal(got, good) && !bytes.Equal(got, damaged)) {
-			t.Fatalf("after a kill the header is neither the damaged one nor the original (%v)", err)
+		got, _ := headerBlobs(t, dir)
+		if !bytes.Equal(got, good) && !bytes.Equal(got, damaged) {
+			t.Fatal("after a kill the header is neither the damaged one nor the original")
 		}
 		if !finished {
 			killed++
@@ -103,10 +128,9 @@ func TestVerifyRecoverHeaderKill9(t *testing.T) {
 		if code, _, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "verify", "--recover"); code != 0 {
 			t.Fatalf("rerun: %d %s", code, stderr)
 		}
-		if got, _ := os.ReadFile(hdrPath); !bytes.Equal(got, good) {
+		if got, prev := headerBlobs(t, dir); !bytes.Equal(got, good) {
 			t.Fatal("after the rerun the header is not the original")
-		}
-		if prev, _ := os.ReadFile(prevPath); !bytes.Equal(prev, good) {
+		} else if !bytes.Equal(prev, good) {
 			spareDamaged++
 		}
 		if _, bad := checkAllOpen(t, dir, pass, n); bad != 0 {

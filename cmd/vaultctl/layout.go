@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"strings"
 
@@ -9,8 +10,8 @@ import (
 )
 
 // This file is the one place that says which entries verify expects in a
-// vault folder of the file backend (backends/file, layout v1). A new
-// layout adds its rules to vaultLayout; everything no rule matches is
+// vault folder of the file backend (backends/file, layouts 1 and 2). A
+// new layout adds its rules to vaultLayout; everything no rule matches is
 // reported.
 
 // entryKind is what a layout rule expects at a name.
@@ -58,8 +59,12 @@ type layoutRule struct {
 	what string // what the entry is, for messages
 }
 
-// vaultLayout lists every entry the file backend's layout v1 puts in a
-// vault folder (backends/file's package documentation).
+// vaultLayout lists every entry the file backend's layouts 1 and 2 put in
+// a vault folder (backends/file's package documentation). Layout 2 keeps
+// the same file names (a record file holding both generations in its two
+// slots) and a write lock file per name (locks/.NAME.wlock, "..vault.wlock" for
+// the header); a folder still in layout 1, or moved from it, may hold the
+// ".prev" files and the one write lock of layout 1.
 var vaultLayout = []layoutRule{
 	{dir: "", match: equals("vault.hdr"), kind: kindFile, content: contentHeader, what: "the vault header"},
 	{dir: "", match: equals(".vault.hdr.prev"), kind: kindFile, content: contentHeader, what: "the previous generation of the header"},
@@ -69,7 +74,8 @@ var vaultLayout = []layoutRule{
 	{dir: "sessions", match: isSessionFile, kind: kindFile, content: contentSession, what: "a sealed session"},
 	{dir: "sessions", match: prevOf(isSessionFile), kind: kindFile, content: contentSession, what: "the previous generation of a session"},
 	{dir: "sessions", match: isTempOf(isSessionFile), kind: kindFile, temp: true, content: contentSession, what: "a temp file left by an interrupted write"},
-	{dir: "locks", match: equals(".write.lock"), kind: kindFile, content: contentEmpty, what: "the write lock"},
+	{dir: "locks", match: equals(".write.lock"), kind: kindFile, content: contentEmpty, what: "the write lock of layout 1"},
+	{dir: "locks", match: writeLockFile, kind: kindFile, content: contentEmpty, what: "a write lock file"},
 	{dir: "locks", match: lockFile, kind: kindFile, content: contentEmpty, what: "a lock file"},
 }
 
@@ -130,6 +136,18 @@ func lockFile(n string) bool {
 	return ok && backends.ValidateName(name) == nil
 }
 
+// writeLockFile matches ".NAME.wlock" for a valid session name, or
+// "..vault.wlock" (the header's, backends.HeaderName): layout 2's write
+// locks, one per name.
+func writeLockFile(n string) bool {
+	inner, ok := strings.CutPrefix(n, ".")
+	if !ok {
+		return false
+	}
+	name, ok := strings.CutSuffix(inner, ".wlock")
+	return ok && (name == backends.HeaderName || backends.ValidateName(name) == nil)
+}
+
 // sniff reads the first bytes of the file at path, without following a
 // symlink or blocking on a FIFO, and says what it holds.
 func sniff(path string) contentKind {
@@ -143,12 +161,38 @@ func sniff(path string) contentKind {
 	}
 	var b [8]byte
 	n, _ := f.Read(b[:])
-	switch {
-	case n == 0:
+	if n == 0 {
 		return contentEmpty
-	case bytes.Equal(b[:n], []byte("SVLT-HDR")):
+	}
+	if !bytes.Equal(b[:n], []byte("SVLT-REC")) {
+		return blobKind(b[:n])
+	}
+	// A layout-2 record (docs/FORMAT.md, section 15): two slots, each a
+	// 64-byte header (the slot size at byte 12) and a blob. What it holds
+	// is what its slots' blobs hold; a slot zeroed (a dropped previous
+	// generation) holds nothing.
+	var h [16]byte
+	if n, _ := f.ReadAt(h[:], 0); n != len(h) {
+		return contentUnknown
+	}
+	slot := int64(binary.BigEndian.Uint32(h[12:]))
+	kind := contentUnknown
+	for _, off := range []int64{64, slot + 64} {
+		if n, _ := f.ReadAt(b[:], off); n == len(b) {
+			if k := blobKind(b[:]); k != contentUnknown {
+				kind = k
+			}
+		}
+	}
+	return kind
+}
+
+// blobKind says what a blob that starts with b holds.
+func blobKind(b []byte) contentKind {
+	switch {
+	case bytes.Equal(b, []byte("SVLT-HDR")):
 		return contentHeader
-	case bytes.Equal(b[:n], []byte("SVLT-SES")):
+	case bytes.Equal(b, []byte("SVLT-SES")):
 		return contentSession
 	}
 	return contentUnknown

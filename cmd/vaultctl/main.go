@@ -111,7 +111,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		cmdInit, cmdImport, cmdExport, cmdShow, cmdStatus, cmdRotateKey, cmdPasswd,
-		cmdVerify, cmdRm, cmdGC, cmdMigrate, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
+		cmdVerify, cmdRm, cmdGC, cmdMigrate, cmdMigrateLayout, cmdDemo, cmdCompletion, cmdVersion, cmdHelp,
 	}
 }
 

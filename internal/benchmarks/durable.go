@@ -100,3 +100,53 @@ func (d *RawDir) Close() error {
 func WritePlain(path string, data []byte) error {
 	return os.WriteFile(path, data, 0o644)
 }
+
+// InPlaceFile is the physical limit of a durable update: bytes written over
+// blocks a file already has (written, not merely allocated: an unwritten
+// extent would make the first overwrite of each block commit metadata),
+// then one fdatasync (F_FULLFSYNC on macOS, FlushFileBuffers on Windows,
+// through os.File.Sync there). It alternates between two regions, as the
+// file backend's two slots, so that no write rewrites the block the last
+// one wrote. Nothing makes it atomic: a crash can leave a region torn.
+//
+// An InPlaceFile is not safe for concurrent use.
+type InPlaceFile struct {
+	f      *os.File
+	region int64
+	next   int64
+}
+
+// CreateInPlaceFile creates path holding two regions of at least size
+// bytes each (rounded up to 4 KiB), written with zeros and synced.
+func CreateInPlaceFile(path string, size int) (*InPlaceFile, error) {
+	region := (int64(size) + 4095) / 4096 * 4096
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(make([]byte, 2*region)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &InPlaceFile{f: f, region: region}, nil
+}
+
+// WriteDurable writes data at the start of the next region and syncs the
+// file's data.
+func (p *InPlaceFile) WriteDurable(data []byte) error {
+	if int64(len(data)) > p.region {
+		return fmt.Errorf("benchmarks: %d bytes over a region of %d", len(data), p.region)
+	}
+	if _, err := p.f.WriteAt(data, p.next*p.region); err != nil {
+		return err
+	}
+	p.next ^= 1
+	return dataSync(p.f)
+}
+
+// Close closes the file.
+func (p *InPlaceFile) Close() error { return p.f.Close() }

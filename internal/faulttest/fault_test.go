@@ -34,11 +34,11 @@ func opts(pass string) []vault.Option {
 	}
 }
 
-// putSteps are the steps of a Put, in the order the backend runs them.
-var putSteps = []file.Step{
-	file.StepCreateTemp, file.StepWrite, file.StepFsync, file.StepClose,
-	file.StepLock, file.StepRead, file.StepLinkPrev, file.StepRename, file.StepRenamePrev, file.StepFsyncDir,
-}
+// putSteps are the steps of a Put that updates a stored blob (layout 2:
+// in place), in the order the backend runs them. The steps of a write
+// that creates or rewrites a record (file.RewriteSteps) are failed one by
+// one in backends/file's TestPutFaults.
+var putSteps = file.PutSteps()
 
 // faults are the errors injected: a failing disk, a full disk, a
 // filesystem remounted read-only.
@@ -301,12 +301,14 @@ func TestFaultEveryStepOfAHeaderWrite(t *testing.T) {
 }
 
 // TestWriteStepOrder records the steps the file backend announces to its
-// step hook during one save: create, write, fsync and close the temp
-// file, then lock, read, link the previous generation, rename, and fsync
-// the folder. It checks the order in which the code asks for the steps,
-// which the fault tests above rely on; it does not see the system calls
-// (a step whose call was deleted would still be announced).
-// TestDurableWriteSyscalls checks those, in a strace(1) trace.
+// step hook during one save: under the name's write lock the record is
+// read, the blob written into the slot that is not current and the record
+// fdatasynced, before the call returns. A save that returned before its
+// fdatasync would survive a kill -9 but not a power cut. It checks the
+// order in which the code asks for the steps, which the fault tests above
+// rely on; it does not see the system calls (a step whose call was
+// deleted would still be announced). TestDurableWriteSyscalls checks
+// those, in a strace(1) trace.
 func TestWriteStepOrder(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "vault")

@@ -17,10 +17,13 @@ import (
 )
 
 // The durable-write order, observed in the system calls the kernel
-// actually ran: the save runs in a child traced by strace(1), and the
-// trace, not the backend's own step labels, must show the temp file
-// written and fsynced before it is renamed over the target, and the
-// folder fsynced after the rename.
+// actually ran: the saves run in a child traced by strace(1), and the
+// trace, not the backend's own step labels, must show, for the save that
+// creates a record (file layout 2's rename recipe), the temp file written
+// and fsynced before it is renamed over the target and the folder fsynced
+// after the rename; for the update in place of an existing record,
+// exactly one write to the record, then an fdatasync (or fsync) of it,
+// and no rename.
 
 // sysEvent is one completed system call of a trace.
 type sysEvent struct {
@@ -58,6 +61,10 @@ func parseTrace(text string) []sysEvent {
 		}
 		c := callLine.FindStringSubmatch(rest)
 		if c == nil {
+			continue
+		}
+		if strings.Contains(c[2], markUpdatePath) {
+			out = append(out, sysEvent{name: "mark-update"})
 			continue
 		}
 		if strings.Contains(c[2], markPath) {
@@ -119,7 +126,7 @@ func checkDurable(evs []sysEvent, target string) error {
 			continue
 		}
 		switch e.name {
-		case "write", "pwrite64", "writev":
+		case "write", "pwrite64", "writev", "pwritev", "pwritev2":
 			wrote = true
 			synced = false // a write after the fsync is not covered by it
 		case "fsync", "fdatasync":
@@ -140,6 +147,54 @@ func checkDurable(evs []sysEvent, target string) error {
 		}
 	}
 	return fmt.Errorf("%s: the folder %s was not fsynced after the rename", target, dir)
+}
+
+// splitAtUpdate returns the calls before and after the update mark.
+func splitAtUpdate(evs []sysEvent) (create, update []sysEvent, ok bool) {
+	for i, e := range evs {
+		if e.name == "mark-update" {
+			return evs[:i], evs[i+1:], true
+		}
+	}
+	return evs, nil, false
+}
+
+// checkInPlace checks, in the calls evs of an update in place, that the
+// file named target (a base name) got exactly one successful write call
+// (pwritev(2) in layout 2), followed by a successful fdatasync (or fsync)
+// of it, and that nothing was renamed over it.
+func checkInPlace(evs []sysEvent, target string) error {
+	writes, synced := 0, false
+	for _, e := range evs {
+		if strings.HasPrefix(e.name, "rename") && e.ret == "0" {
+			parts := splitArgs(e.args)
+			if filepath.Base(unquote(parts[len(parts)-1])) == target ||
+				(len(parts) >= 4 && filepath.Base(unquote(parts[3])) == target) {
+				return fmt.Errorf("%s: an update in place renamed a file over the record: %s(%s)", target, e.name, e.args)
+			}
+		}
+		if len(e.args) == 0 || filepath.Base(fdPath(splitArgs(e.args)[0])) != target {
+			continue
+		}
+		switch e.name {
+		case "write", "pwrite64", "writev", "pwritev", "pwritev2":
+			if !strings.HasPrefix(e.ret, "-") {
+				writes++
+			}
+			synced = false
+		case "fsync", "fdatasync":
+			if e.ret == "0" && writes > 0 {
+				synced = true
+			}
+		}
+	}
+	switch {
+	case writes != 1:
+		return fmt.Errorf("%s: %d write calls to the record in an update in place, want 1", target, writes)
+	case !synced:
+		return fmt.Errorf("%s: the record was not fdatasynced after its write", target)
+	}
+	return nil
 }
 
 // splitArgs splits strace's argument list on the commas outside quotes
@@ -181,7 +236,7 @@ func traceChild(t *testing.T, role, dir string) []sysEvent {
 	}
 	out := filepath.Join(t.TempDir(), "trace")
 	c, err := reexec.Start(role, reexec.Options{Wrapper: []string{strace, "-f", "-y", "-qq", "-o", out,
-		"-e", "trace=openat,write,pwrite64,writev,fsync,fdatasync,close,linkat,rename,renameat,renameat2"}}, dir)
+		"-e", "trace=openat,write,pwrite64,writev,pwritev,pwritev2,fsync,fdatasync,close,linkat,rename,renameat,renameat2"}}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,32 +264,53 @@ func traceChild(t *testing.T, role, dir string) []sysEvent {
 	return evs
 }
 
-// TestDurableWriteSyscalls traces a real session save and checks its
-// system calls: write and fsync of the temp file, then the rename over
-// bot.sealed, then an fsync of the sessions folder. Removing either fsync
-// from the file backend makes it fail.
+// TestDurableWriteSyscalls traces two real session saves and checks their
+// system calls. The first creates the session's record: write and fsync
+// of the temp file, then the rename over bot.sealed, then an fsync of the
+// sessions folder. The second updates it in place: one write call
+// (pwritev) into the record, then its fdatasync, no rename. Removing any
+// of those syncs from the file backend makes it fail.
 func TestDurableWriteSyscalls(t *testing.T) {
 	f := figures.New("faults/durable-syscalls")
-	f.Declare("calls_traced", "order_violations")
+	f.Declare("calls_traced", "order_violations", "update_calls_traced")
 	evs := traceChild(t, "save", filepath.Join(t.TempDir(), "vault"))
-	f.Add("calls_traced", int64(len(evs)))
-	if err := checkDurable(evs, sessionName+".sealed"); err != nil {
-		f.Inc("order_violations")
+	create, update, ok := splitAtUpdate(evs)
+	if !ok {
+		t.Fatal("no update mark in the trace")
+	}
+	f.Add("calls_traced", int64(len(create)))
+	f.Add("update_calls_traced", int64(len(update)))
+	for _, err := range []error{checkDurable(create, sessionName+".sealed"), checkInPlace(update, sessionName+".sealed")} {
+		if err != nil {
+			f.Inc("order_violations")
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
 		for _, e := range evs {
 			t.Logf("%s(%s) = %s", e.name, e.args, e.ret)
 		}
-		t.Error(err)
 	}
 	f.Report(t)
 }
 
-// TestDurableWriteSyscallsCatchesNoFsync runs the same check on the trace
-// of a writer that renames without any fsync: the check must refuse it.
+// TestDurableWriteSyscallsCatchesNoFsync runs the same checks on the trace
+// of a writer that renames without any fsync, then updates in place
+// without an fdatasync: both checks must refuse it.
 func TestDurableWriteSyscallsCatchesNoFsync(t *testing.T) {
 	evs := traceChild(t, "naivesave", t.TempDir())
-	err := checkDurable(evs, sessionName+".sealed")
+	create, update, ok := splitAtUpdate(evs)
+	if !ok {
+		t.Fatal("no update mark in the trace")
+	}
+	err := checkDurable(create, sessionName+".sealed")
 	if err == nil || !strings.Contains(err.Error(), "not fsynced") {
 		t.Fatalf("the check accepted a save with no fsync: %v", err)
+	}
+	t.Logf("refused, as it must be: %v", err)
+	err = checkInPlace(update, sessionName+".sealed")
+	if err == nil || !strings.Contains(err.Error(), "not fdatasynced") {
+		t.Fatalf("the check accepted an update in place with no fdatasync: %v", err)
 	}
 	t.Logf("refused, as it must be: %v", err)
 }

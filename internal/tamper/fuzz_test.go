@@ -24,11 +24,7 @@ import (
 // (testdata/fuzz/FuzzVaultFolder).
 func FuzzVaultFolder(f *testing.F) {
 	dir, _ := realVault(f, testPolicy)
-	hdr, err1 := os.ReadFile(headerPath(dir))
-	ses, err2 := os.ReadFile(sessionPath(dir, sessionName))
-	if err1 == nil && err2 == nil {
-		f.Add(hdr, ses)
-	}
+	f.Add(blobAt(f, headerPath(dir)), blobAt(f, sessionPath(dir, sessionName)))
 	f.Fuzz(func(t *testing.T, hdr, ses []byte) {
 		ctx := context.Background()
 		d := filepath.Join(t.TempDir(), "vault")

@@ -114,6 +114,30 @@ func realVault(t testing.TB, policy kdf.Policy) (dir string, plain []byte) {
 
 func headerPath(dir string) string { return filepath.Join(dir, "vault.hdr") }
 
+// blobAt returns the blob stored in the vault file at path (vault.hdr or
+// sessions/NAME.sealed), read through the file backend: a file of layout
+// 2 is a record that holds the blob in one of its two slots. The harness
+// mutates that blob and writes it back as the bare file of layout 1,
+// which the backend reads as that blob, so that every mutation reaches
+// the vault's readers.
+func blobAt(t testing.TB, path string) []byte {
+	t.Helper()
+	dir, name := filepath.Dir(path), backends.HeaderName
+	if filepath.Base(path) != "vault.hdr" {
+		dir, name = filepath.Dir(dir), strings.TrimSuffix(filepath.Base(path), ".sealed")
+	}
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	blob, _, err := b.Get(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blob
+}
+
 func sessionPath(dir, name string) string { return filepath.Join(dir, "sessions", name+".sealed") }
 
 // writeFile replaces a vault file's content in place, keeping its mode.
@@ -219,7 +243,7 @@ func fixSum(h []byte) []byte {
 func TestTamperHeader(t *testing.T) {
 	ctx := context.Background()
 	dir, plain := realVault(t, testPolicy)
-	orig, err := os.ReadFile(headerPath(dir))
+	orig, err := blobAt(t, headerPath(dir)), error(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +281,7 @@ func TestTamperHeader(t *testing.T) {
 func TestTamperSession(t *testing.T) {
 	ctx := context.Background()
 	dir, plain := realVault(t, testPolicy)
-	orig, err := os.ReadFile(sessionPath(dir, sessionName))
+	orig, err := blobAt(t, sessionPath(dir, sessionName)), error(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,13 +332,7 @@ func TestTamperMoves(t *testing.T) {
 	o := newOutcome("tamper/moves")
 	dir, plain := realVault(t, testPolicy)
 	other, _ := realVault(t, testPolicy)
-	read := func(p string) []byte {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	read := func(p string) []byte { return blobAt(t, p) }
 	sealed := read(sessionPath(dir, sessionName))
 	hdr := read(headerPath(dir))
 
@@ -410,7 +428,7 @@ func layout(t *testing.T, h []byte) headerLayout {
 func TestHostileHeaders(t *testing.T) {
 	ctx := context.Background()
 	dir, plain := realVault(t, testPolicy)
-	orig, err := os.ReadFile(headerPath(dir))
+	orig, err := blobAt(t, headerPath(dir)), error(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,10 +522,7 @@ func TestOversizedFiles(t *testing.T) {
 		{"session of cap+1", sessionPath(dir, sessionName), vault.MaxSealedSize + 1},
 		{"session of backend cap+1", sessionPath(dir, sessionName), backends.MaxBlobSize + 1},
 	} {
-		orig, err := os.ReadFile(c.path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		orig := blobAt(t, c.path)
 		f, err := os.OpenFile(c.path, os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
