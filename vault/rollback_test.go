@@ -45,6 +45,18 @@ func openDir(t *testing.T, dir string, opts ...Option) *Vault {
 	return mustOpen(t, b, append(cheap(testPass), opts...)...)
 }
 
+// dirBackend opens a second file backend on the vault folder dir, as
+// another process would: what it writes the Vault under test did not see.
+func dirBackend(t *testing.T, dir string) *file.Backend {
+	t.Helper()
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 func readFile(t *testing.T, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
@@ -89,7 +101,16 @@ func TestRollbackSession(t *testing.T) {
 			seal(t, v, "s", "three")
 			switch tc {
 			case "previous generation":
-				writeFile(t, cur, readFile(t, filepath.Join(dir, "sessions", ".s.sealed.prev")))
+				// Put back the previous generation the backend keeps (in
+				// file layout 2, the record's other slot).
+				fb := dirBackend(t, dir)
+				prev, _, err := fb.Previous(ctx, "s")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fb.Put(ctx, "s", prev, backends.Any); err != nil {
+					t.Fatal(err)
+				}
 			case "older copy":
 				writeFile(t, cur, old)
 			case "deleted session resurrected":
@@ -152,10 +173,25 @@ func TestRollbackRecoverIsDeliberate(t *testing.T) {
 	v := openDir(t, dir, WithFreshnessFile(fresh))
 	seal(t, v, "s", "one")
 	seal(t, v, "s", "two")
-	cur := filepath.Join(dir, "sessions", "s.sealed")
-	blob := readFile(t, cur)
+	// Damage that reaches the vault (the file backend's own checksums
+	// catch damage done to the file: layout 2 then reads the slot before
+	// it): the current blob stored with its last bit flipped, "one" kept
+	// as the previous generation.
+	fb := dirBackend(t, dir)
+	blob, _, err := fb.Get(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, _, err := fb.Previous(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
 	blob[len(blob)-1] ^= 1
-	writeFile(t, cur, blob)
+	for _, b := range [][]byte{prev, blob} {
+		if _, err := fb.Put(ctx, "s", b, backends.Any); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if ok, err := v.Recover(ctx, "s"); err != nil || !ok {
 		t.Fatalf("Recover = %v, %v", ok, err)
 	}

@@ -4,6 +4,7 @@ package file_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,7 +44,10 @@ func TestDropPreviousLeftovers(t *testing.T) {
 		"sessions/.s.sealed.tmp-short",
 		".vault.hdr.tmp-XYZ0000000000000",
 	}
-	for _, p := range append(plant, keep[4:]...) {
+	// Layout 2 keeps the previous generation in the record; a folder
+	// moved from layout 1 may still hold ".prev" files: planted too.
+	plant = append(plant, ".vault.hdr.prev", "sessions/.s.sealed.prev")
+	for _, p := range append(plant, keep[3:]...) {
 		if err := os.WriteFile(filepath.Join(dir, p), []byte("old copy"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -65,5 +69,13 @@ func TestDropPreviousLeftovers(t *testing.T) {
 	}
 	if blob, _, err := b.Get(ctx, "s"); err != nil || string(blob) != "two s" {
 		t.Errorf("Get(s) = %q, %v", blob, err)
+	}
+	for _, name := range []string{backends.HeaderName, "s"} {
+		if prev, _, err := b.Previous(ctx, name); !errors.Is(err, backends.ErrNotFound) {
+			t.Errorf("Previous(%q) after DropPrevious = %q, %v; want ErrNotFound", name, prev, err)
+		}
+	}
+	if prev, _, err := b.Previous(ctx, "s.sealed.tmp-0123456789abcdef"); err != nil || string(prev) != "one s.sealed.tmp-0123456789abcdef" {
+		t.Errorf("the previous generation of another name = %q, %v", prev, err)
 	}
 }

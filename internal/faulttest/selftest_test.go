@@ -27,18 +27,24 @@ func (b untypedPut) Put(ctx context.Context, name string, blob []byte, ifVersion
 	return v, nil
 }
 
-// truncatingPut empties the stored session before it writes the new one,
-// as an in-place writer does: a failed write loses the old content.
+// truncatingPut checks the version, then empties the stored session
+// before it writes the new one, as a naive in-place writer does (one that
+// overwrites the current copy, not a spare slot): a failed write loses
+// the old content.
 type truncatingPut struct {
 	*file.Backend
 	dir string
 }
 
 func (b truncatingPut) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (backends.Version, error) {
-	if name == sessionName {
-		os.Truncate(filepath.Join(b.dir, "sessions", sessionName+".sealed"), 0)
+	if name != sessionName {
+		return b.Backend.Put(ctx, name, blob, ifVersion)
 	}
-	return b.Backend.Put(ctx, name, blob, ifVersion)
+	if _, v, err := b.Backend.Get(ctx, name); err == nil && ifVersion != backends.Any && v != ifVersion {
+		return "", backends.ErrConflict
+	}
+	os.Truncate(filepath.Join(b.dir, "sessions", sessionName+".sealed"), 0)
+	return b.Backend.Put(ctx, name, blob, backends.Any)
 }
 
 // litteringPut leaves a temp file behind when a write fails.
