@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"os"
 	"strconv"
 	"testing"
 
@@ -13,7 +12,8 @@ import (
 )
 
 // cmdForgeKDF is the testscript command "forgekdf HEADER T MEMORY_KIB P":
-// it sets every passphrase slot of a v1 header file to those argon2id
+// it sets every passphrase slot of the header stored at HEADER (the
+// file backend's blob, blob_cmds_test.go) to those argon2id
 // parameters and recomputes the checksum, as an attacker who can write
 // the header would (docs/FORMAT.md gives the layout).
 func cmdForgeKDF(ts *testscript.TestScript, neg bool, args []string) {
@@ -26,15 +26,17 @@ func cmdForgeKDF(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		v[i] = n
 	}
-	name := ts.MkAbs(args[0])
-	b, err := os.ReadFile(name)
-	ts.Check(err)
+	// The header blob the file backend stores (blob_cmds_test.go), its
+	// previous generation kept.
+	fb, name := blobName(ts, args[0])
+	defer fb.Close()
+	b, prev := storedBlobs(ts, fb, name)
 	n, problem := forgeKDF(b, kdf.Params{Time: uint32(v[0]), MemoryKiB: uint32(v[1]), Threads: uint8(v[2])})
 	if problem != "" {
 		ts.Fatalf("forgekdf: %s", problem)
 	}
 	ts.Logf("forgekdf: %d passphrase slots set", n)
-	ts.Check(os.WriteFile(name, b, 0o600))
+	setBlobs(ts, fb, name, b, prev)
 }
 
 // forgeKDF edits header b in place; it returns how many slots it changed.
