@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 
@@ -84,6 +85,15 @@ func TestPassphraseCredentialSystemdCreds(t *testing.T) {
 	if open(t, vc, "bot") != "session" {
 		t.Fatal("wrong session")
 	}
+	f := figures.New("vault/credential-systemd")
+	f.Inc("opened")
+	// "systemd 252 (252.39-1~deb12u1)": the version systemd-creds is from.
+	if v, err := exec.Command(creds, "--version").Output(); err == nil {
+		if fields := strings.Fields(string(v)); len(fields) >= 2 && fields[0] == "systemd" {
+			f.Note("systemd_version", fields[1])
+		}
+	}
+	defer f.Report(t)
 	// A credential encrypted under another name does not decrypt as this
 	// one: systemd-creds binds the name.
 	if err := exec.Command(creds, "decrypt", "--name=other", enc, filepath.Join(dir, "other")).Run(); err == nil {
@@ -120,6 +130,9 @@ func TestPassphraseCredentialRefusals(t *testing.T) {
 	os.Symlink(filepath.Join(dir, "good"), filepath.Join(dir, "link"))
 	os.Mkdir(filepath.Join(dir, "adir"), 0o700)
 
+	f := figures.New("vault/credential-refusals")
+	f.Declare("cases", "refused", "accepted", "content_shown")
+	defer f.Report(t)
 	b, _ := newMemory()
 	try := func(env, name string) error {
 		t.Helper()
@@ -143,9 +156,17 @@ func TestPassphraseCredentialRefusals(t *testing.T) {
 		{dir, "missing", "missing"},
 	} {
 		err := try(c.env, c.name)
+		f.Inc("cases")
+		if err == nil {
+			f.Inc("accepted")
+			t.Errorf("%s: accepted", c.what)
+			continue
+		}
 		var ce *CredentialError
 		if !errors.Is(err, ErrCredential) || !errors.As(err, &ce) || ce.Name != c.name {
 			t.Errorf("%s: %v, want a *CredentialError", c.what, err)
+		} else {
+			f.Inc("refused")
 		}
 		unsafe := c.what == "world-readable" || c.what == "group-writable" || c.what == "symlink"
 		if errors.Is(err, backends.ErrPermission) != unsafe {
@@ -155,6 +176,7 @@ func TestPassphraseCredentialRefusals(t *testing.T) {
 			t.Errorf("%s: %v: ErrNotFound only for a missing file", c.what, err)
 		}
 		if strings.Contains(err.Error(), "s3cr3t") {
+			f.Inc("content_shown")
 			t.Errorf("%s: the error shows the content: %v", c.what, err)
 		}
 	}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
 	"github.com/sessionvault/sessionvault/backends/memory"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/internal/retired"
 	"github.com/sessionvault/sessionvault/kdf"
 )
@@ -187,6 +189,9 @@ var retireCases = []retireCase{
 // backend whose DropPrevious does nothing (the behaviour before
 // retirement) must find something: the scan is not blind.
 func TestRetiredOpensNothing(t *testing.T) {
+	f := figures.New("vault/retired")
+	f.Declare("changes", "findings", "headers_scanned", "envelopes_scanned", "unpurged_changes", "unpurged_found")
+	defer f.Report(t)
 	for _, tc := range retireCases {
 		for _, broken := range []bool{false, true} {
 			name := tc.name
@@ -225,11 +230,20 @@ func TestRetiredOpensNothing(t *testing.T) {
 				}
 				t.Logf("%d files, %d headers, %d envelopes, %d findings", rep.Blobs, rep.Headers, rep.Envelopes, len(rep.Findings))
 				if broken {
+					// The self-test's findings, per change: "unpurged_" and
+					// the case name with _ for -.
+					f.Add("unpurged_changes", 1)
+					f.Add("unpurged_"+strings.ReplaceAll(tc.name, "-", "_"), int64(len(rep.Findings)))
 					if len(rep.Findings) == 0 {
 						t.Fatal("the scanner found nothing on a backend that keeps every previous generation: it is blind")
 					}
+					f.Add("unpurged_found", 1)
 					return
 				}
+				f.Add("changes", 1)
+				f.Add("findings", int64(len(rep.Findings)))
+				f.Add("headers_scanned", int64(rep.Headers))
+				f.Add("envelopes_scanned", int64(rep.Envelopes))
 				for _, f := range rep.Findings {
 					t.Errorf("retired credential opens: %s", f)
 				}
@@ -261,8 +275,12 @@ func TestRetiredOpensNothing(t *testing.T) {
 // one.
 func TestPurgeCrashAtEveryStep(t *testing.T) {
 	ctx := context.Background()
+	f := figures.New("vault/purge-crash")
+	f.Declare("states", "opened_old", "opened_new", "unopenable", "retired_copies")
+	defer f.Report(t)
 	for k := 0; k < 12; k++ {
 		t.Run(fmt.Sprint("passwd after ", k, " writes"), func(t *testing.T) {
+			f.Add("states", 1)
 			v, b := newVault(t, cheap("old")...)
 			for i := range 3 {
 				seal(t, v, fmt.Sprintf("s%d", i), "x")
@@ -276,8 +294,10 @@ func TestPurgeCrashAtEveryStep(t *testing.T) {
 				var errOld error
 				v2, errOld = Open(ctx, b, cheap("old")...)
 				if errOld != nil {
+					f.Add("unopenable", 1)
 					t.Fatalf("opens with neither passphrase: new %v, old %v", errNew, errOld)
 				}
+				f.Add("opened_old", 1)
 				if err == nil {
 					t.Fatal("ChangePassphrase returned nil but the old passphrase still opens")
 				}
@@ -285,10 +305,14 @@ func TestPurgeCrashAtEveryStep(t *testing.T) {
 				return
 			}
 			defer v2.Close()
+			f.Add("opened_new", 1)
 			if _, err := Open(ctx, b, cheap("old")...); !errors.Is(err, ErrWrongKey) {
+				f.Add("retired_copies", 1)
 				t.Fatalf("the retired passphrase: %v, want ErrWrongKey", err)
 			}
-			wantNoPrevHeaderOpens(t, b, "old")
+			if !t.Run("no retired previous header", func(t *testing.T) { wantNoPrevHeaderOpens(t, b, "old") }) {
+				f.Add("retired_copies", 1)
+			}
 		})
 	}
 }

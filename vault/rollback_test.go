@@ -10,6 +10,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/session"
 )
 
@@ -90,8 +91,11 @@ func wantRollback(t *testing.T, v *Vault, name, what string) {
 // SECURITY.md states).
 func TestRollbackSession(t *testing.T) {
 	ctx := context.Background()
+	f := figures.New("vault/rollback-session")
+	f.Declare("cases", "readers", "refused", "opened_without_record")
 	for _, tc := range []string{"previous generation", "older copy", "deleted session resurrected"} {
 		t.Run(tc, func(t *testing.T) {
+			f.Add("cases", 1)
 			dir, fresh := rollbackVault(t)
 			v := openDir(t, dir, WithFreshnessFile(fresh))
 			cur := filepath.Join(dir, "sessions", "s.sealed")
@@ -119,11 +123,15 @@ func TestRollbackSession(t *testing.T) {
 				}
 				writeFile(t, cur, old)
 			}
+			f.Add("readers", 3)
 			wantRollback(t, v, "s", "the Vault that saw the newer blob")
+			f.Add("refused", 1)
 			wantRollback(t, openDir(t, dir, WithFreshnessFile(fresh)), "s", "a fresh Vault with the freshness file")
+			f.Add("refused", 1)
 			if got := open(t, openDir(t, dir), "s"); got == "three" {
 				t.Fatal("the rolled-back blob holds the newest content: the test put nothing back")
 			}
+			f.Add("opened_without_record", 1)
 			// The session Manager refuses it too.
 			_, err := session.NewManager(ctx, openDir(t, dir, WithFreshnessFile(fresh)).Store("s"))
 			if err == nil {
@@ -132,8 +140,10 @@ func TestRollbackSession(t *testing.T) {
 			if !errors.Is(err, ErrRollback) {
 				t.Fatalf("session.NewManager: %v, want ErrRollback", err)
 			}
+			f.Add("refused", 1)
 		})
 	}
+	f.Report(t)
 }
 
 // TestRollbackNewerStillOpens checks there is no false alarm: a Vault
@@ -212,6 +222,9 @@ func TestRollbackRecoverIsDeliberate(t *testing.T) {
 // no older header in storage, the attacker needs a copy of their own.
 func TestRollbackHeader(t *testing.T) {
 	ctx := context.Background()
+	f := figures.New("vault/rollback-header")
+	f.Declare("refused", "opened_without_record", "passwd_undetected")
+	defer f.Report(t)
 	t.Run("after rotate-key", func(t *testing.T) {
 		dir, fresh := rollbackVault(t)
 		v := openDir(t, dir, WithFreshnessFile(fresh))
@@ -226,6 +239,7 @@ func TestRollbackHeader(t *testing.T) {
 		// next header-locked write.
 		_, err := v.Store("new").Seal(ctx, []byte("x"), backends.Absent)
 		wantErr(t, err, ErrRollback, "seal after the header went back")
+		f.Add("refused", 1)
 		b, err := file.New(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -233,12 +247,14 @@ func TestRollbackHeader(t *testing.T) {
 		defer b.Close()
 		_, err = Open(ctx, b, cheap(testPass, WithFreshnessFile(fresh))...)
 		wantErr(t, err, ErrRollback, "Open with the freshness file")
+		f.Add("refused", 1)
 		// Without the file: the old header opens, but the sessions,
 		// sealed under generation 2, do not.
 		v2 := mustOpen(t, b, cheap(testPass)...)
 		if _, _, err := v2.Store("s").Open(ctx); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("session under a header rolled back without the file: %v, want ErrCorrupt", err)
 		}
+		f.Add("opened_without_record", 1)
 	})
 	t.Run("after passwd: not detectable", func(t *testing.T) {
 		dir, fresh := rollbackVault(t)
@@ -253,6 +269,7 @@ func TestRollbackHeader(t *testing.T) {
 		}
 		writeFile(t, hdr, old)
 		openDir(t, dir, WithFreshnessFile(fresh)) // opens with the old passphrase
+		f.Add("passwd_undetected", 1)
 	})
 }
 
@@ -268,6 +285,9 @@ func TestRollbackFreshnessFileOfAnotherVault(t *testing.T) {
 	defer b.Close()
 	_, err = Open(context.Background(), b, cheap(testPass, WithFreshnessFile(fresh))...)
 	wantErr(t, err, ErrRollback, "Open with another vault's freshness file")
+	f := figures.New("vault/rollback-other-vault")
+	f.Add("refused", 1)
+	f.Report(t)
 }
 
 // TestEnvelopeV1AfterV2 checks that a version 1 envelope still opens,
@@ -295,6 +315,9 @@ func TestEnvelopeV1AfterV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRollback(t, v, "s", "a version 1 blob after a version 2 one")
+	f := figures.New("vault/rollback-v1-after-v2")
+	f.Add("refused", 1)
+	f.Report(t)
 }
 
 // TestGoldenEnvelopeVersions checks which envelope version each golden

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/memory"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/kdf"
 )
 
@@ -159,8 +160,12 @@ func TestRotateKeyCrashAtEveryStep(t *testing.T) {
 	// The last write, the spare, is best effort.
 	total := 2*n + 6
 	committed := n + 4 // the header that drops generation 1
+	f := figures.New("vault/rotate-crash")
+	f.Declare("states", "committed_states", "sessions_opened", "unreadable_sessions", "dropped_generation_left", "reruns_completed")
+	defer f.Report(t)
 	for k := 0; k <= total; k++ {
 		t.Run(fmt.Sprint("after ", k, " writes"), func(t *testing.T) {
+			f.Add("states", 1)
 			v, b := newVault(t)
 			want := map[string]string{}
 			for i := range n {
@@ -192,15 +197,20 @@ func TestRotateKeyCrashAtEveryStep(t *testing.T) {
 						t.Fatalf("%s: %s sealed under generation %d, header holds %v", stage, name, sessionGen(t, b, name), v2.Info().Generations)
 					}
 					if got := open(t, v2, name); got != content {
+						f.Add("unreadable_sessions", 1)
 						t.Fatalf("%s: %s = %q, want %q", stage, name, got, content)
 					}
+					f.Add("sessions_opened", 1)
 				}
 			}
 			check("after the crash")
 			if k >= committed {
 				// The fresh Open in check finished the purge: nothing
 				// kept is sealed under, or wraps, generation 1.
-				wantNoGeneration(t, b, 1)
+				f.Add("committed_states", 1)
+				if !t.Run("generation 1 gone", func(t *testing.T) { wantNoGeneration(t, b, 1) }) {
+					f.Add("dropped_generation_left", 1)
+				}
 			}
 			// A rerun, by a fresh process, finishes the job.
 			v3 := mustOpen(t, b, cheap(testPass)...)
@@ -208,6 +218,7 @@ func TestRotateKeyCrashAtEveryStep(t *testing.T) {
 				t.Fatalf("rerun: %v", err)
 			}
 			check("after the rerun")
+			f.Add("reruns_completed", 1)
 			// An interrupted rotation is resumed (generation 2); a
 			// finished one is followed by a new one (generation 3).
 			wantGen := uint32(2)

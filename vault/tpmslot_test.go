@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/kdf"
 )
 
@@ -278,6 +279,15 @@ func rechecksum(b []byte) []byte {
 }
 
 func TestParseTPMSlotBounds(t *testing.T) {
+	f := figures.New("vault/tpm-slot-bounds")
+	f.Declare("typed")
+	defer f.Report(t)
+	// typed fails the test unless err is want (and no other category).
+	typed := func(err, want error, what string) {
+		t.Helper()
+		wantErr(t, err, want, what)
+		f.Inc("typed")
+	}
 	pol := kdf.DefaultPolicy
 	h, good := tpmHeader(t, []byte("sealed"))
 	if got, err := parseHeader(good, pol); err != nil || !bytes.Equal(got.encode(), good) {
@@ -289,36 +299,36 @@ func TestParseTPMSlotBounds(t *testing.T) {
 	b := append([]byte(nil), good...)
 	binary.BigEndian.PutUint16(b[magicSize:], formatVersion)
 	_, err := parseHeader(rechecksum(b), pol)
-	wantErr(t, err, ErrCorrupt, "TPM slot in a v1 header")
+	typed(err, ErrCorrupt, "TPM slot in a v1 header")
 
 	// Version 2 without a TPM slot.
 	_, v1 := tpmHeader(t)
 	b = append([]byte(nil), v1...)
 	binary.BigEndian.PutUint16(b[magicSize:], headerVersionTPM)
 	_, err = parseHeader(rechecksum(b), pol)
-	wantErr(t, err, ErrCorrupt, "v2 header without a TPM slot")
+	typed(err, ErrCorrupt, "v2 header without a TPM slot")
 
 	// A version from the future.
 	binary.BigEndian.PutUint16(b[magicSize:], 3)
 	_, err = parseHeader(rechecksum(b), pol)
-	wantErr(t, err, ErrUnsupportedVersion, "version 3")
+	typed(err, ErrUnsupportedVersion, "version 3")
 
 	// Sealed key lengths: empty, above the cap, longer than the blob.
 	_, err = parseHeader(tpmRaw(t, 0), pol)
-	wantErr(t, err, ErrCorrupt, "empty sealed key")
+	typed(err, ErrCorrupt, "empty sealed key")
 	_, err = parseHeader(tpmRaw(t, MaxSealedKeySize+1), pol)
-	wantErr(t, err, ErrCorrupt, "sealed key above the cap")
+	typed(err, ErrCorrupt, "sealed key above the cap")
 	_, max := tpmHeader(t, make([]byte, MaxSealedKeySize))
 	if _, err := parseHeader(max, pol); err != nil {
 		t.Fatalf("sealed key at the cap: %v", err)
 	}
 	_, err = parseHeader(tpmRaw(t, 0xffff), pol)
-	wantErr(t, err, ErrCorrupt, "sealed key length past the end")
+	typed(err, ErrCorrupt, "sealed key length past the end")
 
 	// More TPM slots than the format allows.
 	_, three := tpmHeader(t, []byte("a"), []byte("b"), []byte("c"))
 	_, err = parseHeader(three, pol)
-	wantErr(t, err, ErrCorrupt, "three TPM slots")
+	typed(err, ErrCorrupt, "three TPM slots")
 }
 
 // tpmRaw returns a v2 header whose TPM slot claims a sealed key of n

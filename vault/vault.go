@@ -411,45 +411,30 @@ func (v *Vault) unlock(ctx context.Context, h *header, derive bool) ([]*secmem.B
 		}
 	}
 	v.mu.RUnlock()
-	// 2. Keychain slots, through the key store.
+	// 2. Keychain slots, through the key store; 3. TPM slots, through
+	// the sealer. A source's error (locked, away, no entry; no TPM,
+	// another TPM, changed PCRs) falls through to the next.
 	v.mu.RLock()
-	ks := v.keyStore
+	ks, sealer := v.keyStore, v.sealer
 	v.mu.RUnlock()
-	if ks != nil {
-		for i := range h.slots {
-			s := &h.slots[i]
-			if s.kind != KeychainSlot {
-				continue
-			}
-			kek, err := fetchKEK(ctx, ks, h, s)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			keys, err := try(s, kek)
-			if err != nil {
-				kek.Destroy()
-				if !errors.Is(err, ErrWrongKey) {
-					return nil, SlotID{}, nil, err
-				}
-				errs = append(errs, err)
-				continue
-			}
-			return keys, s.id, kek, nil
-		}
+	sources := []struct {
+		kind  SlotKind
+		given bool
+		fetch func(*slot) (*secmem.Buffer, error)
+	}{
+		{KeychainSlot, ks != nil, func(s *slot) (*secmem.Buffer, error) { return fetchKEK(ctx, ks, h, s) }},
+		{TPMSlot, sealer != nil, func(s *slot) (*secmem.Buffer, error) { return unsealKEK(ctx, sealer, s) }},
 	}
-	// 3. TPM slots, through the sealer: an error (no TPM, another TPM,
-	// changed PCRs) falls through to the passphrase.
-	v.mu.RLock()
-	sealer := v.sealer
-	v.mu.RUnlock()
-	if sealer != nil {
-		for i := range h.slots {
-			s := &h.slots[i]
-			if s.kind != TPMSlot {
+	for _, src := range sources {
+		if !src.given {
+			continue
+		}
+		for j := range h.slots {
+			s := &h.slots[j]
+			if s.kind != src.kind {
 				continue
 			}
-			kek, err := unsealKEK(ctx, sealer, s)
+			kek, err := src.fetch(s)
 			if err != nil {
 				errs = append(errs, err)
 				continue

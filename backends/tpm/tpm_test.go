@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/vault"
 )
 
@@ -46,10 +47,16 @@ func TestSealUnseal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("sealed bytes: %d; seal %v, unseal %v", len(sealed), sealTime, time.Since(start))
+	unsealTime := time.Since(start)
+	t.Logf("sealed bytes: %d; seal %v, unseal %v", len(sealed), sealTime, unsealTime)
 	if !bytes.Equal(got, kek) {
 		t.Fatal("unsealed another key")
 	}
+	f := figures.New("tpm/seal")
+	f.Add("seal_us", sealTime.Microseconds())
+	f.Add("unseal_us", unsealTime.Microseconds())
+	f.Add("sealed_bytes", int64(len(sealed)))
+	defer f.Report(t)
 	in, err := Describe(sealed)
 	if err != nil || len(in.PCRs) != 0 {
 		t.Fatalf("Describe: %+v, %v", in, err)
@@ -120,6 +127,12 @@ func TestWipedTPM(t *testing.T) {
 func TestUnavailable(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	f := figures.New("tpm/unavailable")
+	var fastest time.Duration
+	defer func() {
+		f.Add("fastest_us", fastest.Microseconds())
+		f.Report(t)
+	}()
 	for name, dev := range map[string]string{
 		"missing":     filepath.Join(dir, "no-such-tpm"),
 		"not-a-tpm":   dir,
@@ -137,6 +150,11 @@ func TestUnavailable(t *testing.T) {
 				t.Fatalf("Unseal took %v to fail", d)
 			}
 			t.Logf("%s: ErrUnavailable in %v", name, d)
+			f.Inc("cases")
+			f.Max("slowest_us", d.Microseconds())
+			if fastest == 0 || d < fastest {
+				fastest = d
+			}
 			if _, err := s.Seal(ctx, make([]byte, 32)); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Seal: %v, want ErrUnavailable", err)
 			}
@@ -213,19 +231,28 @@ func TestHungTPM(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	const deadline = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	start := time.Now()
 	_, err = newSealer(t, p).Unseal(ctx, validLooking(t))
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("%v, want ErrUnavailable", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	d := time.Since(start)
+	if d > 2*time.Second {
 		t.Fatalf("returned after %v", d)
 	}
+	f := figures.New("tpm/hung")
+	f.Add("deadline_ms", deadline.Milliseconds())
+	f.Add("returned_ms", d.Milliseconds())
+	f.Report(t)
 }
 
 func TestParseSealedHostile(t *testing.T) {
+	f := figures.New("tpm/parse-hostile")
+	f.Declare("inputs", "malformed")
+	defer f.Report(t)
 	for name, b := range map[string][]byte{
 		"empty":         {},
 		"short":         {1, 0, 0},
@@ -237,8 +264,12 @@ func TestParseSealedHostile(t *testing.T) {
 		"trailing":      {1, 0, 0, 0, 0, 1, 0xaa, 0, 1, 0xbb, 0},
 		"too many PCRs": {1, 0xff, 0xff, 0, 0, 1, 0xaa, 0, 1, 0xbb},
 	} {
-		if _, err := parseSealed(b); !errors.Is(err, ErrMalformed) || !errors.Is(err, vault.ErrCorrupt) {
+		f.Inc("inputs")
+		_, err := parseSealed(b)
+		if !errors.Is(err, ErrMalformed) || !errors.Is(err, vault.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		} else {
+			f.Inc("malformed")
 		}
 		if _, err := Describe(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Describe %s: %v", name, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/internal/secmem"
 	"github.com/sessionvault/sessionvault/kdf"
 	"github.com/sessionvault/sessionvault/vault"
@@ -110,7 +111,13 @@ func TestVaultWithTPMAndPassphrase(t *testing.T) {
 	// The TPM alone opens it: no passphrase, no argon2id run.
 	start := time.Now()
 	vt := mustOpen(t, b, vault.WithTPM(spy))
-	t.Logf("open with the TPM slot: %v", time.Since(start))
+	openTime := time.Since(start)
+	t.Logf("open with the TPM slot: %v", openTime)
+	f := figures.New("tpm/vault")
+	f.Add("sessions", int64(len(sessions)))
+	f.Add("open_tpm_us", openTime.Microseconds())
+	f.Declare("keys_found")
+	defer f.Report(t)
 	if vt.Info().UnlockedBy != tpmSlot {
 		t.Fatal("not unlocked by the TPM slot")
 	}
@@ -141,7 +148,9 @@ func TestVaultWithTPMAndPassphrase(t *testing.T) {
 	openAll(t, mustOpen(t, b, vault.WithTPM(spy)), sessions)
 
 	// The key-encryption key is nowhere in the vault folder.
-	scanFolder(t, dir, spy.keks)
+	files, found := scanFolder(t, dir, spy.keks)
+	f.Max("files_scanned", int64(files))
+	f.Add("keys_found", int64(found))
 
 	// TPM state wiped: the TPM slot is a wrong key, the passphrase
 	// recovers, and a new TPM slot can be added for the new TPM.
@@ -159,7 +168,10 @@ func TestVaultWithTPMAndPassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	openAll(t, mustOpen(t, b, vault.WithTPM(spy)), sessions)
-	scanFolder(t, dir, spy.keks)
+	files, found = scanFolder(t, dir, spy.keks)
+	f.Max("files_scanned", int64(files))
+	f.Add("keys_sealed", int64(len(spy.keks)))
+	f.Add("keys_found", int64(found))
 }
 
 // TestVaultAddTPMSlot: passwd --tpm on a passphrase vault.
@@ -217,6 +229,9 @@ func TestVaultNoTPM(t *testing.T) {
 		t.Fatalf("Open took %v with no TPM", d)
 	}
 	t.Logf("Open with the TPM stopped: ErrUnavailable in %v", d)
+	f := figures.New("tpm/vault-no-tpm")
+	f.Add("open_us", d.Microseconds())
+	defer f.Report(t)
 	if !errors.Is(err, ErrUnavailable) || errors.Is(err, vault.ErrWrongKey) {
 		t.Fatalf("open with no TPM: %v, want ErrUnavailable", err)
 	}
@@ -228,8 +243,9 @@ func TestVaultNoTPM(t *testing.T) {
 	}
 }
 
-// scanFolder fails if any file under dir holds any of keys.
-func scanFolder(t *testing.T, dir string, keys [][]byte) {
+// scanFolder fails if any file under dir holds any of keys; it returns
+// the number of files scanned and of keys found.
+func scanFolder(t *testing.T, dir string, keys [][]byte) (files, found int) {
 	t.Helper()
 	n := 0
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -243,6 +259,7 @@ func scanFolder(t *testing.T, dir string, keys [][]byte) {
 		n++
 		for _, k := range keys {
 			if bytes.Contains(b, k) {
+				found++
 				t.Errorf("%s holds a key-encryption key in plaintext", p)
 			}
 		}
@@ -254,5 +271,6 @@ func scanFolder(t *testing.T, dir string, keys [][]byte) {
 	if n == 0 || len(keys) == 0 {
 		t.Fatalf("scanned %d files for %d keys", n, len(keys))
 	}
-	t.Logf("scanned %d files for %d keys: none found", n, len(keys))
+	t.Logf("scanned %d files for %d keys: %d found", n, len(keys), found)
+	return n, found
 }

@@ -109,9 +109,15 @@ func TestMigrateFileRedisFile(t *testing.T) {
 		t.Fatalf("file -> redis: %+v", r)
 	}
 	checkAllOpenWith(t, n, "--backend", "redis", "--redis-url", url, "--redis-prefix", prefix, "--passphrase-file", pass)
-	if got := noPlaintextInRedis(t, url, prefix); got != n {
+	got := noPlaintextInRedis(t, url, prefix)
+	if got != n {
 		t.Fatalf("redis holds %d sessions, want %d", got, n)
 	}
+	f := figures.New("vaultctl/migrate")
+	f.Add("sessions", int64(n))
+	f.Add("file_to_redis_ms", toRedis.Milliseconds())
+	f.Add("redis_values_scanned", int64(got+1))
+	defer f.Report(t)
 
 	// Again, the URL from $VAULTCTL_TO_REDIS_URL: nothing to copy,
 	// everything verified.
@@ -129,17 +135,22 @@ func TestMigrateFileRedisFile(t *testing.T) {
 	}
 	toFile := time.Since(start)
 	checkAllOpen(t, back, pass, n)
-	if files := noPlaintextInFolder(t, back); files < n+1 {
+	files := noPlaintextInFolder(t, back)
+	if files < n+1 {
 		t.Fatalf("%d files in %s, want at least %d", files, back, n+1)
 	}
+	f.Add("redis_to_file_ms", toFile.Milliseconds())
+	f.Add("files_scanned", int64(files))
 
 	// File -> file.
 	third := filepath.Join(t.TempDir(), "third")
+	start = time.Now()
 	if code, _, stderr := runCLI(t, env, "--dir", back, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", third); code != 0 {
 		t.Fatalf("file -> file: exit %d: %s", code, stderr)
 	}
+	f.Add("file_to_file_ms", time.Since(start).Milliseconds())
 	checkAllOpen(t, third, pass, n)
-	noPlaintextInFolder(t, third)
+	f.Add("files_scanned", int64(noPlaintextInFolder(t, third)))
 	t.Logf("%d sessions: file -> redis %v, redis -> file %v", n, toRedis, toFile)
 
 	// A destination that holds another vault is refused, unchanged.
@@ -152,6 +163,7 @@ func TestMigrateFileRedisFile(t *testing.T) {
 	if after := snapshot(t, other); !equalSnapshots(before, after) {
 		t.Fatal("the other vault was changed")
 	}
+	f.Inc("other_vault_refused")
 }
 
 // snapshot returns every file under dir (locks excepted) and its bytes.
@@ -191,7 +203,7 @@ func TestMigrateKill9(t *testing.T) {
 	dir, pass := makeVault(t, n)
 	dst := filepath.Join(t.TempDir(), "dst")
 	args := []string{"--dir", dir, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", dst}
-	killed, headerSeen := 0, 0
+	killed, headerSeen, badAfterKill := 0, 0, 0
 	for i := 0; i < kills; i++ {
 		if killRandomly(t, 400*time.Millisecond, args...) {
 			break // it finished before the kill
@@ -200,13 +212,21 @@ func TestMigrateKill9(t *testing.T) {
 		// Killed: either no header yet, or a complete vault.
 		if _, err := os.Stat(filepath.Join(dst, "vault.hdr")); err == nil {
 			headerSeen++
-			checkAllOpen(t, dst, pass, n)
+			_, bad := checkAllOpen(t, dst, pass, n)
+			badAfterKill += bad
 		}
 	}
 	if code, _, stderr := runCLI(t, nil, args...); code != 0 {
 		t.Fatalf("rerun after kills: exit %d: %s", code, stderr)
 	}
-	checkAllOpen(t, dst, pass, n)
+	_, bad := checkAllOpen(t, dst, pass, n)
 	noPlaintextInFolder(t, dst)
 	t.Logf("%d sessions, killed %d times (%d of them after the header was written), then a rerun finished", n, killed, headerSeen)
+	f := figures.New("vaultctl/migrate-kill9")
+	f.Add("sessions", int64(n))
+	f.Add("kills", int64(killed))
+	f.Add("killed_after_header", int64(headerSeen))
+	f.Add("unreadable_after_kill", int64(badAfterKill))
+	f.Add("unreadable_after_rerun", int64(bad))
+	f.Report(t)
 }
