@@ -55,6 +55,7 @@ func passwdHeldChild(args []string) error {
 // passphrase and, once it finished the purge, nothing in the folder may
 // open with the old one.
 func TestCrashPasswdBetweenRenames(t *testing.T) {
+	t.Skip("file layout 2 writes the header in place (one pwritev): it has no rename of a temp link over .vault.hdr.prev, so this window does not exist; TestCrashPasswdAtEveryStep holds every step of the layout-2 header write")
 	dir := filepath.Join(t.TempDir(), "vault")
 	createMany(t, dir, 3)
 	if err := os.Remove(filepath.Join(dir, ".vault.hdr.prev")); err != nil {
@@ -87,7 +88,9 @@ func TestCrashPasswdBetweenRenames(t *testing.T) {
 // holds it just before it removes the previous generation.
 func dropHeldChild(args []string) error {
 	b, err := file.New(args[0], file.WithStepHook(func(ctx context.Context, s file.StepInfo) error {
-		if s.Op == "drop previous" && s.Step == file.StepRemove && filepath.Base(s.Path) == ".vault.hdr.prev" {
+		// Layout 2: the previous generation is the record's other slot,
+		// removed by overwriting it with zeros (the step "write").
+		if s.Op == "drop previous" && s.Step == file.StepWrite {
 			reexec.Report("held")
 			select {} // until killed
 		}
@@ -128,7 +131,12 @@ func TestCrashDropPreviousOrder(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("temp copies left while the previous generation is not yet removed: %v", left)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".vault.hdr.prev")); err != nil {
+	b, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, _, err := b.Previous(context.Background(), ".vault"); err != nil {
 		t.Fatalf("the previous generation: %v, want it still there (the kill came before its removal)", err)
 	}
 }
