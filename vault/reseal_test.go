@@ -55,6 +55,10 @@ func TestRotateKeyConcurrentProgress(t *testing.T) {
 			c := inFlight.Add(1)
 			for m := maxInFlight.Load(); c > m && !maxInFlight.CompareAndSwap(m, c); m = maxInFlight.Load() {
 			}
+			// An in-place update is short: hold it a little, so that
+			// writers that run concurrently are seen to overlap (a
+			// serial re-seal still shows one in flight).
+			time.Sleep(2 * time.Millisecond)
 		case file.StepFsync:
 			inFlight.Add(-1)
 		}

@@ -8,48 +8,72 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
-	"github.com/sessionvault/sessionvault/backends/memory"
 	"github.com/sessionvault/sessionvault/kdf"
 	"github.com/sessionvault/sessionvault/vault"
 )
 
 // carelessOpen is a deliberately broken reader for the harness's
-// self-test: it reads the vault's files with os.ReadFile (following
-// symlinks, ignoring modes and owners) into a memory backend and opens
-// the vault from there.
+// self-test: it copies the vault's folder with os.ReadFile and os.Stat
+// (following symlinks, ignoring modes and owners) into a fresh private
+// folder and opens the vault from the copy, so that nothing about the
+// original is checked.
 func carelessOpen(dir string) error {
 	ctx := context.Background()
-	mb := memory.New()
-	hdr, err := os.ReadFile(filepath.Join(dir, "vault.hdr"))
+	parent, err := os.MkdirTemp("", "careless-")
 	if err != nil {
 		return err
 	}
-	if _, err := mb.Put(ctx, backends.HeaderName, hdr, backends.Absent); err != nil {
+	defer os.RemoveAll(parent)
+	dst := filepath.Join(parent, "vault")
+	if err := carelessCopy(dir, dst); err != nil {
 		return err
 	}
-	names, _ := filepath.Glob(filepath.Join(dir, "sessions", "*.sealed"))
-	for _, n := range names {
-		blob, err := os.ReadFile(n)
-		if err != nil {
-			return err
-		}
-		if _, err := mb.Put(ctx, strings.TrimSuffix(filepath.Base(n), ".sealed"), blob, backends.Absent); err != nil {
-			return err
-		}
+	b, err := file.New(dst)
+	if err != nil {
+		return err
 	}
-	v, err := vault.Open(ctx, mb, vault.WithPassphrase([]byte(passphrase)), vault.WithKDFPolicy(kdf.InsecurePolicyForTesting))
+	defer b.Close()
+	v, err := vault.Open(ctx, b, vault.WithPassphrase([]byte(passphrase)), vault.WithKDFPolicy(kdf.InsecurePolicyForTesting))
 	if err != nil {
 		return err
 	}
 	defer v.Close()
 	_, _, err = v.Store(sessionName).Open(ctx)
 	return err
+}
+
+// carelessCopy copies src to dst, following every symlink, into folders
+// 0700 and files 0600.
+func carelessCopy(src, dst string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o600)
+	}
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := carelessCopy(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // untypedOpen is the library with its errors flattened to strings.
