@@ -138,3 +138,9 @@ const (
 // A session name's length is one byte of the session AAD: this stops
 // compiling if backends.MaxNameLen ever exceeds 255.
 const _ = uint8(backends.MaxNameLen)
+
+// maxFreshSize bounds the freshness file (WithFreshnessFile) a reader
+// accepts: one entry per session name, far more sessions than a vault
+// holds; a larger file is refused as corrupt after reading one byte past
+// the limit.
+const maxFreshSize = 16 << 20

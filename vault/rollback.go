@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -123,26 +125,32 @@ type freshRecord struct {
 
 const freshFormat = "sessionvault freshness v1"
 
-// maxFreshSize bounds the freshness file a reader accepts: one entry per
-// session name, far more sessions than a vault holds.
-const maxFreshSize = 16 << 20
-
 // loadFresh reads the freshness file, or returns an empty record if it
 // does not exist.
 func loadFresh(path string) (*freshRecord, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &freshRecord{Format: freshFormat, Sessions: map[string]uint64{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("vault: freshness file: %w", err)
 	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > maxFreshSize {
+		return nil, fmt.Errorf("%w: freshness file %s is over its limit of %d bytes", ErrCorrupt, path, maxFreshSize)
+	}
+	// Read at most one byte past the limit even so: a file that grows, or
+	// a device put in its place, costs no more than the limit.
+	b, err := io.ReadAll(io.LimitReader(f, maxFreshSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("vault: freshness file: %w", err)
+	}
 	if len(b) > maxFreshSize {
-		return nil, fmt.Errorf("vault: freshness file %s: %d bytes, limit %d", path, len(b), maxFreshSize)
+		return nil, fmt.Errorf("%w: freshness file %s is over its limit of %d bytes", ErrCorrupt, path, maxFreshSize)
 	}
 	var r freshRecord
 	if err := json.Unmarshal(b, &r); err != nil || r.Format != freshFormat {
-		return nil, fmt.Errorf("vault: freshness file %s is not a sessionvault freshness record", path)
+		return nil, fmt.Errorf("%w: freshness file %s is not a sessionvault freshness record", ErrCorrupt, path)
 	}
 	if r.Sessions == nil {
 		r.Sessions = map[string]uint64{}
@@ -222,10 +230,14 @@ func (rb *rollbackState) saveLocked(lowered map[string]bool) error {
 	if err == nil {
 		err = os.Rename(tmp.Name(), rb.file)
 	}
-	if err == nil {
-		if d, derr := os.Open(dir); derr == nil {
-			d.Sync()
-			d.Close()
+	if err == nil && runtime.GOOS != "windows" { // Windows cannot sync a folder handle
+		// The rename is durable only once the folder is synced.
+		var d *os.File
+		if d, err = os.Open(dir); err == nil {
+			err = d.Sync()
+			if cerr := d.Close(); err == nil {
+				err = cerr
+			}
 		}
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -359,4 +360,34 @@ func TestRollbackClockBehind(t *testing.T) {
 	if got := open(t, reader, "s"); got != "later" {
 		t.Fatalf("after an unconditional write: %q", got)
 	}
+}
+
+// TestFreshnessFileHostile: a freshness file far over its limit (sparse,
+// 4 GiB) or not a record is refused as corrupt, and reading it costs at
+// most the limit.
+func TestFreshnessFileHostile(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(4 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = loadFresh(big)
+	runtime.ReadMemStats(&after)
+	wantErr(t, err, ErrCorrupt, "a 4 GiB freshness file")
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("reading a 4 GiB freshness file allocated %d bytes, want at most %d", got, 1<<20)
+	}
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, []byte(`{"format":"something else"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadFresh(junk)
+	wantErr(t, err, ErrCorrupt, "a freshness file that is not a record")
 }

@@ -220,8 +220,12 @@ func (b *Backend) writeSlot(ctx context.Context, op, name string, l location, f 
 	h := slotHeader{index: i, slotSize: st.slotSize, id: st.hdr[st.cur].id, seq: st.maxSeq() + 1, n: len(blob), sum: sum64(blob)}
 	var hb [slotHeaderSize]byte
 	h.marshal(hb[:])
-	end := st.slotSize // how far the slot's old content may reach
-	if st.hok[i] {
+	// How far the slot's old content may reach: its blob's end only when
+	// that blob checked out (the previous generation). A header whose
+	// blob does not is a torn write, whose length says nothing about the
+	// bytes of an older, longer blob still beyond it: zero the whole slot.
+	end := st.slotSize
+	if st.hok[i] && st.prevSlot == i {
 		end = slotHeaderSize + st.hdr[i].n
 	}
 	parts := make([][]byte, 0, 3)
@@ -372,14 +376,21 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 // record that did not exist before is removed.
 func (b *Backend) undoRewrite(l location, created bool, cause error) error {
 	if created {
-		if err := l.dir.remove(l.file); err != nil {
-			return fmt.Errorf("%w (undoing the rename failed too, so the new blob is current: %v)", cause, err)
+		err := l.dir.remove(l.file)
+		if err == nil {
+			err = l.dir.sync() // the undo must outlive a power cut too
+		}
+		if err != nil {
+			return fmt.Errorf("%w (undoing the rename failed too, so the new blob may be current: %v)", cause, err)
 		}
 		return cause
 	}
 	f, _, err := l.dir.openFile(l.file, true)
 	if err == nil {
 		err = f.pwritev([][]byte{zeroBlock[:slotHeaderSize]}, 0)
+		if err == nil {
+			err = f.datasync() // the undo must outlive a power cut too
+		}
 		f.close()
 	}
 	if err != nil {

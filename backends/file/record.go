@@ -127,7 +127,7 @@ func parseSlotHeader(p []byte, index, slotSize int) (h slotHeader, ok bool) {
 	copy(h.id[:], p[16:32])
 	ok = binary.BigEndian.Uint16(p[8:]) == recVersion &&
 		h.index == index && p[11] == 0 && binary.BigEndian.Uint32(p[52:]) == 0 &&
-		h.slotSize == slotSize && h.seq >= 1 && h.n <= slotSize-slotHeaderSize
+		h.slotSize == slotSize && h.seq >= 1 && h.n >= 0 && h.n <= slotSize-slotHeaderSize // n >= 0: int is 32 bits on some targets
 	return h, ok
 }
 

@@ -114,8 +114,15 @@ func (s *Sealer) Seal(ctx context.Context, kek []byte) ([]byte, error) {
 	if len(kek) == 0 || len(kek) > maxSecretSize {
 		return nil, fmt.Errorf("tpm: seal: key of %d bytes, want 1 to %d", len(kek), maxSecretSize)
 	}
-	var out []byte
+	// The command sequence may outlive this call (do returns at the
+	// deadline; see there): it works on its own copy of kek, wiped when it
+	// ends, never on the caller's buffer, which the caller may free.
+	own := make([]byte, len(kek))
+	copy(own, kek)
+	var out result
 	err := s.do(ctx, "seal", func(t transport.TPM) error {
+		defer secmem.Wipe(own)
+		kek := own
 		p, err := createPrimary(t)
 		if err != nil {
 			return err
@@ -148,10 +155,14 @@ func (s *Sealer) Seal(ctx context.Context, kek []byte) ([]byte, error) {
 		if !same {
 			return &Error{Op: "seal", Step: "check", Err: errors.New("the TPM unsealed another key than it sealed")}
 		}
-		out = b.encode()
+		out.set(b.encode())
 		return nil
 	})
-	return out, err
+	sealed := out.take()
+	if err != nil {
+		return nil, err
+	}
+	return sealed, nil
 }
 
 // Unseal returns the key sealed in sealed (made by Seal with this TPM),
@@ -166,21 +177,52 @@ func (s *Sealer) Unseal(ctx context.Context, sealed []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []byte
+	var out result
 	err = s.do(ctx, "unseal", func(t transport.TPM) error {
 		p, err := createPrimary(t)
 		if err != nil {
 			return err
 		}
 		defer flush(t, p.handle)
-		out, err = unseal(t, p, b)
+		k, err := unseal(t, p, b)
+		out.set(k)
 		return err
 	})
+	k := out.take()
 	if err != nil {
-		secmem.Wipe(out)
+		secmem.Wipe(k)
 		return nil, err
 	}
-	return out, nil
+	return k, nil
+}
+
+// result hands bytes from a command sequence to its caller. The sequence
+// may end after the caller gave up (do returns at the deadline): take
+// marks the result abandoned, and a later set wipes what it was given,
+// so an unsealed key that arrives too late is never left in memory.
+type result struct {
+	mu        sync.Mutex
+	b         []byte
+	abandoned bool
+}
+
+func (r *result) set(b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.abandoned {
+		secmem.Wipe(b)
+		return
+	}
+	r.b = b
+}
+
+func (r *result) take() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.abandoned = true
+	b := r.b
+	r.b = nil
+	return b
 }
 
 // Probe checks that the TPM answers (one TPM2_GetRandom), within ctx.
