@@ -240,6 +240,30 @@ func (r *reader) u32(field string) uint32 {
 // or *PolicyError (ErrPolicy). The returned header shares no memory with
 // b.
 func parseHeader(b []byte, pol kdf.Policy) (*header, error) {
+	h, err := parseHeaderStructure(b)
+	if err != nil {
+		return nil, err
+	}
+	// Parameters are checked only once the whole header is known to be
+	// intact: a damaged header is reported as damaged, never as a policy
+	// violation.
+	for i := range h.slots {
+		if s := &h.slots[i]; s.kind == PassphraseSlot {
+			if err := pol.Check(s.params); err != nil {
+				return nil, &PolicyError{Slot: s.id, Err: err}
+			}
+		}
+	}
+	return h, nil
+}
+
+// parseHeaderStructure is parseHeader without the KDF policy: it checks
+// the size cap, checksum, version and structure, so its cost is bounded
+// by maxHeaderSize whatever the bytes say. It derives no key. Only the
+// purge uses its result unchecked, for the slot identities and
+// generations of a previous header (retire.go): nothing is derived from
+// the parameters it does not check.
+func parseHeaderStructure(b []byte) (*header, error) {
 	if len(b) > maxHeaderSize {
 		return nil, &FormatError{Structure: "header", Field: "size", Reason: fmt.Sprintf("%d bytes, limit %d", len(b), maxHeaderSize), Err: ErrTooLarge}
 	}
@@ -331,16 +355,6 @@ func parseHeader(b []byte, pol kdf.Policy) (*header, error) {
 	if version != h.version() {
 		// One encoding per header: the version follows from the slots.
 		return nil, corruptHeader("version", fmt.Sprintf("version %d header whose slots make it version %d", version, h.version()))
-	}
-	// Parameters are checked only once the whole header is known to be
-	// intact: a damaged header is reported as damaged, never as a policy
-	// violation.
-	for i := range h.slots {
-		if s := &h.slots[i]; s.kind == PassphraseSlot {
-			if err := pol.Check(s.params); err != nil {
-				return nil, &PolicyError{Slot: s.id, Err: err}
-			}
-		}
 	}
 	return h, nil
 }

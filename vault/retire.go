@@ -169,12 +169,23 @@ func (v *Vault) purgeLocked(ctx context.Context) (err error) {
 	v.mu.RUnlock()
 
 	// 2. Sessions, when a generation was dropped (or P is unreadable).
-	// P is parsed for its structure only (generations, slot ids): no key
-	// is derived from it. One the Vault's policy refuses is treated as
-	// unreadable, which purges the most.
-	p, perr := parseHeader(prev, v.policy)
+	// P is parsed for its structure only (generations, slot ids), without
+	// the KDF policy: no key is derived from it, and its slot ids are
+	// what step 3 needs even when the policy refuses P's parameters (a
+	// previous header whose passphrase slot was costlier than this
+	// Vault's policy allows must still name the keychain slots the change
+	// removed). One the policy refuses is treated as unreadable for the
+	// sessions, which purges the most. A P that fails its checksum names
+	// nothing: its keychain entries then stay in the key store, where
+	// they open nothing the backend keeps once P is dropped.
+	p, perr := parseHeaderStructure(prev)
 	dropped := perr != nil
 	if p != nil {
+		for i := range p.slots {
+			if s := &p.slots[i]; s.kind == PassphraseSlot && v.policy.Check(s.params) != nil {
+				dropped = true
+			}
+		}
 		for _, g := range p.gens {
 			if !containsGen(h.gens, g) {
 				dropped = true

@@ -336,3 +336,69 @@ func wantNoPrevHeaderOpens(t *testing.T, b *memory.Backend, pass string) {
 		t.Fatal("the kept previous header opens with the retired passphrase")
 	}
 }
+
+// TestPurgeKeychainPreviousOutOfPolicy: a purge whose previous header the
+// opening Vault's KDF policy refuses (its passphrase slot was made under
+// a looser policy) still deletes the key store entries of the keychain
+// slots the change removed. The previous header is the only record of
+// those slots; parsing it under the policy dropped it unread, and the
+// removed slot's key stayed in the key store for good.
+func TestPurgeKeychainPreviousOutOfPolicy(t *testing.T) {
+	ctx := context.Background()
+	ks := newKeyStore()
+	// Passphrase slot with test parameters (refused by the default
+	// policy) and keychain slot A; then keychain slot B.
+	v, b := newVault(t, cheap("old passphrase", WithKeyStore(ks))...)
+	a := slotOf(v, KeychainSlot)
+	accountA := account(v.hdr.id, a)
+	kekA, err := ks.GetKey(ctx, accountA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.AddKeychainSlot(ctx, ks); err != nil {
+		t.Fatal(err)
+	}
+	before, _, err := b.Get(ctx, backends.HeaderName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The change: only keychain slot B is left. Its own purge deletes A's
+	// key; a crash before that purge is what the rest rebuilds.
+	if err := v.RemoveSlot(ctx, slotOf(v, PassphraseSlot)); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.RemoveSlot(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	after, ver, err := b.Get(ctx, backends.HeaderName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Crash state: the previous header is the one before the change, and
+	// A's key is still in the key store.
+	if ver, err = b.Put(ctx, backends.HeaderName, before, ver); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = b.Put(ctx, backends.HeaderName, after, ver); err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.PutKey(ctx, accountA, kekA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseHeader(before, kdf.DefaultPolicy); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("the previous header under the default policy: %v, want ErrPolicy", err)
+	}
+
+	// Open with the default policy, through slot B: the pending purge runs.
+	w := mustOpen(t, b, WithKeyStore(ks))
+	if err := w.Info().PurgeErr; err != nil {
+		t.Fatalf("purge on open: %v", err)
+	}
+	if _, err := ks.GetKey(ctx, accountA); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("removed keychain slot's key after the purge: %v, want ErrNotFound", err)
+	}
+	if prev, _, err := b.Previous(ctx, backends.HeaderName); err == nil && bytes.Equal(prev, before) {
+		t.Fatal("the previous header is still kept after the purge")
+	}
+}
