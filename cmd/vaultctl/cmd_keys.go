@@ -50,19 +50,25 @@ var cmdInit = &command{
 
   a passphrase slot when a passphrase is given (--passphrase-file,
   --passphrase-fd, $VAULTCTL_PASSPHRASE, or asked twice on the terminal
-  when --keychain is not given);
-  a keychain slot with --keychain (a random key kept in the OS keychain);
-  a TPM slot with --tpm (a random key sealed to the TPM at --tpm-device,
-  bound with --tpm-pcrs to the current values of those SHA-256 PCRs);
+  when no other slot is asked for);
+  a keychain slot with --keychain-slot (a random key kept in the OS
+  keychain, under the service --keychain-service names);
+  a TPM slot with --tpm-slot (a random key sealed to the TPM at
+  --tpm-device, bound with --tpm-pcrs to the current values of those
+  SHA-256 PCRs);
   several when several are given: each then opens the vault, so losing
   the keychain or the TPM loses nothing while the passphrase is kept.
 
+The global --keychain and --tpm, which elsewhere say how to unlock, mean
+--keychain-slot and --tpm-slot here: a new vault has nothing to unlock.
 An existing vault is never overwritten.`,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		var kf kdfFlags
 		kf.register(fs)
 		var tf tpmFlags
 		tf.register(fs, "make a TPM slot: a key sealed to the TPM (--tpm-device)")
+		var kcSlot bool
+		fs.BoolVar(&kcSlot, "keychain-slot", false, "make a keychain slot: a random key kept in the OS keychain")
 		var generate bool
 		fs.BoolVar(&generate, "generate-passphrase", false, "generate a strong passphrase and print it once on stderr, as age -p does")
 		return func(ctx context.Context, a *app, _ []string) error {
@@ -75,19 +81,20 @@ An existing vault is never overwritten.`,
 			if err != nil {
 				return err
 			}
+			a.keychain = a.keychain || kcSlot
 			return a.initVault(ctx, params, tf.tpm || a.tpm, pcrs)
 		}
 	},
 }
 
-// tpmFlags are --tpm and --tpm-pcrs of init, passwd and rotate-key.
+// tpmFlags are --tpm-slot and --tpm-pcrs of init, passwd and rotate-key.
 type tpmFlags struct {
 	tpm  bool
 	pcrs string
 }
 
 func (t *tpmFlags) register(fs *flag.FlagSet, usage string) {
-	fs.BoolVar(&t.tpm, "tpm", false, usage)
+	fs.BoolVar(&t.tpm, "tpm-slot", false, usage)
 	fs.StringVar(&t.pcrs, "tpm-pcrs", "", "seal the new TPM slot to the current values of these SHA-256 `PCRS` (such as 7, or 0,2,7)")
 }
 
@@ -110,7 +117,7 @@ func (a *app) initVault(ctx context.Context, params kdf.Params, withTPM bool, pc
 		}
 		opts = append(opts, vault.WithTPM(s))
 	} else if len(pcrs) > 0 {
-		return usagef("--tpm-pcrs needs --tpm")
+		return usagef("--tpm-pcrs needs --tpm-slot (or --tpm)")
 	}
 	hasPass := false
 	switch {
@@ -170,7 +177,7 @@ func (a *app) initVault(ctx context.Context, params kdf.Params, withTPM bool, pc
 	defer v.Close()
 	a.created = true
 	if withTPM && !hasPass {
-		fmt.Fprintf(a.stderr, "vaultctl: warning: the vault opens only with this machine's TPM%s: add a recovery passphrase (vaultctl --tpm passwd --passphrase --tpm --new-passphrase-file FILE) and keep it off this machine\n", map[bool]string{true: " or the keychain", false: ""}[a.keychain])
+		fmt.Fprintf(a.stderr, "vaultctl: warning: the vault opens only with this machine's TPM%s: add a recovery passphrase (vaultctl --tpm passwd --passphrase-slot --tpm-slot --new-passphrase-file FILE) and keep it off this machine\n", map[bool]string{true: " or the keychain", false: ""}[a.keychain])
 	}
 	info := vaultDoc(v)
 	return a.emit(map[string]any{"created": true, "location": a.where(), "vault": info}, func(w io.Writer) {
@@ -187,26 +194,36 @@ func (a *app) whereForPrompt() string {
 	return a.where()
 }
 
-// slotFlags are rotate-key's and passwd's --keychain / --passphrase: the
-// key sources the vault should have afterwards. Neither keeps the current
-// ones; one alone moves the vault to that source; both keep or add both.
+// slotFlags are rotate-key's and passwd's --keychain-slot /
+// --passphrase-slot: the key sources the vault should have afterwards.
+// Neither keeps the current ones; one alone moves the vault to that
+// source; both keep or add both. (The global --keychain and --tpm say
+// how to unlock; the slot flags have other names so that no flag means
+// one thing before the command and another after it.)
 type slotFlags struct {
 	keychain, passphrase bool
 	tpm                  tpmFlags
 	newFile              string
 	kdf                  kdfFlags
+	renamed              renamedFlags
 }
 
 func (s *slotFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&s.keychain, "keychain", false, "afterwards, the vault opens with the OS keychain (add a keychain slot)")
-	fs.BoolVar(&s.passphrase, "passphrase", false, "afterwards, the vault opens with a passphrase (add a passphrase slot)")
+	fs.BoolVar(&s.keychain, "keychain-slot", false, "afterwards, the vault opens with the OS keychain (adds a keychain slot if it has none)")
+	fs.BoolVar(&s.passphrase, "passphrase-slot", false, "afterwards, the vault opens with a passphrase (adds a passphrase slot if it has none)")
 	s.tpm.register(fs, "add a TPM slot: a key sealed to the TPM (--tpm-device); alone it keeps every other slot")
 	fs.StringVar(&s.newFile, "new-passphrase-file", "", "read the new passphrase from `FILE` instead of asking twice")
 	s.kdf.register(fs)
+	s.renamed.register(fs, map[string]string{
+		"keychain":   "keychain-slot",
+		"passphrase": "passphrase-slot",
+		"tpm":        "tpm-slot",
+	})
 }
 
 // moves reports whether the flags choose the vault's key sources
-// (--keychain or --passphrase given), rather than only add a TPM slot.
+// (--keychain-slot or --passphrase-slot given), rather than only add a
+// TPM slot.
 func (s *slotFlags) moves() bool { return s.keychain || s.passphrase }
 
 // newPassphrase reads the new passphrase: --new-passphrase-file, else
@@ -234,18 +251,22 @@ Killed at any instant, every session still opens, and running rotate-key
 again finishes the rotation (the next command that opens the vault
 finishes the removal).
 
---keychain and --passphrase choose the key sources the vault has afterwards:
-one alone moves the vault to it (for example from a passphrase to the OS
-keychain), both keep or add both; TPM slots are then kept only if --tpm is
-given too. --tpm alone adds a TPM slot and keeps every other slot. The new passphrase comes from
---new-passphrase-file or is asked twice. (The global --keychain, before
-the command, says how to unlock the vault; these flags, after it, say
-which key sources it keeps.) Slots are added first and removed before the
-new key generation is made, so a retired passphrase never wraps it.`,
+--keychain-slot and --passphrase-slot choose the key sources the vault has
+afterwards: one alone moves the vault to it (for example from a passphrase
+to the OS keychain), both keep or add both; TPM slots are then kept only if
+--tpm-slot is given too. --tpm-slot alone adds a TPM slot and keeps every
+other slot. The new passphrase comes from --new-passphrase-file or is asked
+twice. (The global --keychain and --tpm say how to unlock the vault, before
+or after the command; the --*-slot flags say which key sources it keeps.)
+Slots are added first and removed before the new key generation is made, so
+a retired passphrase never wraps it.`,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		var sf slotFlags
 		sf.register(fs)
 		return func(ctx context.Context, a *app, _ []string) error {
+			if err := sf.renamed.check("rotate-key"); err != nil {
+				return err
+			}
 			return a.rotateKey(ctx, &sf)
 		}
 	},
@@ -254,8 +275,9 @@ new key generation is made, so a retired passphrase never wraps it.`,
 var cmdPasswd = &command{
 	name:    "passwd",
 	summary: "change the passphrase, add a TPM slot, or move between passphrase and keychain",
-	help: `Changes the vault's passphrase: the current one opens the vault (or
---keychain), the new one comes from --new-passphrase-file or is asked twice.
+	help: `Changes the vault's passphrase: the current one opens the vault (or the
+keychain or TPM slot it has, or --keychain / --tpm), the new one comes from
+--new-passphrase-file or is asked twice.
 Only the header is rewritten, atomically; a wrong current passphrase
 changes nothing. The header as it was before (which the old passphrase
 opens) is then removed from the storage's recovery copies, so the old
@@ -263,20 +285,24 @@ passphrase opens nothing the vault folder or Redis keeps. It cannot reach
 copies made before (a backup): run rotate-key too if one may exist, so
 that the data key the old passphrase unlocked is dropped as well.
 
---keychain and --passphrase choose the key sources the vault has afterwards,
-as for rotate-key. --tpm alone adds a TPM slot (sealed to --tpm-pcrs, if
-given) and changes nothing else: after a firmware update changed the
-PCRs, open with the recovery passphrase and run 'vaultctl passwd --tpm'.`,
+--keychain-slot and --passphrase-slot choose the key sources the vault has
+afterwards, as for rotate-key. --tpm-slot alone adds a TPM slot (sealed to
+--tpm-pcrs, if given) and changes nothing else: after a firmware update
+changed the PCRs, open with the recovery passphrase and run
+'vaultctl passwd --tpm-slot'.`,
 	setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		var sf slotFlags
 		sf.register(fs)
 		return func(ctx context.Context, a *app, _ []string) error {
+			if err := sf.renamed.check("passwd"); err != nil {
+				return err
+			}
 			return a.passwd(ctx, &sf)
 		}
 	},
 }
 
-// keySources applies --keychain / --passphrase to an open vault: it adds
+// keySources applies the --*-slot flags to an open vault: it adds
 // the slots asked for first and removes the others after, so that at
 // every instant (a crash included) the vault opens with the old source
 // or the new one. newPass is the passphrase for a new passphrase slot,
@@ -295,7 +321,7 @@ func (a *app) keySources(ctx context.Context, v *vault.Vault, sf *slotFlags, new
 		return done, err
 	}
 	if len(pcrs) > 0 && !sf.tpm.tpm {
-		return done, usagef("--tpm-pcrs needs --tpm")
+		return done, usagef("--tpm-pcrs needs --tpm-slot")
 	}
 	if sf.tpm.tpm {
 		s, err := a.sealer(pcrs)
@@ -470,4 +496,55 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// renamedFlags catches the spellings passwd and rotate-key had before the
+// slot flags were renamed (--keychain, --passphrase, --tpm after the
+// command). Those now mean the global flag (how to unlock), or nothing;
+// an old script that passed them would otherwise run a different change
+// without a word, so they are refused with the new name. They are not
+// listed in help or completion.
+type renamedFlags struct {
+	names map[string]string // old name -> new name
+	used  string            // the first old name given
+}
+
+func (r *renamedFlags) register(fs *flag.FlagSet, names map[string]string) {
+	r.names = names
+	for old := range names {
+		fs.Var(&renamedFlag{name: old, r: r}, old, "")
+	}
+}
+
+// check returns the usage error for an old spelling, if one was given.
+func (r *renamedFlags) check(cmd string) error {
+	if r.used == "" {
+		return nil
+	}
+	msg := fmt.Sprintf("%s --%s: renamed --%s (the key sources the vault keeps)", cmd, r.used, r.names[r.used])
+	if r.used != "passphrase" {
+		msg += fmt.Sprintf("; to unlock with the %s, put --%s before the command", map[string]string{"keychain": "OS keychain", "tpm": "TPM"}[r.used], r.used)
+	}
+	return usagef("%s", msg)
+}
+
+// renamedFlag is one old spelling: a boolean flag that records its use.
+type renamedFlag struct {
+	name string
+	r    *renamedFlags
+}
+
+func (f *renamedFlag) String() string   { return "" }
+func (f *renamedFlag) IsBoolFlag() bool { return true }
+func (f *renamedFlag) Set(string) error {
+	if f.r.used == "" {
+		f.r.used = f.name
+	}
+	return nil
+}
+
+// hiddenFlag reports whether help and completion leave f out.
+func hiddenFlag(f *flag.Flag) bool {
+	_, ok := f.Value.(*renamedFlag)
+	return ok
 }

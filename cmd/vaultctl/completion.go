@@ -65,6 +65,9 @@ type compSpec struct {
 func collectFlags(fs *flag.FlagSet) []compFlag {
 	var out []compFlag
 	fs.VisitAll(func(f *flag.Flag) {
+		if hiddenFlag(f) {
+			return
+		}
 		_, usage := flag.UnquoteUsage(f)
 		_, isBool := f.Value.(interface{ IsBoolFlag() bool })
 		out = append(out, compFlag{

@@ -25,8 +25,8 @@ func requireSecretService(t *testing.T) {
 }
 
 // TestKeySourceMoveKill9 moves a vault back and forth between a
-// passphrase and the OS keychain with rotate-key --keychain and
-// rotate-key --passphrase, killing the process at random moments: after
+// passphrase and the OS keychain with rotate-key --keychain-slot and
+// rotate-key --passphrase-slot, killing the process at random moments: after
 // every kill the vault opens with the passphrase or the keychain, every
 // session opens, and the next move completes.
 func TestKeySourceMoveKill9(t *testing.T) {
@@ -43,8 +43,8 @@ func TestKeySourceMoveKill9(t *testing.T) {
 	dir, pass := makeVault(t, 0)
 	sealSessions(t, dir, "crash-test-passphrase", sessions, 0)
 	both := []string{"--dir", dir, "--keychain", "--passphrase-file", pass}
-	toKeychain := append(append([]string{}, both...), "rotate-key", "--keychain")
-	toPassphrase := append(append([]string{}, both...), append([]string{"rotate-key", "--passphrase", "--new-passphrase-file", pass}, floorKDF...)...)
+	toKeychain := append(append([]string{}, both...), "rotate-key", "--keychain-slot")
+	toPassphrase := append(append([]string{}, both...), append([]string{"rotate-key", "--passphrase-slot", "--new-passphrase-file", pass}, floorKDF...)...)
 
 	// Time one move each way to aim the kills inside a run.
 	start := time.Now()

@@ -158,8 +158,8 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.pass.file, "passphrase-file", "", "read the passphrase from `FILE` (one trailing newline stripped)")
 	fs.IntVar(&a.pass.fd, "passphrase-fd", -1, "read the passphrase from file descriptor `N`")
 	fs.StringVar(&a.pass.cred, "passphrase-credential", "", "read the passphrase from the systemd credential `NAME` ($CREDENTIALS_DIRECTORY/NAME; see docs/systemd.md)")
-	fs.BoolVar(&a.keychain, "keychain", false, "unlock with (or, at init, create) a key in the OS keychain")
-	fs.BoolVar(&a.tpm, "tpm", false, "unlock with (or, at init, create) a key sealed to the TPM")
+	fs.BoolVar(&a.keychain, "keychain", false, "unlock with the key in the OS keychain (at init: make a keychain slot, as --keychain-slot)")
+	fs.BoolVar(&a.tpm, "tpm", false, "unlock with the key sealed to the TPM (at init: make a TPM slot, as --tpm-slot)")
 	fs.StringVar(&a.tpmDev, "tpm-device", "", "TPM `DEVICE`, or the Unix socket of a software TPM (default $VAULTCTL_TPM_DEVICE, else /dev/tpmrm0)")
 	fs.BoolVar(&a.json, "json", false, "print the output as one JSON document")
 	fs.StringVar(&a.backend, "backend", "file", "storage: `file` (the vault folder) or redis")
@@ -273,9 +273,10 @@ const (
 
 // withGlobals returns a flag set with the command's flags and, after the
 // command too, the global flags it does not define itself (vaultctl
-// status --json): they set the same variables as before the command. A
-// flag both define (--keychain, --tpm: how to unlock, or which slots to
-// keep) means the command's after the command name.
+// status --json): they set the same variables as before the command. No
+// command defines a flag of the same name as a global one (the slot
+// flags are --keychain-slot, --tpm-slot), except the old spellings that
+// renamedFlags refuses.
 func withGlobals(cfs, global *flag.FlagSet) *flag.FlagSet {
 	all := flag.NewFlagSet(cfs.Name(), flag.ContinueOnError)
 	all.SetOutput(io.Discard)
@@ -373,7 +374,7 @@ Commands:
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Global flags (before or after the command; after it, a flag the command has too is the command's):
+Global flags (before or after the command):
 `)
 	fs := flag.NewFlagSet("vaultctl", flag.ContinueOnError)
 	(&app{}).globalFlags(fs)
@@ -410,13 +411,20 @@ func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 
 func hasFlags(fs *flag.FlagSet) bool {
 	n := 0
-	fs.VisitAll(func(*flag.Flag) { n++ })
+	fs.VisitAll(func(f *flag.Flag) {
+		if !hiddenFlag(f) {
+			n++
+		}
+	})
 	return n > 0
 }
 
 // printFlags prints flags with two dashes, as the contract spells them.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
+		if hiddenFlag(f) {
+			return
+		}
 		name, usage := flag.UnquoteUsage(f)
 		head := "--" + f.Name
 		if name != "" {
