@@ -17,6 +17,15 @@ const (
 	formatVersion = 1
 	// headerVersionTPM is the header version that adds TPMSlot.
 	headerVersionTPM = 2
+	// headerVersionService is the header version that adds keychain
+	// slots that record their key store's service name (wire kind
+	// kindKeychainService).
+	headerVersionService = 3
+	// kindKeychainService is the stored kind byte of a keychain slot
+	// that records a service name (header version 3). It is not a
+	// SlotKind of its own: such a slot is a KeychainSlot whose
+	// SlotInfo.Service is set.
+	kindKeychainService = 4
 
 	headerMagic   = "SVLT-HDR"
 	envelopeMagic = "SVLT-SES"
@@ -85,6 +94,7 @@ type slot struct {
 	params  kdf.Params     // PassphraseSlot only
 	salt    [saltSize]byte // PassphraseSlot only
 	sealed  []byte         // TPMSlot only: the KEK as the KEKSealer sealed it
+	service string         // KeychainSlot only: the key store's service name, "" when not recorded
 	check   [checkSize]byte
 	nonce   [nonceSize]byte
 	wrapped []byte // len(gens)*keySize + tagSize
@@ -140,13 +150,16 @@ func (s *slot) fixedLen() int {
 	if s.kind == TPMSlot {
 		n += 2 + len(s.sealed)
 	}
+	if s.kind == KeychainSlot && s.service != "" {
+		n += 1 + len(s.service)
+	}
 	return n
 }
 
 // appendFixed appends a slot's fields before its nonce: kind, id,
-// (params, salt,) check.
+// (params, salt; sealed key; service,) check.
 func (s *slot) appendFixed(b []byte) []byte {
-	b = append(b, byte(s.kind))
+	b = append(b, s.wireKind())
 	b = append(b, s.id[:]...)
 	if s.kind == PassphraseSlot {
 		b = binary.BigEndian.AppendUint32(b, s.params.Time)
@@ -157,6 +170,10 @@ func (s *slot) appendFixed(b []byte) []byte {
 	if s.kind == TPMSlot {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s.sealed)))
 		b = append(b, s.sealed...)
+	}
+	if s.kind == KeychainSlot && s.service != "" {
+		b = append(b, byte(len(s.service)))
+		b = append(b, s.service...)
 	}
 	return append(b, s.check[:]...)
 }
@@ -282,8 +299,8 @@ func parseHeaderStructure(b []byte) (*header, error) {
 	r := &reader{b: body}
 	r.take(magicSize, "magic")
 	version := binary.BigEndian.Uint16(r.take(versionSize, "version"))
-	if version != formatVersion && version != headerVersionTPM {
-		return nil, &FormatError{Structure: "header", Field: "version", Reason: fmt.Sprintf("version %d, this package reads versions %d and %d", version, formatVersion, headerVersionTPM), Err: ErrUnsupportedVersion}
+	if version < formatVersion || version > headerVersionService {
+		return nil, &FormatError{Structure: "header", Field: "version", Reason: fmt.Sprintf("version %d, this package reads versions %d to %d", version, formatVersion, headerVersionService), Err: ErrUnsupportedVersion}
 	}
 	h := &header{}
 	copy(h.id[:], r.take(idSize, "vault id"))
@@ -312,9 +329,14 @@ func parseHeaderStructure(b []byte) (*header, error) {
 	for i := 0; i < ns && r.err == nil; i++ {
 		var s slot
 		field := func(f string) string { return fmt.Sprintf("slot %d %s", i, f) }
-		s.kind = SlotKind(r.u8(field("kind")))
+		wire := r.u8(field("kind"))
+		s.kind = SlotKind(wire)
+		named := wire == kindKeychainService && version >= headerVersionService
+		if named {
+			s.kind = KeychainSlot
+		}
 		if r.err == nil && s.kind != PassphraseSlot && s.kind != KeychainSlot && (s.kind != TPMSlot || version < headerVersionTPM) {
-			return nil, corruptHeader(field("kind"), fmt.Sprintf("unknown kind %d in a version %d header", s.kind, version))
+			return nil, corruptHeader(field("kind"), fmt.Sprintf("unknown kind %d in a version %d header", wire, version))
 		}
 		copy(s.id[:], r.take(idSize, field("id")))
 		if s.kind == PassphraseSlot {
@@ -325,6 +347,11 @@ func parseHeaderStructure(b []byte) (*header, error) {
 		}
 		if s.kind == TPMSlot {
 			if s.sealed, r.err = readSealed(r, field("sealed key")); r.err != nil {
+				return nil, r.err
+			}
+		}
+		if named {
+			if s.service, r.err = readService(r, field("service")); r.err != nil {
 				return nil, r.err
 			}
 		}

@@ -41,6 +41,10 @@ type goldenVault struct {
 	// tpmDevice, when set, is the device key (hex) of the testSealer
 	// that sealed the vault's TPM slot (format v2).
 	tpmDevice string
+	// keychainService, for a header version 3 vault, is the service its
+	// keychain slot records; keychainKEK that slot's key (hex), which
+	// the generator logged.
+	keychainService, keychainKEK string
 }
 
 var goldenVaults = []goldenVault{
@@ -67,6 +71,31 @@ var goldenVaults = []goldenVault{
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
 		tpmDevice:  "5f1c0e2a9b7d4c3e8a6f0b1d2c3e4f5061728394a5b6c7d8e9f0011223344556",
 	},
+	{
+		dir:             "header-v3/keychain-service-passphrase",
+		passphrase:      "golden passphrase, format v3",
+		params:          kdf.Floor,
+		sessions:        map[string]string{"trader-1": "testdata/session-after-login.json"},
+		keychainService: "sessionvault-golden",
+		keychainKEK:     "e6be672e39fefeeea68d5092e1b70aef8628dea94a3d1d4a563c73f31ceb3a06",
+	},
+}
+
+// keyStore returns a key store for g's keychain slot, holding its key
+// when the golden vault exists (nil when g has none).
+func (g goldenVault) keyStore(t testing.TB, vaultID, slotID string) *serviceKeyStore {
+	if g.keychainService == "" {
+		return nil
+	}
+	ks := &serviceKeyStore{keyStore: newKeyStore(), service: g.keychainService}
+	if vaultID != "" {
+		k, err := hex.DecodeString(g.keychainKEK)
+		if err != nil || len(k) != 32 {
+			t.Fatalf("golden %s: bad keychainKEK", g.dir)
+		}
+		ks.keys[vaultID+"/"+slotID] = k
+	}
+	return ks
 }
 
 // sealer returns the testSealer of g's TPM slot, or nil.
@@ -101,9 +130,18 @@ func TestGenerateGolden(t *testing.T) {
 		if s := g.sealer(t); s != nil {
 			opts = append(opts, WithTPM(s))
 		}
+		ks := g.keyStore(t, "", "")
+		if ks != nil {
+			opts = append(opts, WithKeyStore(ks))
+		}
 		v, err := Create(ctx, b, opts...)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if ks != nil {
+			for a, k := range ks.keys {
+				t.Logf("%s: keychain slot %s, keychainKEK %x", g.dir, a, k)
+			}
 		}
 		for name, file := range g.sessions {
 			plain, err := os.ReadFile(file)
@@ -201,6 +239,17 @@ func TestGolden(t *testing.T) {
 				}
 				vt.Close()
 			}
+			if g.keychainService != "" {
+				s := in.Slots[0]
+				if in.FormatVersion != 3 || s.Kind != KeychainSlot || s.Service != g.keychainService {
+					t.Fatalf("info %+v", in)
+				}
+				vk, err := Open(ctx, b, WithKeyStore(g.keyStore(t, in.ID, s.ID.String())))
+				if err != nil {
+					t.Fatalf("golden keychain slot: %v", err)
+				}
+				vk.Close()
+			}
 			for name, file := range g.sessions {
 				want, err := os.ReadFile(file)
 				if err != nil {
@@ -245,6 +294,13 @@ func TestGoldenOnFileBackend(t *testing.T) {
 			opts := []Option{WithPassphrase([]byte(g.passphrase))}
 			if s := g.sealer(t); s != nil {
 				opts = append(opts, WithTPM(s)) // RotateKey re-wraps every slot
+			}
+			if g.keychainService != "" {
+				in, err := Inspect(ctx, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, WithKeyStore(g.keyStore(t, in.ID, in.Slots[0].ID.String())))
 			}
 			v, err := Open(ctx, b, opts...)
 			if err != nil {

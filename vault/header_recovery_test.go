@@ -291,7 +291,7 @@ func TestRecoverHeaderNewerVersion(t *testing.T) {
 	ctx := context.Background()
 	_, b := newFileVault(t, nil)
 	hdr, _ := headerFiles(t, b)
-	binary.BigEndian.PutUint16(hdr[magicSize:], headerVersionTPM+1)
+	binary.BigEndian.PutUint16(hdr[magicSize:], headerVersionService+1)
 	hdr = fixChecksum(hdr)
 	putHeader(t, b, hdr)
 	_, rep, err := RecoverHeader(ctx, b, true, cheap(testPass)...)

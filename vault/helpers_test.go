@@ -133,3 +133,13 @@ func wantErr(t testing.TB, err, want error, what string) {
 }
 
 var _ = kdf.Default
+
+// serviceKeyStore is a keyStore that names a service (ServiceNamer), as
+// an OS keychain does: its keychain slots record the name (header
+// version 3).
+type serviceKeyStore struct {
+	*keyStore
+	service string
+}
+
+func (k *serviceKeyStore) Service() string { return k.service }

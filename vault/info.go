@@ -37,6 +37,11 @@ type SlotInfo struct {
 	Kind    SlotKind
 	KDF     kdf.Params // passphrase slots: the argon2id parameters
 	Account string     // keychain slots: the key store account
+	// Service is, for keychain slots, the service name of the key store
+	// that holds the key, as the slot records it (header version 3; see
+	// ServiceNamer), or "" when the slot records none (a slot made by a
+	// key store that names no service, or before version 3).
+	Service string
 	// Sealed is, for TPM slots, the sealed key as the KEKSealer made it
 	// (package tpm's Describe reads it). It is not secret: only the
 	// device it was sealed to can unseal it.

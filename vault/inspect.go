@@ -54,6 +54,7 @@ func slotInfo(h *header, s *slot) SlotInfo {
 		si.KDF = s.params
 	case KeychainSlot:
 		si.Account = account(h.id, s.id)
+		si.Service = s.service
 	case TPMSlot:
 		si.Sealed = append([]byte(nil), s.sealed...)
 	}

@@ -103,3 +103,33 @@ func TestKnownAnswerPassphraseP4(t *testing.T) {
 		t.Fatalf("open: %q", got)
 	}
 }
+
+// TestKnownAnswerKeychainService: header version 3 (docs/FORMAT.md
+// section 9.3), a keychain slot that records the service "sessionvault",
+// from testdata/kat/reference.py; it opens with the keychain key and
+// reports the service.
+func TestKnownAnswerKeychainService(t *testing.T) {
+	vec := katVectors(t)
+	h := &header{id: katVaultID, gens: []uint32{1}}
+	ks := slot{kind: KeychainSlot, id: katKCSlotID, service: "sessionvault"}
+	wrapSlotNonce(h, &ks, katKCKEK, [][]byte{katDataKey}, katKCNonce)
+	h.slots = []slot{ks}
+	h.sign(katDataKey)
+	if got := h.encode(); !bytes.Equal(got, vec["header_v3_keychain_service"]) {
+		t.Fatalf("header v3\n got %x\nwant %x", got, vec["header_v3_keychain_service"])
+	}
+	b := newBackendWith(t, map[string][]byte{backends.HeaderName: vec["header_v3_keychain_service"], katName: vec["session_v2"]})
+	store := newKeyStore()
+	store.keys[account(katVaultID, katKCSlotID)] = katKCKEK
+	v, err := Open(context.Background(), b, WithKeyStore(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if in := v.Info(); in.FormatVersion != 3 || in.Slots[0].Service != "sessionvault" {
+		t.Fatalf("info %+v", in)
+	}
+	if got := open(t, v, katName); got != string(katPlaintext) {
+		t.Fatalf("open: %q", got)
+	}
+}

@@ -62,6 +62,14 @@ const (
 	// arithmetic.
 	maxHeaderSize = 8 << 10
 
+	// MaxKeychainServiceSize bounds the key store service name a keychain
+	// slot records (header version 3): 64 bytes, as package keychain
+	// bounds its service names (they become part of a Windows target
+	// name and a macOS command line). The largest version 3 header (the
+	// largest v2 one with its 2 keychain slots naming 64-byte services)
+	// is 7,118 bytes, under maxHeaderSize; a test checks the arithmetic.
+	MaxKeychainServiceSize = 64
+
 	// keyStoreTimeout bounds a key store call (an OS keychain may show a
 	// prompt that nobody answers) when the caller's context has no
 	// deadline of its own.

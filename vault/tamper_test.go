@@ -114,6 +114,11 @@ func TestHeaderTamper(t *testing.T) {
 			want = ErrCorrupt
 		case off < magicSize+versionSize:
 			want = ErrUnsupportedVersion
+			if v := int(bad[magicSize])<<8 | int(bad[magicSize+1]); v >= formatVersion && v <= headerVersionService {
+				// A version this package reads (3, from 1), whose
+				// slots make the header another version.
+				want = ErrCorrupt
+			}
 		case off < headerFixedSize: // vault id: bound into every subkey
 			want = ErrWrongKey
 		case off < slotStart+1: // generation count and list, slot count, slot kind

@@ -41,6 +41,11 @@ const slotAADVersion = 1
 // TPM slot, else 1, so that vaults without one stay readable by every
 // version 1 reader.
 func (h *header) version() uint16 {
+	for i := range h.slots {
+		if h.slots[i].kind == KeychainSlot && h.slots[i].service != "" {
+			return headerVersionService
+		}
+	}
 	if h.countKind(TPMSlot) > 0 {
 		return headerVersionTPM
 	}

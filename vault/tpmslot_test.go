@@ -308,10 +308,10 @@ func TestParseTPMSlotBounds(t *testing.T) {
 	_, err = parseHeader(rechecksum(b), pol)
 	typed(err, ErrCorrupt, "v2 header without a TPM slot")
 
-	// A version from the future.
-	binary.BigEndian.PutUint16(b[magicSize:], 3)
+	// A version from the future (3 is the keychain-service version).
+	binary.BigEndian.PutUint16(b[magicSize:], headerVersionService+1)
 	_, err = parseHeader(rechecksum(b), pol)
-	typed(err, ErrUnsupportedVersion, "version 3")
+	typed(err, ErrUnsupportedVersion, "version 4")
 
 	// Sealed key lengths: empty, above the cap, longer than the blob.
 	_, err = parseHeader(tpmRaw(t, 0), pol)

@@ -264,6 +264,11 @@ func (v *Vault) keysOf() [][]byte {
 // returns the slot and its KEK.
 func newKeychainSlot(ctx context.Context, h *header, keys [][]byte, ks backends.KeyStore) (slot, *secmem.Buffer, error) {
 	s := slot{kind: KeychainSlot, id: newSlotID(h)}
+	svc, err := keyStoreService(ks)
+	if err != nil {
+		return slot{}, nil, err
+	}
+	s.service = svc
 	kek := secmem.New(keySize)
 	rand.Read(kek.Bytes())
 	kctx, cancel := keyStoreCtx(ctx)

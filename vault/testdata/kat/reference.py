@@ -151,3 +151,17 @@ body4 = gen_prefix + bytes([1]) + p4slot
 mac4 = hmac.new(mac_key, body4, hashlib.sha256).digest()
 print("passphrase_kek_p4", PASS_KEK_P4.hex())
 print("header_p4", (body4 + mac4 + hashlib.sha256(body4 + mac4).digest()).hex())
+
+# --- Added with header version 3 (docs/FORMAT.md section 9.3). ---
+
+# A header with generation [1] and one keychain slot that records the
+# service name "sessionvault" (kind 0x04): the name's length and bytes
+# sit between the slot id and the check, inside AAD_slot; the version
+# inside AAD_slot stays 0x0001.
+SERVICE = b"sessionvault"
+v3_prefix = b"SVLT-HDR" + struct.pack(">H", 3) + VAULT_ID + bytes([1]) + struct.pack(">I", 1)
+sfixed = bytes([4]) + KEYCHAIN_SLOT_ID + bytes([len(SERVICE)]) + SERVICE + kcheck
+swrapped = xchacha_seal(kwrap, KEYCHAIN_NONCE, DATA_KEY, gen_prefix + sfixed)
+body5 = v3_prefix + bytes([1]) + sfixed + KEYCHAIN_NONCE + swrapped
+mac5 = hmac.new(mac_key, body5, hashlib.sha256).digest()
+print("header_v3_keychain_service", (body5 + mac5 + hashlib.sha256(body5 + mac5).digest()).hex())
