@@ -376,7 +376,7 @@ func (a *app) keySources(ctx context.Context, v *vault.Vault, sf *slotFlags, new
 			// The vault has no key store to delete the key with: the
 			// slot is gone from the header, so the key is useless, but
 			// it should not linger in the keychain.
-			if ks, err := a.keyStore(); err == nil {
+			if ks, err := a.keyStoreFor(s.Service); err == nil {
 				if err := ks.DeleteKey(ctx, s.Account); err != nil {
 					fmt.Fprintf(a.stderr, "vaultctl: warning: the key of the removed slot is still in the keychain (%s): %v\n", s.Account, oneLine(err.Error()))
 				}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/keychain"
 	"github.com/sessionvault/sessionvault/kdf"
 )
 
@@ -67,16 +68,21 @@ type app struct {
 	openTerminal   func() (terminal, error)
 
 	// Global flags.
-	dir         string
-	keychain    bool
-	tpm         bool
-	tpmDev      string
-	json        bool
-	backend     string
-	redisURL    string
-	redisPrefix string
-	pass        passphraseSource
-	version     bool
+	dir      string
+	keychain bool
+	tpm      bool
+	// keychainService is --keychain-service; recordedService the
+	// service the vault's keychain slot records (header version 3),
+	// used when the flag is not given.
+	keychainService string
+	recordedService string
+	tpmDev          string
+	json            bool
+	backend         string
+	redisURL        string
+	redisPrefix     string
+	pass            passphraseSource
+	version         bool
 	// allowKDFCost is --allow-kdf-cost; kdfPolicy the policy it makes
 	// (kdfcost.go).
 	allowKDFCost string
@@ -159,6 +165,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.IntVar(&a.pass.fd, "passphrase-fd", -1, "read the passphrase from file descriptor `N`")
 	fs.StringVar(&a.pass.cred, "passphrase-credential", "", "read the passphrase from the systemd credential `NAME` ($CREDENTIALS_DIRECTORY/NAME; see docs/systemd.md)")
 	fs.BoolVar(&a.keychain, "keychain", false, "unlock with the key in the OS keychain (at init: make a keychain slot, as --keychain-slot)")
+	fs.StringVar(&a.keychainService, "keychain-service", "", "OS keychain service `NAME` of a new keychain slot (recorded in the vault), or of the key to unlock with when the vault records none (default: the one the vault records, else "+keychain.Service+")")
 	fs.BoolVar(&a.tpm, "tpm", false, "unlock with the key sealed to the TPM (at init: make a TPM slot, as --tpm-slot)")
 	fs.StringVar(&a.tpmDev, "tpm-device", "", "TPM `DEVICE`, or the Unix socket of a software TPM (default $VAULTCTL_TPM_DEVICE, else /dev/tpmrm0)")
 	fs.BoolVar(&a.json, "json", false, "print the output as one JSON document")

@@ -100,16 +100,40 @@ func (a *app) openBackend(ctx context.Context, create bool) (b backends.Backend,
 
 // keyStore returns the OS keychain as a KeyStore whose errors are marked
 // as keychain errors (exit 6) and whose calls end after keychainTimeout
-// (an unlock prompt that nobody answers must not hang a script).
+// (an unlock prompt that nobody answers must not hang a script). Its
+// service is --keychain-service, else the one the vault records, else
+// keychain.Service; it names it (vault.ServiceNamer), so that a keychain
+// slot it makes records it.
 func (a *app) keyStore() (backends.KeyStore, error) {
-	ks, err := keychain.New(keychain.WithTimeout(keychainTimeout))
-	if err != nil {
-		return nil, &keychainError{err: err}
+	svc := a.keychainService
+	if svc == "" {
+		svc = a.recordedService
 	}
-	return &cliKeyStore{ks: ks}, nil
+	return a.keyStoreFor(svc)
 }
 
-type cliKeyStore struct{ ks backends.KeyStore }
+// keyStoreFor is keyStore for the service svc ("" for keychain.Service).
+func (a *app) keyStoreFor(svc string) (backends.KeyStore, error) {
+	if svc == "" {
+		svc = keychain.Service
+	}
+	ks, err := keychain.New(keychain.WithTimeout(keychainTimeout), keychain.WithService(svc))
+	if err != nil {
+		if a.keychainService != "" {
+			return nil, usagef("--keychain-service: %v", err)
+		}
+		return nil, &keychainError{err: err}
+	}
+	return &cliKeyStore{ks: ks, service: svc}, nil
+}
+
+type cliKeyStore struct {
+	ks      backends.KeyStore
+	service string
+}
+
+// Service names the keychain service, for the slots the vault records.
+func (k *cliKeyStore) Service() string { return k.service }
 
 func (k *cliKeyStore) wrap(err error) error {
 	if err == nil {
@@ -181,6 +205,7 @@ func (a *app) openVault(ctx context.Context) (*vault.Vault, error) {
 // unlock opens the vault in b with the key sources given, or, when none
 // is given, with those the vault's header names (autoKeySources).
 func (a *app) unlock(ctx context.Context, b backends.Backend) (*vault.Vault, error) {
+	a.recordService(ctx, b)
 	auto, hasPass := a.autoKeySources(ctx, b)
 	opts, wipe, err := a.unlockOptions(ctx)
 	if err != nil {
@@ -201,6 +226,29 @@ func (a *app) unlock(ctx context.Context, b backends.Backend) (*vault.Vault, err
 		return nil, a.explain(err)
 	}
 	return v, nil
+}
+
+// recordService reads, without any key, the keychain service the vault's
+// first keychain slot records (header version 3) into a.recordedService:
+// the key to unlock with is then looked up there unless
+// --keychain-service says otherwise. The name is authenticated by the
+// header, but only once a slot opens; until then it decides only which
+// entry of this user's keychain is read, which is harmless (see
+// SECURITY.md, "A vault records its key sources").
+func (a *app) recordService(ctx context.Context, b backends.Backend) {
+	if a.keychainService != "" {
+		return
+	}
+	in, err := vault.Inspect(ctx, b, a.policyOptions()...)
+	if err != nil {
+		return // Open reports it
+	}
+	for _, s := range in.Slots {
+		if s.Kind == vault.KeychainSlot && s.Service != "" {
+			a.recordedService = s.Service
+			return
+		}
+	}
 }
 
 // autoKeySources: when no key source is given (no --keychain, --tpm or

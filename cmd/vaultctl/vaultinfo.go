@@ -28,6 +28,9 @@ type slotInfo struct {
 	KDF  *kdfInfo `json:"kdf,omitempty"`
 	// Account is the keychain entry of a keychain slot.
 	Account string `json:"keychain_account,omitempty"`
+	// Service is the keychain service the slot records ("" before
+	// header version 3: then the default service, or --keychain-service).
+	Service string `json:"keychain_service,omitempty"`
 	// TPM describes a TPM slot's sealed key.
 	TPM *tpmInfo `json:"tpm,omitempty"`
 }
@@ -84,6 +87,7 @@ func vaultDoc(v *vault.Vault) vaultInfo {
 			si.KDF = kdfDoc(s.KDF)
 		case vault.KeychainSlot:
 			si.Account = s.Account
+			si.Service = s.Service
 		case vault.TPMSlot:
 			pcrs, text := tpmSlotText(s.Sealed)
 			si.TPM = &tpmInfo{PCRs: nonNilInts(pcrs), Text: text}
@@ -109,6 +113,8 @@ func printVault(w io.Writer, d vaultInfo) {
 		switch {
 		case s.KDF != nil:
 			fmt.Fprintf(w, "  %s passphrase, %v%s\n", s.ID, s.KDF.params(), mark)
+		case s.Account != "" && s.Service != "":
+			fmt.Fprintf(w, "  %s keychain, service %s, account %s%s\n", s.ID, s.Service, s.Account, mark)
 		case s.Account != "":
 			fmt.Fprintf(w, "  %s keychain, account %s%s\n", s.ID, s.Account, mark)
 		case s.TPM != nil:
