@@ -177,7 +177,7 @@ func (a *app) initVault(ctx context.Context, params kdf.Params, withTPM bool, pc
 	defer v.Close()
 	a.created = true
 	if withTPM && !hasPass {
-		fmt.Fprintf(a.stderr, "vaultctl: warning: the vault opens only with this machine's TPM%s: add a recovery passphrase (vaultctl --tpm passwd --passphrase-slot --tpm-slot --new-passphrase-file FILE) and keep it off this machine\n", map[bool]string{true: " or the keychain", false: ""}[a.keychain])
+		fmt.Fprintf(a.stderr, "vaultctl: warning: the vault opens only with this machine's TPM%s: add a recovery passphrase (vaultctl --tpm passwd --new-passphrase-file FILE) and keep it off this machine\n", map[bool]string{true: " or the keychain", false: ""}[a.keychain])
 	}
 	info := vaultDoc(v)
 	return a.emit(map[string]any{"created": true, "location": a.where(), "vault": info}, func(w io.Writer) {
