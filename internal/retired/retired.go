@@ -152,11 +152,16 @@ type hslot struct {
 	aad     []byte
 }
 
-// parseHeader reads a v1 header leniently (no checksum, no MAC: an
-// attacker needs neither) and returns its vault id, generation count and
-// the slots it could read.
+// parseHeader reads a header of version 1, 2 or 3 leniently (no
+// checksum, no MAC: an attacker needs neither) and returns its vault id,
+// generation count and the slots it could read. TPM slots (kind 3) are
+// sized and skipped (no KEK of theirs is ever at hand); keychain slots
+// that record a service (kind 4) are read as keychain slots.
 func parseHeader(b []byte) (id []byte, g int, slots []hslot) {
-	if len(b) < 27 || binary.BigEndian.Uint16(b[8:]) != 1 {
+	if len(b) < 27 {
+		return nil, 0, nil
+	}
+	if v := binary.BigEndian.Uint16(b[8:]); v < 1 || v > 3 {
 		return nil, 0, nil
 	}
 	id = b[10:26]
@@ -174,6 +179,7 @@ func parseHeader(b []byte) (id []byte, g int, slots []hslot) {
 		}
 		s := hslot{kind: b[off], id: b[off+1 : off+17]}
 		off += 17
+		tpm := false
 		switch s.kind {
 		case 1:
 			if off+25 > len(b) {
@@ -185,6 +191,18 @@ func parseHeader(b []byte) (id []byte, g int, slots []hslot) {
 			s.salt = b[off+9 : off+25]
 			off += 25
 		case 2:
+		case 3: // TPM: u16 length, sealed key
+			if off+2 > len(b) {
+				return id, g, slots
+			}
+			off += 2 + int(binary.BigEndian.Uint16(b[off:]))
+			tpm = true
+		case 4: // keychain with service: u8 length, name
+			if off+1 > len(b) {
+				return id, g, slots
+			}
+			off += 1 + int(b[off])
+			s.kind = 2
 		default:
 			return id, g, slots // a kind this scanner cannot size
 		}
@@ -194,11 +212,16 @@ func parseHeader(b []byte) (id []byte, g int, slots []hslot) {
 		}
 		s.check = b[off : off+16]
 		off += 16
+		// AAD_slot carries version 1 whatever the header's version
+		// (docs/FORMAT.md sections 3.3 and 3.4).
 		s.aad = append(append([]byte(nil), b[:pre]...), b[start:off]...)
+		binary.BigEndian.PutUint16(s.aad[8:], 1)
 		s.nonce = b[off : off+24]
 		s.wrapped = b[off+24 : off+24+wl]
 		off += 24 + wl
-		slots = append(slots, s)
+		if !tpm {
+			slots = append(slots, s)
+		}
 	}
 	return id, g, slots
 }

@@ -58,3 +58,47 @@ func TestScannerFindsAtAnyOffset(t *testing.T) {
 		t.Fatalf("a header wrapping a dropped key, opened with a live passphrase: %v", live.Findings)
 	}
 }
+
+// namedKeyStore is an in-memory key store that names a service, so that
+// the vault's keychain slot records it (header version 3).
+type namedKeyStore struct{ keys map[string][]byte }
+
+func (k *namedKeyStore) GetKey(_ context.Context, a string) ([]byte, error) {
+	if v, ok := k.keys[a]; ok {
+		return append([]byte(nil), v...), nil
+	}
+	return nil, backends.ErrNotFound
+}
+func (k *namedKeyStore) PutKey(_ context.Context, a string, key []byte) error {
+	k.keys[a] = append([]byte(nil), key...)
+	return nil
+}
+func (k *namedKeyStore) DeleteKey(_ context.Context, a string) error { delete(k.keys, a); return nil }
+func (k *namedKeyStore) Service() string                             { return "sessionvault-retired-test" }
+
+// TestScannerReadsHeaderV3: a header of version 3 (a keychain slot that
+// records its service, then a passphrase slot) is read, not skipped: its
+// keychain slot opens with the keychain key and its passphrase slot with
+// the passphrase, both reported when retired.
+func TestScannerReadsHeaderV3(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	ks := &namedKeyStore{keys: map[string][]byte{}}
+	v, err := vault.Create(ctx, b, vault.WithPassphrase([]byte("p")), vault.WithKeyStore(ks), vault.WithInsecureKDFForTesting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if in := v.Info(); in.FormatVersion != 3 {
+		t.Fatalf("format version %d, want 3", in.FormatVersion)
+	}
+	hdr, _, _ := b.Get(ctx, backends.HeaderName)
+	var kek []byte
+	for _, k := range ks.keys {
+		kek = k
+	}
+	rep := retired.New(retired.Credentials{Passphrases: [][]byte{[]byte("p")}, KEKs: [][]byte{kek}}).Scan("hdr", "", hdr)
+	if rep.Headers != 1 || len(rep.Findings) != 2 {
+		t.Fatalf("version 3 header: %d headers, findings %v; want 1 header, 2 findings (keychain and passphrase slots)", rep.Headers, rep.Findings)
+	}
+}
