@@ -119,7 +119,7 @@ func (a *app) keyStoreFor(svc string) (backends.KeyStore, error) {
 	}
 	ks, err := keychain.New(keychain.WithTimeout(keychainTimeout), keychain.WithService(svc))
 	if err != nil {
-		if a.keychainService != "" {
+		if svc == a.keychainService {
 			return nil, usagef("--keychain-service: %v", err)
 		}
 		return nil, &keychainError{err: err}
