@@ -50,7 +50,7 @@ import (
 	zk "github.com/zalando/go-keyring"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 	"github.com/sessionvault/sessionvault/internal/secmem"
 )
 

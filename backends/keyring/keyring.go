@@ -80,7 +80,7 @@ import (
 	kr "github.com/99designs/keyring"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 	"github.com/sessionvault/sessionvault/internal/secmem"
 )
 

@@ -21,9 +21,14 @@
 //     compare-and-set under a per-Keychain write lock. See Backend for
 //     what that does and does not guarantee across processes.
 //
-// Package keychain (github.com/zalando/go-keyring) and package keyring
-// (github.com/99designs/keyring) are the two Stores in this module. This
-// package imports neither, and never opens a connection itself.
+// It is the layer shared by the module's two keychain packages:
+// backends/keychain (the OS keychain, through github.com/zalando/go-keyring)
+// and backends/keyring (one chosen backend of github.com/99designs/keyring:
+// keyctl, pass, KWallet, ...). Both return a Keychain of this package, so
+// their errors (*TimeoutError, ErrMalformed), limits and entry framing are
+// the same. This package imports neither library and never opens a
+// connection itself; a program needs it directly only to match those
+// errors, or to put a keychain of its own behind a Store.
 package secretstore
 
 import (
