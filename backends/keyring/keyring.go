@@ -106,8 +106,48 @@ const (
 // Backend method makes backends.Backends for small blobs in it. It is safe
 // for concurrent use.
 type Keyring struct {
-	*secretstore.Keychain
+	ks      *secretstore.Keychain
 	backend BackendType
+}
+
+var _ backends.KeyStore = (*Keyring)(nil)
+
+// GetKey returns the key stored for account ("<vault id>/<key id>"), in a
+// new slice that the caller wipes. A missing entry is an error matching
+// backends.ErrNotFound; an entry sessionvault did not write matches
+// secretstore.ErrMalformed. Some backends keep copies of their own: see the package
+// documentation.
+func (k *Keyring) GetKey(ctx context.Context, account string) ([]byte, error) {
+	return k.ks.GetKey(ctx, account)
+}
+
+// PutKey stores key (1 to secretstore.MaxKeyLen bytes) for account,
+// replacing any previous key. key is copied before PutKey returns; the
+// caller keeps it and wipes it.
+func (k *Keyring) PutKey(ctx context.Context, account string, key []byte) error {
+	return k.ks.PutKey(ctx, account, key)
+}
+
+// DeleteKey removes the key stored for account; a missing entry is an
+// error matching backends.ErrNotFound.
+func (k *Keyring) DeleteKey(ctx context.Context, account string) error {
+	return k.ks.DeleteKey(ctx, account)
+}
+
+// Probe checks that the keychain answers, by looking up an entry that
+// does not exist. It returns nil if the keychain answered; otherwise an
+// error matching backends.ErrUnavailable (no keychain, or no answer
+// before the deadline) or backends.ErrLocked. A vault can then fall back
+// to a passphrase slot before it asks the user anything.
+func (k *Keyring) Probe(ctx context.Context) error { return k.ks.Probe(ctx) }
+
+// Backend returns a backends.Backend whose small blobs (the vault header,
+// a few small sealed sessions) live in the same keychain under namespace
+// (1 to secretstore.MaxNamespaceLen bytes of A-Z a-z 0-9 - _ . @ +, not
+// "." or ".."). It makes no keychain call. See secretstore.Backend for
+// what its compare-and-set guarantees across processes.
+func (k *Keyring) Backend(namespace string) (*secretstore.Backend, error) {
+	return k.ks.Backend(namespace)
 }
 
 // BackendType returns the backend this Keyring uses.
@@ -157,7 +197,7 @@ func open(ctx context.Context, cfg Config, o options) (*Keyring, error) {
 	}
 	s := &store{ring: ring, backend: b}
 	return &Keyring{
-		Keychain: secretstore.New(s, secretstore.Options{
+		ks: secretstore.New(s, secretstore.Options{
 			Name:    "keyring/" + string(b),
 			Timeout: o.timeout,
 			// Only the keyctl backend is safe for concurrent use: the
