@@ -1,8 +1,8 @@
 // Package apicheck tests the module's public API as a program outside the
 // module sees it:
 //
-//   - TestExamplesOutsideModule copies every example*_test.go of the public
-//     packages into a temporary module that requires this one through a
+//   - TestExamplesOutsideModule copies every test file of the public
+//     packages that holds an Example into a temporary module that requires this one through a
 //     replace directive, and type-checks and vets them there, so that an
 //     Example that imports an internal package, or uses a helper only the
 //     module's own tests have, fails.

@@ -2,12 +2,12 @@ package apicheck
 
 import (
 	"bytes"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,10 +45,25 @@ func isInternal(rel string) bool {
 	return slices.Contains(strings.Split(rel, "/"), "internal")
 }
 
-var exampleFile = regexp.MustCompile(`^example.*_test\.go$`)
+// hasExample reports whether the test file at path declares an Example
+// function (a func named Example or Example_... or ExampleX with no
+// receiver), which go doc shows to users.
+func hasExample(path string) (bool, error) {
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range f.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Example") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
-// publicExamples returns the example files of the public packages, by
-// folder relative to root (slash-separated).
+// publicExamples returns the test files of the public packages that hold
+// an Example, or whose name starts with "example" (helpers of Examples),
+// by folder relative to root (slash-separated).
 func publicExamples(t *testing.T, root string) map[string][]string {
 	t.Helper()
 	found := map[string][]string{}
@@ -65,7 +80,14 @@ func publicExamples(t *testing.T, root string) map[string][]string {
 			}
 			return nil
 		}
-		if exampleFile.MatchString(d.Name()) {
+		if !strings.HasSuffix(d.Name(), "_test.go") {
+			return nil
+		}
+		has, err := hasExample(path)
+		if err != nil {
+			return err
+		}
+		if has || strings.HasPrefix(d.Name(), "example") {
 			dir := filepath.ToSlash(filepath.Dir(rel))
 			found[dir] = append(found[dir], d.Name())
 		}
@@ -77,12 +99,14 @@ func publicExamples(t *testing.T, root string) map[string][]string {
 	return found
 }
 
-// TestExamplesOutsideModule type-checks and vets every Example of the
-// public packages in a module of its own, as a user's program would see
-// them: it fails if an Example imports an internal package, is in the
-// package it documents (package foo rather than foo_test, so it could use
-// unexported names), or does not compile without the module's other test
-// files.
+// TestExamplesOutsideModule type-checks and vets every test file of the
+// public packages that holds an Example in a module of its own, as a
+// user's program would see it: it fails if such a file imports an
+// internal package, is in the package it documents (package foo rather
+// than foo_test, so it could use unexported names), or does not compile
+// without the module's other test files. Examples therefore live in
+// files of their own (example_test.go and the like), with their helpers
+// in files whose names start with "example".
 func TestExamplesOutsideModule(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
