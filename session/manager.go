@@ -31,6 +31,8 @@ import (
 //
 // Close the Manager when done: it flushes metadata written behind and
 // wipes every secret it holds.
+//
+// The zero value is not usable: call NewManager.
 type Manager struct {
 	store Store
 	cfg   config
@@ -130,7 +132,9 @@ func NewManager(ctx context.Context, store Store, opts ...Option) (*Manager, err
 	}
 	m := &Manager{store: store, cfg: defaultConfig()}
 	for _, o := range opts {
-		o(&m.cfg)
+		if o != nil { // a nil Option is ignored
+			o(&m.cfg)
+		}
 	}
 	m.life, m.lifeCancel = context.WithCancel(context.Background())
 	s, v, err := m.read(ctx)

@@ -9,6 +9,8 @@ import (
 )
 
 // Option configures a Manager.
+//
+// A nil Option is ignored.
 type Option func(*config)
 
 type config struct {

@@ -71,6 +71,8 @@ var (
 )
 
 // Vault is an open vault: its header, and its data keys in locked memory.
+//
+// The zero value is not usable: call Create, Open or OpenOrCreate.
 type Vault struct {
 	backend  backends.Backend
 	policy   kdf.Policy

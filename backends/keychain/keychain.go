@@ -61,6 +61,8 @@ const Service = "sessionvault"
 // Keychain is a backends.KeyStore in the OS keychain; its Backend method
 // makes backends.Backends for small blobs in the same keychain. It is safe
 // for concurrent use.
+//
+// The zero value is not usable: call New.
 type Keychain struct {
 	ks *secretstore.Keychain
 }
@@ -106,6 +108,8 @@ func (k *Keychain) Backend(namespace string) (*secretstore.Backend, error) {
 }
 
 // Option configures New.
+//
+// A nil Option is ignored.
 type Option func(*config)
 
 type config struct {
@@ -127,7 +131,9 @@ func WithService(service string) Option { return func(c *config) { c.service = s
 func New(opts ...Option) (*Keychain, error) {
 	c := config{service: Service, timeout: DefaultTimeout, p: zalando{}}
 	for _, o := range opts {
-		o(&c)
+		if o != nil { // a nil Option is ignored
+			o(&c)
+		}
 	}
 	return newKeychain(c)
 }

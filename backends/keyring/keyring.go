@@ -105,6 +105,8 @@ const (
 // Keyring is a backends.KeyStore over one 99designs/keyring backend; its
 // Backend method makes backends.Backends for small blobs in it. It is safe
 // for concurrent use.
+//
+// The zero value is not usable: call Open.
 type Keyring struct {
 	ks      *secretstore.Keychain
 	backend BackendType
@@ -154,6 +156,8 @@ func (k *Keyring) Backend(namespace string) (*secretstore.Backend, error) {
 func (k *Keyring) BackendType() BackendType { return k.backend }
 
 // Option configures Open.
+//
+// A nil Option is ignored.
 type Option func(*options)
 
 type options struct {
@@ -173,7 +177,9 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 func Open(ctx context.Context, cfg Config, opts ...Option) (*Keyring, error) {
 	o := options{timeout: DefaultTimeout, open: kr.Open}
 	for _, f := range opts {
-		f(&o)
+		if f != nil { // a nil Option is ignored
+			f(&o)
+		}
 	}
 	return open(ctx, cfg, o)
 }

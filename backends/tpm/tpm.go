@@ -61,6 +61,8 @@ type Sealer struct {
 }
 
 // Option configures New.
+//
+// A nil Option is ignored.
 type Option func(*Sealer)
 
 // WithPCRs binds what Seal seals to the current values of the given PCRs
@@ -82,7 +84,9 @@ func New(device string, opts ...Option) (*Sealer, error) {
 	}
 	s := &Sealer{device: device}
 	for _, o := range opts {
-		o(s)
+		if o != nil { // a nil Option is ignored
+			o(s)
+		}
 	}
 	if len(s.pcrs) > maxSelectedPCRs {
 		return nil, fmt.Errorf("tpm: %d PCRs given, the most is %d", len(s.pcrs), maxSelectedPCRs)
