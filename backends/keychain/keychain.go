@@ -5,6 +5,12 @@
 // BSDs, the login keychain on macOS (through /usr/bin/security), the
 // Credential Manager on Windows.
 //
+// This is the package to use for "the keychain" of the machine: no cgo, no
+// configuration, no connection at import. Package backends/keyring is for
+// a keychain this one does not reach (the kernel keyring, pass, KWallet,
+// an encrypted file), named explicitly. Both are built on package
+// backends/secretstore, so their errors, deadlines and framing are the same.
+//
 // Entries live under the service "sessionvault" (Service). A key lives
 // under the account "<vault id>/<key id>"; the blobs of a Backend live
 // under "blobs/NAMESPACE/NAME". Everything is framed and base64-encoded

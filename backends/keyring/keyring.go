@@ -5,6 +5,12 @@
 // pass, KWallet, the Windows Credential Manager, the macOS keychain
 // (darwin with cgo only) or its passphrase-encrypted file store.
 //
+// Use it for a keychain that package backends/keychain (the machine's own
+// keychain, through github.com/zalando/go-keyring) does not reach, above
+// all the kernel keyring, or to pin one backend by name. Both packages are
+// built on package backends/secretstore, so their errors, deadlines and entry
+// framing are the same.
+//
 // Open never falls back: Config.AllowedBackends must name exactly one
 // backend, and if that one cannot be opened, Open fails with an error
 // matching backends.ErrUnavailable. 99designs/keyring would otherwise try

@@ -25,7 +25,7 @@
 // backends/keychain (the OS keychain, through github.com/zalando/go-keyring)
 // and backends/keyring (one chosen backend of github.com/99designs/keyring:
 // keyctl, pass, KWallet, ...). Both return a Keychain of this package, so
-// their errors (*TimeoutError, ErrMalformed), limits and entry framing are
+// their errors (*TimeoutError, ErrMalformed), deadlines and entry framing are
 // the same. This package imports neither library and never opens a
 // connection itself; a program needs it directly only to match those
 // errors, or to put a keychain of its own behind a Store.
