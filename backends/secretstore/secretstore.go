@@ -22,11 +22,11 @@
 //     what that does and does not guarantee across processes.
 //
 // It is the layer shared by the module's two keychain packages:
-// backends/keychain (the OS keychain, through github.com/zalando/go-keyring)
-// and backends/keyring (one chosen backend of github.com/99designs/keyring:
-// keyctl, pass, KWallet, ...). Both return a Keychain of this package, so
-// their errors (*TimeoutError, ErrMalformed), deadlines and entry framing are
-// the same. This package imports neither library and never opens a
+// backends/keychain (the OS keychain, through
+// github.com/zalando/go-keyring) and backends/keyring (one chosen backend
+// of github.com/99designs/keyring: keyctl, pass, KWallet, ...). Both are
+// built on a Keychain of this package, so their errors (*TimeoutError,
+// ErrMalformed), deadlines and entry framing are the same. This package imports neither library and never opens a
 // connection itself; a program needs it directly only to match those
 // errors, or to put a keychain of its own behind a Store.
 package secretstore
