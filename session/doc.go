@@ -7,7 +7,8 @@
 // "The seed", in this package's documentation, is that Rust session
 // manager: the code this package ports. Names in snake_case
 // (mark_api_call, is_session_valid, ...) are its methods, given so that
-// users of axiomtrade-rs find their counterparts; nothing here needs it.
+// users of axiomtrade-rs find their counterparts. Using this package needs
+// neither the Rust library nor its documentation.
 //
 // # Overview
 //
