@@ -8,6 +8,8 @@ import "strings"
 //
 // Its message never contains blob bytes: only the backend, the operation,
 // the quoted blob name, the failing step and the cause.
+//
+// A zero OpError is not a meaningful error: the backends make them.
 type OpError struct {
 	// Backend names the implementation, e.g. "file" or "memory"; the
 	// message is prefixed with "backends/" + Backend.

@@ -7,6 +7,9 @@ import (
 
 // NameError reports a name that ValidateName refused. It matches
 // ErrInvalidName.
+//
+// A zero NameError is not a meaningful error: ValidateName and the backends
+// make them.
 type NameError struct {
 	Name   string // the refused name, as given
 	Reason string // what is wrong with it, e.g. "contains '/'"

@@ -25,7 +25,8 @@ var ErrOverBudget = errors.New("kdf: argon2id work over budget")
 // garbage collector need not reuse one before the next is allocated, so
 // the sum is what a process may hold.
 //
-// A zero field means the DefaultBudget's value for it.
+// A zero field means the DefaultBudget's value for it wherever a Budget
+// is applied, so the zero value stands for DefaultBudget.
 type Budget struct {
 	Work      uint64 // Σ Time × MemoryKiB over the derivations (KiB blocks)
 	MemoryKiB uint64 // Σ MemoryKiB over the derivations
@@ -106,6 +107,9 @@ func (p Policy) CheckBudget(params []Params) error {
 
 // BudgetError reports derivations whose total cost is above a Budget. It
 // matches ErrOverBudget and ErrOutOfPolicy.
+//
+// A zero BudgetError is not a meaningful error: Policy.CheckBudget makes
+// them.
 type BudgetError struct {
 	Derivations int    // how many derivations were counted
 	Need        Budget // what they would cost

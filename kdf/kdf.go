@@ -61,6 +61,8 @@ func (p Params) Validate() error { return DefaultPolicy.Check(p) }
 
 // ParamError reports parameters refused by a Policy. It matches
 // ErrOutOfPolicy.
+//
+// A zero ParamError is not a meaningful error: Policy.Check makes them.
 type ParamError struct {
 	Field string // "time", "memory" or "threads"
 	Value uint64 // the refused value (memory in KiB)
@@ -187,6 +189,8 @@ func (p Policy) Derive(passphrase, salt []byte, params Params) (*Key, error) {
 
 // Key is a derived key in wipeable (and, where the OS allows, locked)
 // memory. It redacts itself in fmt and log/slog output.
+//
+// The zero value is not usable: Derive and Policy.Derive make Keys.
 type Key struct {
 	buf *secmem.Buffer
 }

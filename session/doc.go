@@ -4,13 +4,20 @@
 // sealed in a vault. It is a Go port of the session manager of the Rust
 // client library axiomtrade-rs, with its security holes fixed.
 //
+// "The seed", in this package's documentation, is that Rust session
+// manager: the code this package ports. Names in snake_case
+// (mark_api_call, is_session_valid, ...) are its methods, given so that
+// users of axiomtrade-rs find their counterparts. Using this package needs
+// neither the Rust library nor its documentation.
+//
 // # Overview
 //
 // A Manager holds one session and persists it through a Store, which
 // (*vault.Vault).Store returns: every byte at rest is sealed, every write
 // is atomic. NewManager loads the stored session; CreateSession,
 // UpdateTokens, UpdateCookies, UpdateTurnkeySession change it; MarkAPICall
-// records usage; ClearSession and Logout end it; Close flushes and wipes.
+// records usage; ClearSession and Logout end it; Close flushes and wipes
+// (and closes the vault and backend handed to it with WithOwned).
 // A Registry holds several named sessions and which one is active. A
 // Transport (an http.RoundTripper) and WebSocketHeader attach the session
 // to requests.

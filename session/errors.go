@@ -64,6 +64,8 @@ var (
 // StoreError reports a failed store operation on a named session. It
 // wraps the store's error, so errors.Is(err, backends.ErrConflict) or a
 // vault's wrong-key error still match.
+//
+// A zero StoreError is not a meaningful error: the package makes them.
 type StoreError struct {
 	Op   string // "open", "seal", "delete", "lock"
 	Name string // the session name
@@ -89,6 +91,8 @@ func (e *StoreError) Unwrap() []error {
 // NotSavedError reports an update that took effect in memory (the new
 // tokens are usable) but could not be written. It matches ErrNotSaved and
 // the underlying error.
+//
+// A zero NotSavedError is not a meaningful error: the package makes them.
 type NotSavedError struct {
 	Op  string // the update: "update tokens", "refresh", ...
 	Err error
@@ -104,6 +108,8 @@ func (e *NotSavedError) Unwrap() []error { return []error{ErrNotSaved, e.Err} }
 // value MarshalPlaintext cannot write in a form ParseSession reads. It
 // never quotes the input, not even a key: the bytes around an error, or
 // where a name belongs in a broken file, may be a token.
+//
+// A zero DecodeError is not a meaningful error: the package makes them.
 type DecodeError struct {
 	Offset int    // byte offset in the input; -1 when encoding
 	Field  string // the JSON path being read or written, such as "tokens.expires_at"
@@ -127,6 +133,8 @@ func (e *DecodeError) Unwrap() error { return ErrInvalidSession }
 // stored form (see ErrTooLarge, which it matches): it was refused before
 // anything was stored or changed in memory. It names the field by its
 // JSON path and gives sizes only, never a cookie name or a value.
+//
+// A zero LimitError is not a meaningful error: the package makes them.
 type LimitError struct {
 	Field string // JSON path, such as "cookies.additional_cookies"; "" for the whole session
 	Unit  string // what Size and Limit count: "cookies", "api keys", "bytes"
@@ -147,6 +155,9 @@ func (e *LimitError) Unwrap() error { return ErrTooLarge }
 
 // UnknownSessionError is returned by a Registry for an id it does not
 // hold. It matches ErrNotAuthenticated, as the seed's switch_session does.
+//
+// A zero UnknownSessionError is not a meaningful error: the package makes
+// them.
 type UnknownSessionError struct{ ID string }
 
 func (e *UnknownSessionError) Error() string {
@@ -157,6 +168,8 @@ func (e *UnknownSessionError) Unwrap() error { return ErrNotAuthenticated }
 
 // URLError reports a URL to which credentials are not sent. The URL is
 // given without query or user information (either may hold a secret).
+//
+// A zero URLError is not a meaningful error: the package makes them.
 type URLError struct {
 	URL    string
 	Reason string

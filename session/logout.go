@@ -8,6 +8,8 @@ import (
 // not cleared: retry Logout, or call ClearSession to drop it locally
 // anyway (the refresh token then stays valid at the server until it
 // expires).
+//
+// A zero LogoutError is not a meaningful error: the package makes them.
 type LogoutError struct{ Err error }
 
 func (e *LogoutError) Error() string {

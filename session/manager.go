@@ -31,6 +31,8 @@ import (
 //
 // Close the Manager when done: it flushes metadata written behind and
 // wipes every secret it holds.
+//
+// The zero value is not usable: call NewManager.
 type Manager struct {
 	store Store
 	cfg   config
@@ -130,7 +132,9 @@ func NewManager(ctx context.Context, store Store, opts ...Option) (*Manager, err
 	}
 	m := &Manager{store: store, cfg: defaultConfig()}
 	for _, o := range opts {
-		o(&m.cfg)
+		if o != nil { // a nil Option is ignored
+			o(&m.cfg)
+		}
 	}
 	m.life, m.lifeCancel = context.WithCancel(context.Background())
 	s, v, err := m.read(ctx)
@@ -770,8 +774,12 @@ func (m *Manager) ClearSession(ctx context.Context) error {
 }
 
 // Close flushes metadata written behind (with auto-save), then wipes every
-// secret the Manager holds. Without auto-save, changes not saved are
-// dropped. Later calls return ErrClosed; a second Close returns nil.
+// secret the Manager holds, then closes what WithOwned handed it, in order.
+// Without auto-save, changes not saved are dropped. The error is a
+// *NotSavedError if the flush failed, joined with the errors of the owned
+// closers, if any failed (each is closed whatever the others return).
+// Later calls return ErrClosed; a second Close returns nil and closes
+// nothing again.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closing {
@@ -798,6 +806,16 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.closed = true
 	m.mu.Unlock()
 	m.ioMu.Unlock()
+	var cerrs []error
+	for _, c := range m.cfg.owned {
+		if cerr := c.Close(); cerr != nil {
+			cerrs = append(cerrs, cerr)
+		}
+	}
+	m.cfg.owned = nil
+	if len(cerrs) > 0 {
+		return errors.Join(append([]error{err}, cerrs...)...)
+	}
 	return err
 }
 

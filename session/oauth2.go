@@ -139,6 +139,8 @@ func OAuth2Refresher(cfg *oauth2.Config) RefreshFunc {
 
 // OAuth2Error reports a failed refresh at an OAuth 2 token endpoint. It
 // matches ErrUnauthorized when the server refused the refresh token.
+//
+// A zero OAuth2Error is not a meaningful error: the package makes them.
 type OAuth2Error struct {
 	Status int    // HTTP status of the token response; 0 if none arrived
 	Code   string // the OAuth "error" code (sanitized, at most 64 bytes), or ""

@@ -2,12 +2,15 @@ package session
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
 )
 
 // Option configures a Manager.
+//
+// A nil Option is ignored.
 type Option func(*config)
 
 type config struct {
@@ -20,6 +23,7 @@ type config struct {
 	refreshWait   time.Duration
 	win           windows  // expiry and refresh buffers
 	required      []string // cookies a valid session carries
+	owned         []io.Closer
 }
 
 func defaultConfig() config {
@@ -52,6 +56,34 @@ func defaultConfig() config {
 // are sent with the session's credentials but neither refresh nor merge
 // cookies (return those instead).
 type RefreshFunc func(ctx context.Context, refreshToken Secret) (AuthTokens, *AuthCookies, error)
+
+// WithOwned hands closers to the Manager: its Close closes them, in the
+// order given, after it has flushed and wiped the session, so one Close
+// releases the whole stack:
+//
+//	m, err := session.NewManager(ctx, v.Store("trading"), session.WithOwned(v, backend))
+//	if err != nil {
+//		v.Close() // NewManager failed: v and backend are still the caller's
+//		backend.Close()
+//		return err
+//	}
+//	defer m.Close(ctx) // flushes, wipes, closes v (wiping its keys), then backend
+//
+// Ownership passes only when NewManager succeeds. Without WithOwned a
+// Manager owns nothing but the session in memory: its Close leaves the
+// Store, the vault and the backend open. Hand a vault or backend to one
+// Manager only, and only if no other Manager uses it: a vault shared by
+// several Managers (a Registry) is closed by the caller after them.
+// Several WithOwned options add up.
+func WithOwned(closers ...io.Closer) Option {
+	return func(c *config) {
+		for _, cl := range closers {
+			if cl != nil {
+				c.owned = append(c.owned, cl)
+			}
+		}
+	}
+}
 
 // WithAutoSave sets whether every change is saved as it is made (the
 // default, true). With auto-save, CreateSession, UpdateTokens,

@@ -16,6 +16,8 @@ import (
 // ErrNotAuthenticated. After a transient failure, refreshes back off: a
 // refresh asked for before RetryAt does not call the server and returns a
 // RefreshError with the last failure and Backoff set.
+//
+// A zero RefreshError is not a meaningful error: the package makes them.
 type RefreshError struct {
 	Err     error
 	Dropped bool // the rejected session was wiped and its stored copy deleted

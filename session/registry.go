@@ -10,6 +10,8 @@ import (
 // Registry holds several named sessions, each with its own Manager, and
 // which of them is active (the seed's MultiSessionManager). It is safe for
 // concurrent use.
+//
+// The zero value is an empty, usable Registry, as NewRegistry returns.
 type Registry struct {
 	mu       sync.Mutex
 	managers map[string]*Manager
@@ -31,6 +33,9 @@ func (r *Registry) Add(id string, m *Manager) error {
 	defer r.mu.Unlock()
 	if _, ok := r.managers[id]; ok {
 		return ErrSessionExists
+	}
+	if r.managers == nil { // the zero Registry
+		r.managers = map[string]*Manager{}
 	}
 	r.managers[id] = m
 	if len(r.managers) == 1 {

@@ -11,6 +11,8 @@ import (
 )
 
 // TransportOption configures a Transport and the WebSocket helpers.
+//
+// A nil TransportOption is ignored.
 type TransportOption func(*transportConfig)
 
 type transportConfig struct {
@@ -142,6 +144,8 @@ func WithErrorHandler(f func(error)) TransportOption {
 // A request created by a redirect to another host gets no credentials.
 // The Authorization and Cookie header values are Go strings handed to
 // net/http, which cannot be wiped (see SECURITY.md).
+//
+// The zero value is not usable: call NewTransport.
 type Transport struct {
 	m    *Manager
 	base http.RoundTripper
@@ -159,7 +163,9 @@ func NewTransport(m *Manager, base http.RoundTripper, opts ...TransportOption) *
 	}
 	t := &Transport{m: m, base: base}
 	for _, o := range opts {
-		o(&t.cfg)
+		if o != nil { // a nil Option is ignored
+			o(&t.cfg)
+		}
 	}
 	return t
 }

@@ -19,6 +19,10 @@ const (
 // ParseSession) is the file axiomtrade-rs writes.
 //
 // An AuthSession owns the buffers of its Secrets: Destroy wipes them.
+//
+// The zero value is usable: an empty session (empty tokens, no cookies,
+// no Turnkey session, no user information), which IsValid reports as not
+// valid.
 type AuthSession struct {
 	Tokens         AuthTokens      // "tokens"
 	Cookies        AuthCookies     // "cookies"
@@ -30,6 +34,9 @@ type AuthSession struct {
 }
 
 // AuthTokens are the JWT access and refresh tokens of a session.
+//
+// The zero value is usable: empty tokens that never expire (NewAuthTokens
+// makes real ones).
 type AuthTokens struct {
 	AccessToken  Secret     // "access_token"
 	RefreshToken Secret     // "refresh_token"
@@ -39,6 +46,8 @@ type AuthTokens struct {
 }
 
 // AuthCookies are the HTTP cookies of a session.
+//
+// The zero value is usable: no cookies.
 type AuthCookies struct {
 	AuthAccessToken  *Secret           // "auth_access_token", null when nil
 	AuthRefreshToken *Secret           // "auth_refresh_token", null when nil
@@ -53,6 +62,8 @@ type AuthCookies struct {
 }
 
 // TurnkeySession is a Turnkey wallet session.
+//
+// The zero value is usable: an empty Turnkey session that never expires.
 type TurnkeySession struct {
 	OrganizationID string          // "organization_id"
 	UserID         string          // "user_id"
@@ -67,6 +78,8 @@ type TurnkeySession struct {
 
 // TurnkeyAPIKey describes one Turnkey API key (axiomtrade-rs
 // TurnkeyApiKey). It holds only public parts.
+//
+// The zero value is usable: an empty description.
 type TurnkeyAPIKey struct {
 	APIKeyID   string     // "api_key_id"
 	APIKeyName string     // "api_key_name"
@@ -85,6 +98,8 @@ type TurnkeyAPIKey struct {
 type TurnkeyApiKey = TurnkeyAPIKey
 
 // SessionMetadata records when a session was made, refreshed and used.
+//
+// The zero value is usable: nothing recorded yet (a zero CreatedAt).
 type SessionMetadata struct {
 	CreatedAt         time.Time  // "created_at"
 	LastRefreshedAt   *time.Time // "last_refreshed_at"
@@ -99,6 +114,8 @@ type SessionMetadata struct {
 
 // UserInfo is what the login endpoint says about the user. Every field is
 // optional.
+//
+// The zero value is usable: nothing known about the user.
 type UserInfo struct {
 	ID       *string // "id"
 	Email    *string // "email"
@@ -108,6 +125,8 @@ type UserInfo struct {
 }
 
 // TurnkeyCredentials are the Turnkey credentials returned by a login.
+//
+// The zero value is usable: empty credentials.
 type TurnkeyCredentials struct {
 	OrganizationID string
 	UserID         string
@@ -116,6 +135,8 @@ type TurnkeyCredentials struct {
 
 // LoginResult is the complete result of a login: tokens, optional Turnkey
 // credentials and optional user information. It is never serialized.
+//
+// The zero value is usable: empty tokens and nothing else.
 type LoginResult struct {
 	Tokens             AuthTokens
 	TurnkeyCredentials *TurnkeyCredentials

@@ -72,7 +72,9 @@ func (m *Manager) WebSocketURLWithToken(rawURL, param string, opts ...TransportO
 func (m *Manager) webSocketCheck(rawURL string, opts []TransportOption) (*url.URL, error) {
 	var cfg transportConfig
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil { // a nil Option is ignored
+			o(&cfg)
+		}
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {

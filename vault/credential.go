@@ -31,6 +31,8 @@ var ErrCredential error = &sentinel{msg: "vault: unusable credential"}
 
 // CredentialError reports a systemd credential that cannot be used. It
 // unwraps to ErrCredential and to the cause.
+//
+// A zero CredentialError is not a meaningful error: the package makes them.
 type CredentialError struct {
 	Name   string // the credential name
 	Reason string

@@ -63,6 +63,8 @@ var (
 // FormatError reports bytes that are not a valid v1 structure (or are a
 // version this package does not read, or are too large). It unwraps to
 // ErrCorrupt, ErrUnsupportedVersion or ErrTooLarge.
+//
+// A zero FormatError is not a meaningful error: the package makes them.
 type FormatError struct {
 	Structure string // "header" or "session"
 	Name      string // the session name, for sessions
@@ -86,6 +88,8 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // ErrWrongKey (the key does not fit the slot), ErrCorrupt (the key fits
 // but the slot's wrapped keys or the header MAC fail), ErrPolicy, or the
 // key store's error.
+//
+// A zero SlotError is not a meaningful error: the package makes them.
 type SlotError struct {
 	Slot   SlotID
 	Kind   SlotKind
@@ -107,6 +111,8 @@ func (e *SlotError) Unwrap() error { return e.Err }
 // policy refuses, or passphrase slots that together cost more than the
 // policy's kdf.Budget. It matches ErrPolicy and kdf.ErrOutOfPolicy, and
 // errors.As finds the *kdf.ParamError or *kdf.BudgetError in it.
+//
+// A zero PolicyError is not a meaningful error: the package makes them.
 type PolicyError struct {
 	Slot SlotID // zero for a budget refusal, which is about all the slots
 	Err  error  // the *kdf.ParamError or *kdf.BudgetError

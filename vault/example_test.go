@@ -9,7 +9,6 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
-	"github.com/sessionvault/sessionvault/internal/secmem"
 	"github.com/sessionvault/sessionvault/kdf"
 	"github.com/sessionvault/sessionvault/session"
 	"github.com/sessionvault/sessionvault/vault"
@@ -48,13 +47,13 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer v.Close()
-	secmem.Wipe(passphrase) // the vault keeps its own copy until Close
+	vault.Wipe(passphrase) // the vault keeps its own copy until Close
 
 	plaintext, version, err := v.Store("trader-1").Open(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer secmem.Wipe(plaintext)
+	defer vault.Wipe(plaintext)
 	fmt.Println(string(plaintext), version != "")
 	// Output: {"tokens":{"access_token":"eyJ..."}} true
 }
@@ -156,7 +155,7 @@ func ExampleRecoverHeader() {
 		log.Fatal(err) // a *vault.HeaderRecoveryError lists sessions that would not open
 	}
 	defer v.Close()
-	secmem.Wipe(passphrase)
+	vault.Wipe(passphrase)
 	fmt.Println("restored:", report.Restored, "sessions checked:", report.Sessions)
 	// Output:
 	// open: true

@@ -13,6 +13,8 @@ import (
 
 // HeaderRecovery reports what RecoverHeader found and did. It holds no
 // secret.
+//
+// The zero value reports that nothing was checked or restored.
 type HeaderRecovery struct {
 	// Damage is why the current header did not open: an error matching
 	// ErrCorrupt (or ErrTooLarge). Nil when it opened and nothing was
@@ -34,6 +36,8 @@ type HeaderRecovery struct {
 
 // UnopenableSession is a session that does not open under the header a
 // recovery would restore.
+//
+// The zero value names no session.
 type UnopenableSession struct {
 	Name string
 	// Err says why: a *FormatError matching ErrCorrupt, whose Field is
@@ -51,6 +55,9 @@ type UnopenableSession struct {
 // HeaderRecoveryError is RecoverHeader's refusal to restore a previous
 // header generation under which some sessions would not open. It matches
 // ErrCorrupt: the header is still damaged.
+//
+// A zero HeaderRecoveryError is not a meaningful error: the package makes
+// them.
 type HeaderRecoveryError struct {
 	Damage     error    // why the current header does not open
 	Unopenable []string // the sessions that would stay unreadable

@@ -12,6 +12,8 @@ import (
 )
 
 // Info describes an open vault. It holds no secret.
+//
+// The zero value describes no vault: Vault.Info and Inspect fill it in.
 type Info struct {
 	ID            string   // the vault id, 32 hex digits
 	FormatVersion int      // the header's format version
@@ -32,6 +34,8 @@ type Info struct {
 }
 
 // SlotInfo describes one key slot.
+//
+// The zero value describes no slot.
 type SlotInfo struct {
 	ID      SlotID
 	Kind    SlotKind

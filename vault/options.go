@@ -7,6 +7,8 @@ import (
 )
 
 // Option configures Create and Open.
+//
+// A nil Option is ignored.
 type Option func(*config)
 
 type config struct {
@@ -82,7 +84,9 @@ func WithInsecureKDFForTesting() Option {
 func newConfig(opts []Option) *config {
 	c := &config{policy: kdf.DefaultPolicy}
 	for _, o := range opts {
-		o(c)
+		if o != nil { // a nil Option is ignored
+			o(c)
+		}
 	}
 	if !c.paramsSet {
 		c.params = kdf.Default

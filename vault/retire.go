@@ -57,6 +57,8 @@ var ErrPurgePending error = &sentinel{msg: "vault: retired copies still kept (pu
 
 // PurgeError reports a purge that did not finish. It matches
 // ErrPurgePending and the cause.
+//
+// A zero PurgeError is not a meaningful error: the package makes them.
 type PurgeError struct {
 	Step string // what failed, e.g. "drop the previous header"
 	Err  error

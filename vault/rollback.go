@@ -70,6 +70,8 @@ func envelopeCounter(v uint16, blob []byte) uint64 {
 var ErrRollback error = &sentinel{msg: "vault: rolled back to an older state"}
 
 // RollbackError reports a rollback. It matches ErrRollback.
+//
+// A zero RollbackError is not a meaningful error: the package makes them.
 type RollbackError struct {
 	Structure string // "session" or "header"
 	Name      string // the session name

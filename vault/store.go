@@ -11,6 +11,8 @@ import (
 
 // Store keeps one session of a Vault, sealed, under one name. It
 // implements session.Store. Get one from (*Vault).Store.
+//
+// The zero value is not usable: call Vault.Store.
 type Store struct {
 	v    *Vault
 	name string

@@ -71,6 +71,8 @@ var (
 )
 
 // Vault is an open vault: its header, and its data keys in locked memory.
+//
+// The zero value is not usable: call Create, Open or OpenOrCreate.
 type Vault struct {
 	backend  backends.Backend
 	policy   kdf.Policy
@@ -311,7 +313,9 @@ func newPassphraseSlot(h *header, keys [][]byte, pol kdf.Policy, pass []byte, pa
 //
 // Errors: ErrNotFound (no vault), ErrWrongKey (nothing given opens a
 // slot; a keychain with no entry for the slot gives ErrWrongKey joined
-// with the key store's backends.ErrNotFound), ErrCorrupt,
+// with the key store's backends.ErrNotFound, which does not match
+// ErrNotFound, so OpenOrCreate never creates over it; the example of
+// backends/memory.KeyStore shows it), ErrCorrupt,
 // ErrUnsupportedVersion, ErrPolicy (a passphrase slot's parameters are
 // outside the policy, or, when a passphrase is given, the passphrase
 // slots together cost more than its kdf.Budget: refused before any
@@ -662,8 +666,9 @@ func (v *Vault) ID() string {
 
 // Close wipes every key the Vault holds (data keys, the AEADs' copies of
 // session keys, key-encryption keys, the passphrase) and makes every
-// later call fail with ErrClosed. It does not close the backend. It is
-// idempotent and always returns nil.
+// later call fail with ErrClosed. It does not close the backend (the
+// caller's, or a session.Manager's given both with session.WithOwned). It
+// is idempotent and always returns nil.
 func (v *Vault) Close() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -4,7 +4,18 @@ import (
 	"crypto/cipher"
 	"reflect"
 	"unsafe"
+
+	"github.com/sessionvault/sessionvault/internal/secmem"
 )
+
+// Wipe overwrites b with zeros, in a way the compiler cannot drop as a dead
+// store. Use it on the buffers a vault hands you or takes from you once
+// you are done with them: a passphrase after Open or Create (the vault
+// keeps its own copy until Close), the plaintext Store.Open returns, a key
+// read from a KeyStore. It wipes only b's own bytes: copies made earlier
+// (a string made from b, a slice that was grown and reallocated) are out
+// of its reach.
+func Wipe(b []byte) { secmem.Wipe(b) }
 
 // wipeAEAD zeroes the key an AEAD from golang.org/x/crypto/chacha20poly1305
 // keeps inside itself, so that Close leaves no copy of a session key on

@@ -36,3 +36,19 @@ func TestWipeAEAD(t *testing.T) {
 		t.Fatal("wipeAEAD(nil) = true")
 	}
 }
+
+// TestWipe checks the exported Wipe zeroes every byte, and only b's.
+func TestWipe(t *testing.T) {
+	buf := bytes.Repeat([]byte{0xA5}, 48)
+	Wipe(buf[8:40])
+	for i, c := range buf {
+		want := byte(0xA5)
+		if i >= 8 && i < 40 {
+			want = 0
+		}
+		if c != want {
+			t.Fatalf("byte %d is %#x after Wipe(buf[8:40]), want %#x", i, c, want)
+		}
+	}
+	Wipe(nil) // no panic on an empty slice
+}

@@ -56,6 +56,8 @@ func RewriteSteps() []Step {
 // link, a file or folder that group or others can access, one owned by
 // another user, or the wrong kind of file. It matches
 // backends.ErrPermission, and its message says what to fix.
+//
+// A zero UnsafeError is not a meaningful error: the backend makes them.
 type UnsafeError struct {
 	Path    string // the offending path
 	Problem string // what is wrong, e.g. "is a symbolic link"

@@ -167,6 +167,8 @@ const (
 )
 
 // StepInfo describes one step of an operation, for WithStepHook.
+//
+// The backend makes them for the hook; the zero value names no step.
 type StepInfo struct {
 	Op   string // "put", "restore", "delete", "get", "previous", "lock"
 	Name string // the blob or lock name
@@ -175,6 +177,8 @@ type StepInfo struct {
 }
 
 // Option configures a Backend.
+//
+// A nil Option is ignored.
 type Option func(*Backend)
 
 // WithStepHook makes the backend call fn before every step of every
@@ -195,6 +199,8 @@ func WithStepHook(fn func(ctx context.Context, s StepInfo) error) Option {
 // Backend is a vault folder. It implements backends.Backend,
 // backends.Locker and backends.Recoverer, and is safe for concurrent use
 // by several goroutines and several processes.
+//
+// The zero value is not usable: call New.
 type Backend struct {
 	path       string
 	root       *sysDir
@@ -243,7 +249,9 @@ func New(dir string, opts ...Option) (*Backend, error) {
 		writeLocks: lockFiles{prefix: ".", suffix: writeLockExt},
 	}
 	for _, o := range opts {
-		o(b)
+		if o != nil { // a nil Option is ignored
+			o(b)
+		}
 	}
 	fail := func(err error) (*Backend, error) {
 		b.closeFDs()

@@ -10,6 +10,8 @@ import (
 )
 
 // MigrateReport says what Migrate did.
+//
+// The zero value reports that nothing was migrated.
 type MigrateReport struct {
 	Migrated []string // names moved from layout 1 to layout 2 (the header as backends.HeaderName)
 	Current  int      // names already of layout 2

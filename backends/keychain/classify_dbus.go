@@ -11,7 +11,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 )
 
 // classifyPlatform maps the Secret Service's errors, as go-keyring passes

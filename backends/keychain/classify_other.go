@@ -4,7 +4,7 @@ package keychain
 
 import (
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 )
 
 // classifyPlatform takes every other error of the macOS keychain (an exit

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/keychain"
-	"github.com/sessionvault/sessionvault/internal/secmem"
+	"github.com/sessionvault/sessionvault/vault"
 )
 
 // Keep a vault's key-encryption key in the OS keychain, and read it back.
@@ -32,7 +32,7 @@ func Example() {
 	if _, err := rand.Read(kek); err != nil {
 		log.Fatal(err)
 	}
-	defer secmem.Wipe(kek)
+	defer vault.Wipe(kek)
 	const account = "example-vault/kek-1"
 	if err := kc.PutKey(ctx, account, kek); err != nil {
 		log.Fatal(err)
@@ -43,6 +43,6 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer secmem.Wipe(got)
+	defer vault.Wipe(got)
 	fmt.Println("key length:", len(got))
 }

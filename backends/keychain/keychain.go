@@ -5,6 +5,12 @@
 // BSDs, the login keychain on macOS (through /usr/bin/security), the
 // Credential Manager on Windows.
 //
+// This is the package to use for "the keychain" of the machine: no cgo, no
+// configuration, no connection at import. Package backends/keyring is for
+// a keychain this one does not reach (the kernel keyring, pass, KWallet,
+// an encrypted file), named explicitly. Both are built on package
+// backends/secretstore, so their errors, deadlines and framing are the same.
+//
 // Entries live under the service "sessionvault" (Service). A key lives
 // under the account "<vault id>/<key id>"; the blobs of a Backend live
 // under "blobs/NAMESPACE/NAME". Everything is framed and base64-encoded
@@ -41,6 +47,7 @@
 package keychain
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -50,7 +57,7 @@ import (
 	zk "github.com/zalando/go-keyring"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 	"github.com/sessionvault/sessionvault/internal/secmem"
 )
 
@@ -60,11 +67,55 @@ const Service = "sessionvault"
 // Keychain is a backends.KeyStore in the OS keychain; its Backend method
 // makes backends.Backends for small blobs in the same keychain. It is safe
 // for concurrent use.
+//
+// The zero value is not usable: call New.
 type Keychain struct {
-	*secretstore.Keychain
+	ks *secretstore.Keychain
+}
+
+var _ backends.KeyStore = (*Keychain)(nil)
+
+// GetKey returns the key stored for account ("<vault id>/<key id>"), in a
+// new slice that the caller wipes. A missing entry is an error matching
+// backends.ErrNotFound; an entry sessionvault did not write matches
+// secretstore.ErrMalformed. go-keyring's own copy of the entry (a Go string) cannot be wiped:
+// see the package documentation.
+func (k *Keychain) GetKey(ctx context.Context, account string) ([]byte, error) {
+	return k.ks.GetKey(ctx, account)
+}
+
+// PutKey stores key (1 to secretstore.MaxKeyLen bytes) for account,
+// replacing any previous key. key is copied before PutKey returns; the
+// caller keeps it and wipes it.
+func (k *Keychain) PutKey(ctx context.Context, account string, key []byte) error {
+	return k.ks.PutKey(ctx, account, key)
+}
+
+// DeleteKey removes the key stored for account; a missing entry is an
+// error matching backends.ErrNotFound.
+func (k *Keychain) DeleteKey(ctx context.Context, account string) error {
+	return k.ks.DeleteKey(ctx, account)
+}
+
+// Probe checks that the keychain answers, by looking up an entry that
+// does not exist. It returns nil if the keychain answered; otherwise an
+// error matching backends.ErrUnavailable (no keychain, or no answer
+// before the deadline) or backends.ErrLocked. A vault can then fall back
+// to a passphrase slot before it asks the user anything.
+func (k *Keychain) Probe(ctx context.Context) error { return k.ks.Probe(ctx) }
+
+// Backend returns a backends.Backend whose small blobs (the vault header,
+// a few small sealed sessions) live in the same keychain under namespace
+// (1 to secretstore.MaxNamespaceLen bytes of A-Z a-z 0-9 - _ . @ +, not
+// "." or ".."). It makes no keychain call. See secretstore.Backend for
+// what its compare-and-set guarantees across processes.
+func (k *Keychain) Backend(namespace string) (*secretstore.Backend, error) {
+	return k.ks.Backend(namespace)
 }
 
 // Option configures New.
+//
+// A nil Option is ignored.
 type Option func(*config)
 
 type config struct {
@@ -86,7 +137,9 @@ func WithService(service string) Option { return func(c *config) { c.service = s
 func New(opts ...Option) (*Keychain, error) {
 	c := config{service: Service, timeout: DefaultTimeout, p: zalando{}}
 	for _, o := range opts {
-		o(&c)
+		if o != nil { // a nil Option is ignored
+			o(&c)
+		}
 	}
 	return newKeychain(c)
 }
@@ -96,7 +149,7 @@ func newKeychain(c config) (*Keychain, error) {
 		return nil, err
 	}
 	s := &store{p: c.p, service: c.service, goos: runtime.GOOS}
-	return &Keychain{secretstore.New(s, secretstore.Options{Name: "keychain", Timeout: c.timeout})}, nil
+	return &Keychain{ks: secretstore.New(s, secretstore.Options{Name: "keychain", Timeout: c.timeout})}, nil
 }
 
 func validateService(s string) error {

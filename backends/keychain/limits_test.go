@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 )
 
 // The limits are exact: the largest value fits the platform's limit as

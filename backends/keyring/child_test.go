@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 	"github.com/sessionvault/sessionvault/internal/servicetest"
 )
 

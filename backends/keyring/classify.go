@@ -8,7 +8,7 @@ import (
 	kr "github.com/99designs/keyring"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 )
 
 // classify maps 99designs/keyring's errors to backends categories. Its

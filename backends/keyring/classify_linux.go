@@ -9,7 +9,7 @@ import (
 	"github.com/godbus/dbus"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 )
 
 // classifyPlatform maps the errors of the Linux backends: D-Bus errors of

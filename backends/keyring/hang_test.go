@@ -9,7 +9,7 @@ import (
 	kr "github.com/99designs/keyring"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 )
 
 // blockingRing is a 99designs keyring behind a prompt nobody answers:

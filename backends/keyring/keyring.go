@@ -5,6 +5,12 @@
 // pass, KWallet, the Windows Credential Manager, the macOS keychain
 // (darwin with cgo only) or its passphrase-encrypted file store.
 //
+// Use it for a keychain that package backends/keychain (the machine's own
+// keychain, through github.com/zalando/go-keyring) does not reach, above
+// all the kernel keyring, or to pin one backend by name. Both packages are
+// built on package backends/secretstore, so their errors, deadlines and entry
+// framing are the same.
+//
 // Open never falls back: Config.AllowedBackends must name exactly one
 // backend, and if that one cannot be opened, Open fails with an error
 // matching backends.ErrUnavailable. 99designs/keyring would otherwise try
@@ -80,7 +86,7 @@ import (
 	kr "github.com/99designs/keyring"
 
 	"github.com/sessionvault/sessionvault/backends"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 	"github.com/sessionvault/sessionvault/internal/secmem"
 )
 
@@ -105,15 +111,59 @@ const (
 // Keyring is a backends.KeyStore over one 99designs/keyring backend; its
 // Backend method makes backends.Backends for small blobs in it. It is safe
 // for concurrent use.
+//
+// The zero value is not usable: call Open.
 type Keyring struct {
-	*secretstore.Keychain
+	ks      *secretstore.Keychain
 	backend BackendType
+}
+
+var _ backends.KeyStore = (*Keyring)(nil)
+
+// GetKey returns the key stored for account ("<vault id>/<key id>"), in a
+// new slice that the caller wipes. A missing entry is an error matching
+// backends.ErrNotFound; an entry sessionvault did not write matches
+// secretstore.ErrMalformed. Some backends keep copies of their own: see the package
+// documentation.
+func (k *Keyring) GetKey(ctx context.Context, account string) ([]byte, error) {
+	return k.ks.GetKey(ctx, account)
+}
+
+// PutKey stores key (1 to secretstore.MaxKeyLen bytes) for account,
+// replacing any previous key. key is copied before PutKey returns; the
+// caller keeps it and wipes it.
+func (k *Keyring) PutKey(ctx context.Context, account string, key []byte) error {
+	return k.ks.PutKey(ctx, account, key)
+}
+
+// DeleteKey removes the key stored for account; a missing entry is an
+// error matching backends.ErrNotFound.
+func (k *Keyring) DeleteKey(ctx context.Context, account string) error {
+	return k.ks.DeleteKey(ctx, account)
+}
+
+// Probe checks that the keychain answers, by looking up an entry that
+// does not exist. It returns nil if the keychain answered; otherwise an
+// error matching backends.ErrUnavailable (no keychain, or no answer
+// before the deadline) or backends.ErrLocked. A vault can then fall back
+// to a passphrase slot before it asks the user anything.
+func (k *Keyring) Probe(ctx context.Context) error { return k.ks.Probe(ctx) }
+
+// Backend returns a backends.Backend whose small blobs (the vault header,
+// a few small sealed sessions) live in the same keychain under namespace
+// (1 to secretstore.MaxNamespaceLen bytes of A-Z a-z 0-9 - _ . @ +, not
+// "." or ".."). It makes no keychain call. See secretstore.Backend for
+// what its compare-and-set guarantees across processes.
+func (k *Keyring) Backend(namespace string) (*secretstore.Backend, error) {
+	return k.ks.Backend(namespace)
 }
 
 // BackendType returns the backend this Keyring uses.
 func (k *Keyring) BackendType() BackendType { return k.backend }
 
 // Option configures Open.
+//
+// A nil Option is ignored.
 type Option func(*options)
 
 type options struct {
@@ -133,7 +183,9 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 func Open(ctx context.Context, cfg Config, opts ...Option) (*Keyring, error) {
 	o := options{timeout: DefaultTimeout, open: kr.Open}
 	for _, f := range opts {
-		f(&o)
+		if f != nil { // a nil Option is ignored
+			f(&o)
+		}
 	}
 	return open(ctx, cfg, o)
 }
@@ -157,7 +209,7 @@ func open(ctx context.Context, cfg Config, o options) (*Keyring, error) {
 	}
 	s := &store{ring: ring, backend: b}
 	return &Keyring{
-		Keychain: secretstore.New(s, secretstore.Options{
+		ks: secretstore.New(s, secretstore.Options{
 			Name:    "keyring/" + string(b),
 			Timeout: o.timeout,
 			// Only the keyctl backend is safe for concurrent use: the

@@ -15,7 +15,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/backendtest"
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 )
 
 func TestMain(m *testing.M) {

@@ -1,7 +1,7 @@
 package keyring
 
 import (
-	"github.com/sessionvault/sessionvault/backends/keychain/secretstore"
+	"github.com/sessionvault/sessionvault/backends/secretstore"
 )
 
 // Limits, each with its reason. They bound the value this package hands to

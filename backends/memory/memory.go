@@ -36,6 +36,8 @@ const (
 )
 
 // Option configures a Backend.
+//
+// A nil Option is ignored.
 type Option func(*Backend)
 
 // WithMaxBlobSize makes the backend refuse blobs larger than n bytes with
@@ -87,7 +89,9 @@ func New(opts ...Option) *Backend {
 		locks:   make(map[string]chan struct{}),
 	}
 	for _, o := range opts {
-		o(b)
+		if o != nil { // a nil Option is ignored
+			o(b)
+		}
 	}
 	return b
 }

@@ -34,6 +34,8 @@ import (
 // A Lease nobody unlocks stays held, like a mutex nobody unlocks, until
 // the process exits or the Backend is closed (then it lapses within one
 // TTL).
+//
+// The zero value is not usable: Backend.Lease makes Leases.
 type Lease struct {
 	b     *Backend
 	name  string

@@ -10,6 +10,8 @@ import (
 )
 
 // An Option configures a Backend.
+//
+// A nil Option is ignored.
 type Option func(*config) error
 
 type config struct {

@@ -21,6 +21,8 @@ import (
 
 // Backend stores blobs in Redis. It implements backends.Backend,
 // backends.Locker and backends.Recoverer, and is safe for concurrent use.
+//
+// The zero value is not usable: call New or NewFromURL.
 type Backend struct {
 	client goredis.UniversalClient
 	own    bool // Close closes client

@@ -43,6 +43,8 @@ var (
 // Error reports a failed TPM operation. It unwraps to a category above
 // (when one applies) and to the TPM's response code (a tpm2.TPMRC) or
 // the transport's error.
+//
+// A zero Error is not a meaningful error: the Sealer makes them.
 type Error struct {
 	Op     string // "seal", "unseal", "probe", "open"
 	Device string // the device path, when known

@@ -79,6 +79,9 @@ func parseSealed(p []byte) (*sealedKey, error) {
 }
 
 // Info describes sealed bytes made by Seal. It holds no secret.
+//
+// The zero value describes sealed bytes bound to no PCR, with no parent
+// named.
 type Info struct {
 	// PCRs are the SHA-256 PCRs the key is bound to; empty: none.
 	PCRs []int

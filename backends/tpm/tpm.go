@@ -29,6 +29,15 @@
 // ("swtpm socket --tpm2 --server type=unixio,path=..."). A TPM that is
 // missing or does not answer gives an error matching ErrUnavailable, at
 // once for a missing device.
+//
+// # Windows
+//
+// On Windows the TPM is reached through TPM Base Services (tbs.dll), with
+// the device WindowsDevice ("tbs") or DefaultDevice; any other device
+// fails with ErrUnavailable, as does a machine without a TPM 2.0. The
+// commands sent are the same as on Linux, but this module's tests run
+// against swtpm on Linux only: the Windows transport is compiled
+// (GOOS=windows go build) and not tested here.
 package tpm
 
 import (
@@ -48,8 +57,13 @@ import (
 )
 
 // DefaultDevice is the TPM device used when New is given "": the Linux
-// kernel's TPM resource manager.
+// kernel's TPM resource manager. On Windows it means WindowsDevice.
 const DefaultDevice = "/dev/tpmrm0"
+
+// WindowsDevice is the device that means, on Windows, the TPM behind TPM
+// Base Services (TBS, reached through go-tpm's windowstpm transport).
+// Elsewhere it is an ordinary relative path.
+const WindowsDevice = "tbs"
 
 // Sealer seals and unseals keys with one TPM2. It implements
 // vault.KEKSealer and is safe for concurrent use (it sends one command
@@ -61,6 +75,8 @@ type Sealer struct {
 }
 
 // Option configures New.
+//
+// A nil Option is ignored.
 type Option func(*Sealer)
 
 // WithPCRs binds what Seal seals to the current values of the given PCRs
@@ -82,7 +98,9 @@ func New(device string, opts ...Option) (*Sealer, error) {
 	}
 	s := &Sealer{device: device}
 	for _, o := range opts {
-		o(s)
+		if o != nil { // a nil Option is ignored
+			o(s)
+		}
 	}
 	if len(s.pcrs) > maxSelectedPCRs {
 		return nil, fmt.Errorf("tpm: %d PCRs given, the most is %d", len(s.pcrs), maxSelectedPCRs)

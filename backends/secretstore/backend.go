@@ -37,6 +37,8 @@ var errClosed = errors.New("backend is closed")
 // The index is updated before a new blob is written and after a blob is
 // deleted, so a crash in between leaves a name in the index without a
 // blob; List checks every name and leaves such names out.
+//
+// The zero value is not usable: Keychain.Backend makes Backends.
 type Backend struct {
 	k      *Keychain
 	ns     string

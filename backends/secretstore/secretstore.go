@@ -21,9 +21,14 @@
 //     compare-and-set under a per-Keychain write lock. See Backend for
 //     what that does and does not guarantee across processes.
 //
-// Package keychain (github.com/zalando/go-keyring) and package keyring
-// (github.com/99designs/keyring) are the two Stores in this module. This
-// package imports neither, and never opens a connection itself.
+// It is the layer shared by the module's two keychain packages:
+// backends/keychain (the OS keychain, through
+// github.com/zalando/go-keyring) and backends/keyring (one chosen backend
+// of github.com/99designs/keyring: keyctl, pass, KWallet, ...). Both are
+// built on a Keychain of this package, so their errors (*TimeoutError,
+// ErrMalformed), deadlines and entry framing are the same. This package imports neither library and never opens a
+// connection itself; a program needs it directly only to match those
+// errors, or to put a keychain of its own behind a Store.
 package secretstore
 
 import (
@@ -64,6 +69,8 @@ type Store interface {
 
 // StoreError is a failure of a Store, classified. Its message is Msg
 // followed by the library's error; neither may contain secret bytes.
+//
+// A zero StoreError is not a meaningful error: Stores make them.
 type StoreError struct {
 	Kind error  // a backends sentinel: ErrNotFound, ErrLocked, ErrUnavailable, ...
 	Msg  string // what it means for the user, e.g. "no Secret Service on the session bus"
@@ -95,6 +102,9 @@ func (e *StoreError) Unwrap() []error {
 // still complete later in the background; a write that timed out may
 // therefore still land, but never after a later write through the same
 // Keychain (writes are serialized until the stuck one returns).
+//
+// A zero TimeoutError reports a wait of 0s; the keychain packages make
+// them.
 type TimeoutError struct {
 	Waited time.Duration // how long the caller waited
 }
@@ -115,6 +125,9 @@ func (e *TimeoutError) Is(target error) bool {
 func (e *TimeoutError) Timeout() bool { return true }
 
 // Options configure a Keychain.
+//
+// The zero value is usable: the name "keychain", DefaultTimeout, concurrent
+// calls.
 type Options struct {
 	// Name names the keychain in errors: a *backends.OpError's Backend,
 	// e.g. "keychain" or "keyring/keyctl".
@@ -135,6 +148,8 @@ type Options struct {
 
 // Keychain is a backends.KeyStore over a Store, and makes Backends over the
 // same Store (Backend). It is safe for concurrent use.
+//
+// The zero value is not usable: call New.
 type Keychain struct {
 	store   Store
 	name    string
