@@ -70,8 +70,16 @@ const Service = "sessionvault"
 //
 // The zero value is not usable: call New.
 type Keychain struct {
-	ks *secretstore.Keychain
+	ks      *secretstore.Keychain
+	service string
 }
+
+// Service returns the keychain service name the entries live under
+// (Service, or the one given to WithService). It implements
+// vault.ServiceNamer: a keychain slot a vault makes with this Keychain
+// records the name (header version 3), so that a later Open, or
+// vaultctl status, can find the key without being told the service.
+func (k *Keychain) Service() string { return k.service }
 
 var _ backends.KeyStore = (*Keychain)(nil)
 
@@ -149,7 +157,7 @@ func newKeychain(c config) (*Keychain, error) {
 		return nil, err
 	}
 	s := &store{p: c.p, service: c.service, goos: runtime.GOOS}
-	return &Keychain{ks: secretstore.New(s, secretstore.Options{Name: "keychain", Timeout: c.timeout})}, nil
+	return &Keychain{ks: secretstore.New(s, secretstore.Options{Name: "keychain", Timeout: c.timeout}), service: c.service}, nil
 }
 
 func validateService(s string) error {

@@ -48,7 +48,7 @@ func TestPlatformLimits(t *testing.T) {
 func TestOversizeRefusedBeforeCall(t *testing.T) {
 	for _, goos := range []string{"windows", "darwin", "linux"} {
 		s := &store{p: mustNotCall{t}, service: Service, goos: goos}
-		k := &Keychain{secretstore.New(s, secretstore.Options{Name: "keychain", Timeout: time.Second})}
+		k := &Keychain{ks: secretstore.New(s, secretstore.Options{Name: "keychain", Timeout: time.Second}), service: Service}
 		b, err := k.Backend("ns")
 		if err != nil {
 			t.Fatal(err)
