@@ -39,7 +39,9 @@ import (
 // older copy of itself, and a header change that keeps the generation (a
 // passphrase change, a slot) undone by putting the older header back.
 
-// envelopeVersion is the version of the envelopes this package writes.
+// envelopeVersion is the version of the single-message envelopes this
+// package writes; a plaintext above chunkedThreshold is sealed in chunks
+// as version 3 (chunked.go), which has the same counter.
 const envelopeVersion = 2
 
 // envelopeHeaderLen is the length of the authenticated envelope header of
@@ -50,6 +52,8 @@ func envelopeHeaderLen(v uint16) int {
 		return envelopeHeaderSize
 	case 2:
 		return envelopeV2HeaderSize
+	case chunkVersion:
+		return envelopeV3HeaderSize
 	}
 	return 0
 }
