@@ -41,6 +41,9 @@ type goldenVault struct {
 	// tpmDevice, when set, is the device key (hex) of the testSealer
 	// that sealed the vault's TPM slot (format v2).
 	tpmDevice string
+	// envelopes is the envelope version of each session blob; TestGolden
+	// checks it, so a golden file stays the version it was written for.
+	envelopes map[string]uint16
 }
 
 var goldenVaults = []goldenVault{
@@ -49,6 +52,7 @@ var goldenVaults = []goldenVault{
 		passphrase: "golden passphrase, format v1",
 		params:     kdf.Floor, // the cheapest the default policy opens
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
+		envelopes:  map[string]uint16{"trader-1": 1},
 	},
 	{
 		// Header format v1, sessions in envelope version 2 (with the
@@ -57,6 +61,7 @@ var goldenVaults = []goldenVault{
 		passphrase: "golden passphrase, envelope v2",
 		params:     kdf.Floor,
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
+		envelopes:  map[string]uint16{"trader-1": 2},
 	},
 	{
 		// Header version 2 (a TPM slot); its session envelope is
@@ -66,6 +71,19 @@ var goldenVaults = []goldenVault{
 		params:     kdf.Floor,
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
 		tpmDevice:  "5f1c0e2a9b7d4c3e8a6f0b1d2c3e4f5061728394a5b6c7d8e9f0011223344556",
+		envelopes:  map[string]uint16{"trader-1": 1},
+	},
+	{
+		// Envelope version 3 (chunked) for a session above 256 KiB,
+		// next to a small session that stays version 2.
+		dir:        "envelope-v3/passphrase",
+		passphrase: "golden passphrase, envelope v3",
+		params:     kdf.Floor,
+		sessions: map[string]string{
+			"trader-1": "testdata/session-after-login.json",
+			"large":    "testdata/session-large.json",
+		},
+		envelopes: map[string]uint16{"trader-1": 2, "large": 3},
 	},
 }
 
@@ -205,6 +223,10 @@ func TestGolden(t *testing.T) {
 				want, err := os.ReadFile(file)
 				if err != nil {
 					t.Fatal(err)
+				}
+				env, err := parseEnvelope(name, blobs[name])
+				if err != nil || env.version != g.envelopes[name] {
+					t.Fatalf("session %s: envelope version %d (%v), want %d", name, env.version, err, g.envelopes[name])
 				}
 				plain, _, err := v.Store(name).Open(ctx)
 				if err != nil {
