@@ -58,3 +58,38 @@ func TestScannerFindsAtAnyOffset(t *testing.T) {
 		t.Fatalf("a header wrapping a dropped key, opened with a live passphrase: %v", live.Findings)
 	}
 }
+
+// TestScannerFindsChunkedEnvelopes: a version 3 (chunked) envelope of
+// several chunks, with or without bytes after it, opens with the data
+// key it was sealed under and with no other.
+func TestScannerFindsChunkedEnvelopes(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	v, err := vault.Create(ctx, b, vault.WithPassphrase([]byte("p")), vault.WithInsecureKDFForTesting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	hdr, _, _ := b.Get(ctx, backends.HeaderName)
+	keys := retired.HeaderKeys(hdr, []byte("p"))
+	for _, n := range []int{300 << 10, vault.MaxPlaintextSize} {
+		env, err := v.SealSession("s", bytes.Repeat([]byte("x"), n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env[9] != 3 {
+			t.Fatalf("%d bytes: envelope version %d, want 3", n, env[9])
+		}
+		for _, tail := range [][]byte{nil, make([]byte, 4096)} {
+			blob := append(append(append([]byte(nil), hdr...), env...), tail...)
+			rep := retired.New(retired.Credentials{DroppedKeys: keys}).Scan("blob", "s", blob)
+			if rep.Envelopes != 1 || len(rep.Findings) != 1 || rep.Findings[0].Offset != len(hdr) {
+				t.Fatalf("%d bytes, tail %d: %d envelopes, findings %v", n, len(tail), rep.Envelopes, rep.Findings)
+			}
+			none := retired.New(retired.Credentials{DroppedKeys: [][]byte{make([]byte, 32)}}).Scan("blob", "s", blob)
+			if len(none.Findings) != 0 {
+				t.Fatalf("findings with a key that opens nothing: %v", none.Findings)
+			}
+		}
+	}
+}
