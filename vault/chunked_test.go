@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/sessionvault/sessionvault/backends"
+	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/internal/retired"
 )
 
 // Envelope version 3 (chunked.go, docs/FORMAT.md sections 4.4 and 9.3).
@@ -297,5 +299,54 @@ func TestChunkedRollback(t *testing.T) {
 	env, err := parseEnvelope("s", old)
 	if err != nil || env.counter == 0 {
 		t.Fatalf("counter %d, %v", env.counter, err)
+	}
+}
+
+// TestRetiredChunked: after RotateKey, no chunked session the file
+// backend keeps (current blob, previous generation) opens with the
+// dropped data key; on a backend whose DropPrevious does nothing, the
+// independent scanner (internal/retired) finds the chunked copy sealed
+// under it, so the scan can see version 3 envelopes.
+func TestRetiredChunked(t *testing.T) {
+	for _, broken := range []bool{false, true} {
+		ctx := context.Background()
+		fb, err := file.New(t.TempDir() + "/vault")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fb.Close()
+		var b backends.Backend = fb
+		if broken {
+			b = unpurged{fb}
+		}
+		v, err := Create(ctx, b, cheap("passphrase")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		for round := range 2 {
+			if _, err := v.Store("big").Seal(ctx, pattern(chunkedThreshold+1+round), backends.Any); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v.mu.RLock()
+		dk := bytes.Clone(v.current().key.Bytes())
+		v.mu.RUnlock()
+		if err := v.RotateKey(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := open(t, v, "big"); got != string(pattern(chunkedThreshold+2)) {
+			t.Fatal("the rotated chunked session differs")
+		}
+		rep, err := retired.New(retired.Credentials{DroppedKeys: [][]byte{dk}}).ScanDir(fb.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Envelopes == 0 {
+			t.Fatal("no envelope scanned")
+		}
+		if broken != (len(rep.Findings) > 0) {
+			t.Fatalf("DropPrevious skipped %v: findings %v", broken, rep.Findings)
+		}
 	}
 }

@@ -17,11 +17,12 @@ import (
 
 // Rollback detection.
 //
-// Every session sealed by this version is an envelope of version 2, which
-// carries a rollback counter bound into the AEAD's additional data: a
-// writer seals with a counter above every counter it has seen for that
-// name (and at least the wall clock in nanoseconds, so that writers that
-// never read the session still count upwards). A Vault remembers, per
+// Every session sealed by this version is an envelope of version 2 (or
+// 3, chunked, above chunkedThreshold), which carries a rollback counter
+// bound into the AEAD's additional data: a writer seals with a counter
+// above every counter it has seen for that name (and at least the wall
+// clock in nanoseconds, so that writers that never read the session still
+// count upwards). A Vault remembers, per
 // name, the lowest counter it still accepts (its floor): the counter of
 // the newest blob it opened or wrote, one more than that of a session it
 // deleted. A blob below the floor is refused with ErrRollback: an older
