@@ -22,10 +22,9 @@ import (
 // bound into the AEAD's additional data: a writer seals with a counter
 // above every counter it has seen for that name (and at least the wall
 // clock in nanoseconds, so that writers that never read the session still
-// count upwards). A Vault remembers, per
-// name, the lowest counter it still accepts (its floor): the counter of
-// the newest blob it opened or wrote, one more than that of a session it
-// deleted. A blob below the floor is refused with ErrRollback: an older
+// count upwards). A Vault remembers, per name, the lowest counter it
+// still accepts (its floor): the counter of the newest blob it opened or
+// wrote, one more than that of a session it deleted. A blob below the floor is refused with ErrRollback: an older
 // blob put back (the previous generation, a copy, a deleted session
 // resurrected). A version 1 envelope has counter 0.
 //
