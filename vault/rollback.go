@@ -24,9 +24,10 @@ import (
 // clock in nanoseconds, so that writers that never read the session still
 // count upwards). A Vault remembers, per name, the lowest counter it
 // still accepts (its floor): the counter of the newest blob it opened or
-// wrote, one more than that of a session it deleted. A blob below the floor is refused with ErrRollback: an older
-// blob put back (the previous generation, a copy, a deleted session
-// resurrected). A version 1 envelope has counter 0.
+// wrote, one more than that of a session it deleted. A blob below the
+// floor is refused with ErrRollback: an older blob put back (the previous
+// generation, a copy, a deleted session resurrected). A version 1
+// envelope has counter 0.
 //
 // The header has no counter (format v1), but its generation numbers only
 // grow: a header whose current generation is below the highest one a
