@@ -9,15 +9,21 @@ that a blob cut at a chunk boundary or with two chunks swapped does not
 open. The session key SK_1 is taken from vectors.txt (session_seal_key;
 reference.py derives it).
 
-Run: python3 libsodium_v3.py  (prints "ok" or fails).
+Run: python3 libsodium_v3.py  (prints "ok" or fails; exits 77 without
+libsodium). vault's TestLibsodiumOpensEnvelopeV3 runs it.
 """
 import ctypes
 import ctypes.util
 import hashlib
 import os
 import struct
+import sys
 
-lib = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+try:
+    lib = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+except OSError:
+    print("libsodium not found")
+    sys.exit(77)  # vault's TestLibsodiumOpensEnvelopeV3 skips
 assert lib.sodium_init() >= 0
 
 here = os.path.dirname(os.path.abspath(__file__))
