@@ -370,3 +370,39 @@ func TestLibsodiumOpensEnvelopeV3(t *testing.T) {
 		t.Fatalf("libsodium_v3.py: %v\n%s", err, out)
 	}
 }
+
+// TestChunkedConcurrent: several goroutines seal and open chunked
+// sessions of one Vault at once (each call with its own workers); run
+// with -race it checks that the workers share nothing writable.
+func TestChunkedConcurrent(t *testing.T) {
+	v, _ := newVault(t)
+	ctx := context.Background()
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			name := "s" + itoa(g)
+			want := pattern(chunkedThreshold + 1000*g + 1)
+			for range 3 {
+				blob, err := v.SealSession(name, want)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, err := v.OpenSession(ctx, name, blob)
+				if err == nil && !bytes.Equal(got, want) {
+					err = errors.New("plaintext differs")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
