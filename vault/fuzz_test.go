@@ -218,3 +218,33 @@ func FuzzChunkedEdits(f *testing.F) {
 		}
 	})
 }
+
+// FuzzChunkLayout: the chunk layout of a version 3 body of any length is
+// refused or consistent: every chunk but the last full, the last of 1 to
+// chunkSize bytes of plaintext, the lengths adding up, and the envelope
+// that SealedSize gives for that plaintext (above chunkedThreshold) of
+// the same length.
+func FuzzChunkLayout(f *testing.F) {
+	for _, n := range []int{0, 16, 17, chunkSize + tagSize, chunkSize + tagSize + 16, chunkSize + tagSize + 17, MaxSealedSize - envelopeV3HeaderSize} {
+		f.Add(uint32(n))
+	}
+	f.Fuzz(func(t *testing.T, body uint32) {
+		if int(body) > MaxSealedSize-envelopeV3HeaderSize {
+			return // refused by parseEnvelope before the layout
+		}
+		n, plain, ok := chunkLayout(int(body))
+		if !ok {
+			if last := int(body) % (chunkSize + tagSize); int(body) >= tagSize+1 && (last == 0 || last > tagSize) {
+				t.Fatalf("body %d refused", body)
+			}
+			return
+		}
+		last := int(body) - (n-1)*(chunkSize+tagSize)
+		if n < 1 || n > maxChunks || last < tagSize+1 || last > chunkSize+tagSize || plain != (n-1)*chunkSize+last-tagSize {
+			t.Fatalf("body %d: %d chunks, last %d, plaintext %d", body, n, last, plain)
+		}
+		if plain > chunkedThreshold && SealedSize(plain) != envelopeV3HeaderSize+int(body) {
+			t.Fatalf("body %d: SealedSize(%d) = %d", body, plain, SealedSize(plain))
+		}
+	})
+}
