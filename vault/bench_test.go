@@ -173,3 +173,58 @@ func BenchmarkRotateKeyWorkers(b *testing.B) {
 	b.ReportMetric(ratios[len(ratios)/2], "x-serial")
 	b.ReportMetric(float64(resealWorkers), "workers")
 }
+
+// BenchmarkChunked1MiB races, on a 1 MiB session, the chunked envelope
+// (version 3, chunks sealed and opened on up to GOMAXPROCS goroutines)
+// against one x/crypto XChaCha20-Poly1305 message of the same bytes
+// (opened in place; sealed with a random nonce into a new buffer), what
+// a version 2 envelope costs, interleaved in the same run:
+// x-single-open and x-single-seal are the chunked envelope's time over
+// the single message's (below 1: the chunks' parallelism pays; on one
+// core about 1).
+//
+//	go test -run '^$' -bench Chunked1MiB ./vault
+func BenchmarkChunked1MiB(b *testing.B) {
+	v, _ := newVault(b)
+	plain := make([]byte, MaxPlaintextSize)
+	rand.Read(plain)
+	blob, err := v.SealSession("big", plain)
+	if err != nil {
+		b.Fatal(err)
+	}
+	work := make([]byte, len(blob))
+	aead, _ := chacha20poly1305.NewX(make([]byte, 32))
+	nonce := make([]byte, 24)
+	sealed := aead.Seal(nil, nonce, plain, nil)
+	work2 := make([]byte, len(sealed))
+	ctx := context.Background()
+	b.SetBytes(int64(len(plain)))
+	b.Run("open", func(b *testing.B) {
+		ratio, tOurs, _ := interleave(b, func() {
+			copy(work, blob)
+			if _, err := v.OpenSession(ctx, "big", work); err != nil {
+				b.Fatal(err)
+			}
+		}, func() {
+			copy(work2, sealed)
+			if _, err := aead.Open(work2[:0], nonce, work2, nil); err != nil {
+				b.Fatal(err)
+			}
+		})
+		b.ReportMetric(ratio, "x-single-open")
+		b.ReportMetric(float64(tOurs)/float64(b.N), "ns/open")
+	})
+	b.Run("seal", func(b *testing.B) {
+		ratio, tOurs, _ := interleave(b, func() {
+			if _, err := v.SealSession("big", plain); err != nil {
+				b.Fatal(err)
+			}
+		}, func() {
+			out := make([]byte, 0, envelopeV2HeaderSize+len(plain)+tagSize)
+			rand.Read(nonce)
+			aead.Seal(out, nonce, plain, nil)
+		})
+		b.ReportMetric(ratio, "x-single-seal")
+		b.ReportMetric(float64(tOurs)/float64(b.N), "ns/seal")
+	})
+}

@@ -169,16 +169,24 @@ const maxAADSize = envelopeV2HeaderSize + idSize + 1 + 255
 var aadPool = sync.Pool{New: func() any { return new([maxAADSize]byte) }}
 
 // sealEnvelope seals plaintext for name under generation gen and its
-// AEAD as an envelope of the current version (2) with rollback counter
-// counter, appending the blob to dst.
+// AEAD with rollback counter counter, appending the blob to dst: as an
+// envelope of version 2, or of version 3 (in chunks) when the plaintext
+// is above chunkedThreshold.
 func sealEnvelope(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen uint32, counter uint64, name string, plaintext []byte) []byte {
-	return sealEnvelopeNonce(dst, aead, vaultID, envelopeVersion, gen, counter, name, plaintext, nil)
+	ver := uint16(envelopeVersion)
+	if len(plaintext) > chunkedThreshold {
+		ver = chunkVersion
+	}
+	return sealEnvelopeNonce(dst, aead, vaultID, ver, gen, counter, name, plaintext, nil)
 }
 
 // sealEnvelopeNonce is sealEnvelope for envelope version ver (1 has no
-// counter) with a given nonce (nil: a random one), for known-answer
-// tests.
+// counter; 3 is chunked, and its nonce is the 16-byte prefix) with a
+// given nonce (nil: a random one), for known-answer tests.
 func sealEnvelopeNonce(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, ver uint16, gen uint32, counter uint64, name string, plaintext, nonce []byte) []byte {
+	if ver == chunkVersion {
+		return sealChunked(dst, aead, vaultID, gen, counter, name, plaintext, nonce)
+	}
 	hl := envelopeHeaderLen(ver)
 	if hl == 0 {
 		panic("vault: sealEnvelope: unknown envelope version")
@@ -207,6 +215,9 @@ func sealEnvelopeNonce(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, ver 
 // the ciphertext in the blob. On failure the blob's ciphertext is zeroed
 // and no plaintext is returned.
 func openEnvelope(aead cipher.AEAD, vaultID *[idSize]byte, name string, env envelope) ([]byte, error) {
+	if env.version == chunkVersion {
+		return openChunked(aead, vaultID, name, env)
+	}
 	aadBuf := aadPool.Get().(*[maxAADSize]byte)
 	defer aadPool.Put(aadBuf)
 	aad := sessionAAD(aadBuf[:], env.hdr, vaultID, name)

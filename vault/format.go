@@ -388,12 +388,12 @@ func parseHeaderStructure(b []byte) (*header, error) {
 
 // envelope is a parsed sealed session. Its slices alias the blob.
 type envelope struct {
-	version    uint16 // 1 or 2 (rollback.go)
+	version    uint16 // 1, 2 (rollback.go) or 3 (chunked.go)
 	gen        uint32
-	counter    uint64 // version 2: the rollback counter; version 1: 0
-	hdr        []byte // magic, version, generation, (counter,) nonce: authenticated
-	nonce      []byte
-	ciphertext []byte // with tag
+	counter    uint64 // versions 2 and 3: the rollback counter; version 1: 0
+	hdr        []byte // magic, version, generation, (counter,) nonce or nonce prefix: authenticated
+	nonce      []byte // version 3: the 16-byte nonce prefix
+	ciphertext []byte // with tag; version 3: the chunks
 }
 
 // parseEnvelope checks a sealed session's structure and sizes.
@@ -413,17 +413,29 @@ func parseEnvelope(name string, blob []byte) (envelope, error) {
 	v := binary.BigEndian.Uint16(blob[magicSize:])
 	hl := envelopeHeaderLen(v)
 	if hl == 0 {
-		return bad("version", fmt.Sprintf("version %d, this package reads versions 1 and %d", v, envelopeVersion), ErrUnsupportedVersion)
+		return bad("version", fmt.Sprintf("version %d, this package reads versions 1 to %d", v, chunkVersion), ErrUnsupportedVersion)
+	}
+	if v < chunkVersion && len(blob) > maxSealedV2Size {
+		return bad("size", fmt.Sprintf("%d bytes, limit %d for a version %d sealed session", len(blob), maxSealedV2Size, v), ErrTooLarge)
 	}
 	if len(blob) < hl+tagSize {
 		return bad("size", fmt.Sprintf("%d bytes, shorter than the smallest version %d sealed session (%d)", len(blob), v, hl+tagSize), ErrCorrupt)
+	}
+	if v == chunkVersion {
+		if n, _, ok := chunkLayout(len(blob) - hl); !ok || n > maxChunks {
+			return bad("size", fmt.Sprintf("%d bytes of chunks: the last chunk is cut short", len(blob)-hl), ErrCorrupt)
+		}
+	}
+	np := nonceSize
+	if v == chunkVersion {
+		np = noncePrefixSize
 	}
 	return envelope{
 		version:    v,
 		gen:        binary.BigEndian.Uint32(blob[magicSize+versionSize:]),
 		counter:    envelopeCounter(v, blob),
 		hdr:        blob[:hl:hl],
-		nonce:      blob[hl-nonceSize : hl : hl],
+		nonce:      blob[hl-np : hl : hl],
 		ciphertext: blob[hl:],
 	}, nil
 }

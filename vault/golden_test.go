@@ -45,6 +45,9 @@ type goldenVault struct {
 	// keychain slot records; keychainKEK that slot's key (hex), which
 	// the generator logged.
 	keychainService, keychainKEK string
+	// envelopes is the envelope version of each session blob; TestGolden
+	// checks it, so a golden file stays the version it was written for.
+	envelopes map[string]uint16
 }
 
 var goldenVaults = []goldenVault{
@@ -53,6 +56,7 @@ var goldenVaults = []goldenVault{
 		passphrase: "golden passphrase, format v1",
 		params:     kdf.Floor, // the cheapest the default policy opens
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
+		envelopes:  map[string]uint16{"trader-1": 1},
 	},
 	{
 		// Header format v1, sessions in envelope version 2 (with the
@@ -61,6 +65,7 @@ var goldenVaults = []goldenVault{
 		passphrase: "golden passphrase, envelope v2",
 		params:     kdf.Floor,
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
+		envelopes:  map[string]uint16{"trader-1": 2},
 	},
 	{
 		// Header version 2 (a TPM slot); its session envelope is
@@ -70,6 +75,19 @@ var goldenVaults = []goldenVault{
 		params:     kdf.Floor,
 		sessions:   map[string]string{"trader-1": "testdata/session-after-login.json"},
 		tpmDevice:  "5f1c0e2a9b7d4c3e8a6f0b1d2c3e4f5061728394a5b6c7d8e9f0011223344556",
+		envelopes:  map[string]uint16{"trader-1": 1},
+	},
+	{
+		// Envelope version 3 (chunked) for a session above 256 KiB,
+		// next to a small session that stays version 2.
+		dir:        "envelope-v3/passphrase",
+		passphrase: "golden passphrase, envelope v3",
+		params:     kdf.Floor,
+		sessions: map[string]string{
+			"trader-1": "testdata/session-after-login.json",
+			"large":    "testdata/session-large.json",
+		},
+		envelopes: map[string]uint16{"trader-1": 2, "large": 3},
 	},
 	{
 		dir:             "header-v3/keychain-service-passphrase",
@@ -78,6 +96,7 @@ var goldenVaults = []goldenVault{
 		sessions:        map[string]string{"trader-1": "testdata/session-after-login.json"},
 		keychainService: "sessionvault-golden",
 		keychainKEK:     "e6be672e39fefeeea68d5092e1b70aef8628dea94a3d1d4a563c73f31ceb3a06",
+		envelopes:       map[string]uint16{"trader-1": 2},
 	},
 }
 
@@ -254,6 +273,10 @@ func TestGolden(t *testing.T) {
 				want, err := os.ReadFile(file)
 				if err != nil {
 					t.Fatal(err)
+				}
+				env, err := parseEnvelope(name, blobs[name])
+				if err != nil || env.version != g.envelopes[name] {
+					t.Fatalf("session %s: envelope version %d (%v), want %d", name, env.version, err, g.envelopes[name])
 				}
 				plain, _, err := v.Store(name).Open(ctx)
 				if err != nil {

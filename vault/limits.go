@@ -15,11 +15,37 @@ const (
 	// metadata.
 	MaxPlaintextSize = 1 << 20
 
-	// MaxSealedSize is the largest sealed session blob: the envelope
-	// header (version 2, the larger), a MaxPlaintextSize plaintext and
-	// the tag. It is below backends.MaxBlobSize, so every backend stores
-	// it.
-	MaxSealedSize = envelopeV2HeaderSize + MaxPlaintextSize + tagSize
+	// MaxSealedSize is the largest sealed session blob: a
+	// MaxPlaintextSize plaintext sealed in chunks (envelope version 3:
+	// its header and one tag per chunk, 1,048,870 bytes). It is below
+	// backends.MaxBlobSize, so every backend stores it. Envelopes of
+	// version 1 and 2 are held to maxSealedV2Size.
+	MaxSealedSize = envelopeV3HeaderSize + MaxPlaintextSize + maxChunks*tagSize
+
+	// maxSealedV2Size is the largest envelope of version 1 or 2: the
+	// version 2 header, a MaxPlaintextSize plaintext and the tag
+	// (1,048,638 bytes), the cap readers have always applied to them.
+	maxSealedV2Size = envelopeV2HeaderSize + MaxPlaintextSize + tagSize
+
+	// chunkedThreshold: a plaintext longer than this (256 KiB) is sealed
+	// in chunks (envelope version 3, chunked.go), which both seal and
+	// open on up to GOMAXPROCS cores at once; a shorter one keeps the
+	// single-message envelope version 2, byte for byte as before, so
+	// that releases which predate version 3 keep reading every session
+	// of the usual size (a few KiB). Above it one AEAD message on one
+	// core costs more than reading the same bytes from the page cache
+	// (docs/BENCHMARKS.md section 12), so splitting the work pays for the
+	// goroutines it starts; below it a session is at most 4 chunks and
+	// the single message is simpler.
+	// It is a writer's choice, not a format rule: readers open a
+	// version 3 envelope of any size.
+	chunkedThreshold = 256 << 10
+
+	// maxChunks bounds the chunks of a version 3 envelope: a
+	// MaxPlaintextSize plaintext in chunkSize pieces, 16. It follows
+	// from MaxSealedSize, which a reader checks first, so a hostile blob
+	// never makes a reader start more work than that.
+	maxChunks = (MaxPlaintextSize + chunkSize - 1) / chunkSize
 
 	// maxGenerations bounds the key generations in a header: 1 normally,
 	// 2 while a rotation runs (RotateKey never adds a third). 16 leaves
@@ -130,6 +156,16 @@ const (
 	// counter, nonce (envelope version 2, rollback.go).
 	envelopeV2HeaderSize = envelopeHeaderSize + counterSize
 	counterSize          = 8
+
+	// envelopeV3HeaderSize: magic, version, generation, rollback
+	// counter, nonce prefix (envelope version 3, chunked.go).
+	envelopeV3HeaderSize = magicSize + versionSize + genSize + counterSize + noncePrefixSize
+	noncePrefixSize      = 16
+
+	// chunkSize is the plaintext of every chunk of a version 3 envelope
+	// but the last (which holds 1 to chunkSize bytes): 64 KiB, as in
+	// age's payload. Fixed by the version: there is no size field.
+	chunkSize = 64 << 10
 
 	// headerFixedSize: magic, version, vault id.
 	headerFixedSize = magicSize + versionSize + idSize

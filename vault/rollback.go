@@ -17,16 +17,17 @@ import (
 
 // Rollback detection.
 //
-// Every session sealed by this version is an envelope of version 2, which
-// carries a rollback counter bound into the AEAD's additional data: a
-// writer seals with a counter above every counter it has seen for that
-// name (and at least the wall clock in nanoseconds, so that writers that
-// never read the session still count upwards). A Vault remembers, per
-// name, the lowest counter it still accepts (its floor): the counter of
-// the newest blob it opened or wrote, one more than that of a session it
-// deleted. A blob below the floor is refused with ErrRollback: an older
-// blob put back (the previous generation, a copy, a deleted session
-// resurrected). A version 1 envelope has counter 0.
+// Every session sealed by this version is an envelope of version 2 (or
+// 3, chunked, above chunkedThreshold), which carries a rollback counter
+// bound into the AEAD's additional data: a writer seals with a counter
+// above every counter it has seen for that name (and at least the wall
+// clock in nanoseconds, so that writers that never read the session still
+// count upwards). A Vault remembers, per name, the lowest counter it
+// still accepts (its floor): the counter of the newest blob it opened or
+// wrote, one more than that of a session it deleted. A blob below the
+// floor is refused with ErrRollback: an older blob put back (the previous
+// generation, a copy, a deleted session resurrected). A version 1
+// envelope has counter 0.
 //
 // The header has no counter (format v1), but its generation numbers only
 // grow: a header whose current generation is below the highest one a
@@ -39,7 +40,9 @@ import (
 // older copy of itself, and a header change that keeps the generation (a
 // passphrase change, a slot) undone by putting the older header back.
 
-// envelopeVersion is the version of the envelopes this package writes.
+// envelopeVersion is the version of the single-message envelopes this
+// package writes; a plaintext above chunkedThreshold is sealed in chunks
+// as version 3 (chunked.go), which has the same counter.
 const envelopeVersion = 2
 
 // envelopeHeaderLen is the length of the authenticated envelope header of
@@ -50,6 +53,8 @@ func envelopeHeaderLen(v uint16) int {
 		return envelopeHeaderSize
 	case 2:
 		return envelopeV2HeaderSize
+	case chunkVersion:
+		return envelopeV3HeaderSize
 	}
 	return 0
 }

@@ -159,8 +159,10 @@ func (v *Vault) checkOpen() error {
 // only with this vault, under this name. Store.Seal is this plus the
 // write.
 //
-// The blob is an envelope of version 2, whose rollback counter is above
-// every counter this Vault has seen for name (see ErrRollback).
+// The blob is an envelope of version 2 (version 3, sealed in 64 KiB
+// chunks on up to GOMAXPROCS cores, for a plaintext above 256 KiB),
+// whose rollback counter is above every counter this Vault has seen for
+// name (see ErrRollback). SealedSize gives its length.
 func (v *Vault) SealSession(name string, plaintext []byte) ([]byte, error) {
 	blob, _, err := v.sealSession(name, plaintext)
 	return blob, err
@@ -187,7 +189,7 @@ func (v *Vault) sealSessionAbove(name string, plaintext []byte, above uint64) ([
 		return nil, 0, ErrClosed
 	}
 	g := v.current()
-	out := make([]byte, 0, envelopeV2HeaderSize+len(plaintext)+tagSize)
+	out := make([]byte, 0, sealedSize(len(plaintext)))
 	return sealEnvelope(out, g.aead, &v.hdr.id, g.n, counter, name, plaintext), counter, nil
 }
 

@@ -7,10 +7,6 @@ import (
 	"github.com/sessionvault/sessionvault/vault"
 )
 
-// sealedOverhead is what sealing adds to a plaintext (envelope header and
-// tag).
-const sealedOverhead = vault.MaxSealedSize - vault.MaxPlaintextSize
-
 // inPlaceWrite is the physical limit of a durable update of payload's
 // bytes: written over allocated, written blocks, then one fdatasync.
 func inPlaceWrite(tb testing.TB, payload []byte) contender {
@@ -32,7 +28,7 @@ func inPlaceWrite(tb testing.TB, payload []byte) contender {
 // every write cost before layout 2).
 func BenchmarkUpdateTokensInPlace(b *testing.B) {
 	c, size := updateTokens(b)
-	sealed := SessionJSON(size + sealedOverhead)
+	sealed := SessionJSON(vault.SealedSize(size))
 	b.ReportAllocs()
 	race(b, true, c, inPlaceWrite(b, sealed), physicalWrite(b, sealed))
 }

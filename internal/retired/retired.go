@@ -6,7 +6,7 @@
 // It walks every file under a folder (the file backend: current blobs,
 // previous generations, temp files, links, strays) or every key and field
 // of a Redis server, finds vault headers ("SVLT-HDR") and sealed
-// envelopes ("SVLT-SES") at any offset, and tries:
+// envelopes ("SVLT-SES", versions 1 to 3) at any offset, and tries:
 //
 //   - every retired passphrase (argon2id with the slot's own parameters)
 //     and every retired keychain KEK against every key slot of every
@@ -324,18 +324,37 @@ func (s *Scanner) envelope(where string, off int, b []byte, name string) []Findi
 		return nil
 	}
 	hl := 0
-	switch binary.BigEndian.Uint16(b[8:]) {
+	ver := binary.BigEndian.Uint16(b[8:])
+	switch ver {
 	case 1:
 		hl = 38 // magic, version, generation, nonce
 	case 2:
 		hl = 46 // magic, version, generation, counter, nonce
+	case 3:
+		hl = 38 // magic, version, generation, counter, nonce prefix
 	default:
 		return nil
 	}
 	if len(b) < hl+16 || len(name) > 255 {
 		return nil
 	}
-	hdr, nonce, ct := b[:hl], b[hl-24:hl], b[hl:]
+	hdr := b[:hl]
+	type try struct{ nonce, ct []byte }
+	tries := []try{{b[hl-24 : hl], b[hl:]}}
+	if ver == 3 {
+		// FORMAT.md 4.4: chunks of 65,536 bytes of plaintext, nonce
+		// prefix || u32 index || u32 last. The first chunk alone
+		// releases plaintext, so it is the one tried: as a full chunk
+		// followed by others, and as the only chunk.
+		const full = 65536 + 16
+		first := append(append([]byte(nil), b[22:38]...), 0, 0, 0, 0, 0, 0, 0, 0)
+		only := append(append([]byte(nil), first[:23]...), 1)
+		ct := b[hl:]
+		tries = []try{{only, ct[:min(full, len(ct))]}}
+		if len(ct) > full {
+			tries = append(tries, try{first, ct[:full]})
+		}
+	}
 	var out []Finding
 	for vid := range s.ids {
 		aad := append(append(append(append([]byte(nil), hdr...), vid[:]...), byte(len(name))), name...)
@@ -344,8 +363,10 @@ func (s *Scanner) envelope(where string, off int, b []byte, name string) []Findi
 			if err != nil {
 				continue
 			}
-			if _, err := aead.Open(nil, nonce, ct, aad); err == nil {
-				out = append(out, Finding{Where: where, Offset: off, What: fmt.Sprintf("envelope %q opens with dropped data key %d", name, j)})
+			for _, tr := range tries {
+				if _, err := aead.Open(nil, tr.nonce, tr.ct, aad); err == nil {
+					out = append(out, Finding{Where: where, Offset: off, What: fmt.Sprintf("envelope %q opens with dropped data key %d", name, j)})
+				}
 			}
 		}
 	}

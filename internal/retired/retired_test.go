@@ -102,3 +102,38 @@ func TestScannerReadsHeaderV3(t *testing.T) {
 		t.Fatalf("version 3 header: %d headers, findings %v; want 1 header, 2 findings (keychain and passphrase slots)", rep.Headers, rep.Findings)
 	}
 }
+
+// TestScannerFindsChunkedEnvelopes: a version 3 (chunked) envelope of
+// several chunks, with or without bytes after it, opens with the data
+// key it was sealed under and with no other.
+func TestScannerFindsChunkedEnvelopes(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	v, err := vault.Create(ctx, b, vault.WithPassphrase([]byte("p")), vault.WithInsecureKDFForTesting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	hdr, _, _ := b.Get(ctx, backends.HeaderName)
+	keys := retired.HeaderKeys(hdr, []byte("p"))
+	for _, n := range []int{300 << 10, vault.MaxPlaintextSize} {
+		env, err := v.SealSession("s", bytes.Repeat([]byte("x"), n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env[9] != 3 {
+			t.Fatalf("%d bytes: envelope version %d, want 3", n, env[9])
+		}
+		for _, tail := range [][]byte{nil, make([]byte, 4096)} {
+			blob := append(append(append([]byte(nil), hdr...), env...), tail...)
+			rep := retired.New(retired.Credentials{DroppedKeys: keys}).Scan("blob", "s", blob)
+			if rep.Envelopes != 1 || len(rep.Findings) != 1 || rep.Findings[0].Offset != len(hdr) {
+				t.Fatalf("%d bytes, tail %d: %d envelopes, findings %v", n, len(tail), rep.Envelopes, rep.Findings)
+			}
+			none := retired.New(retired.Credentials{DroppedKeys: [][]byte{make([]byte, 32)}}).Scan("blob", "s", blob)
+			if len(none.Findings) != 0 {
+				t.Fatalf("findings with a key that opens nothing: %v", none.Findings)
+			}
+		}
+	}
+}

@@ -165,3 +165,26 @@ swrapped = xchacha_seal(kwrap, KEYCHAIN_NONCE, DATA_KEY, gen_prefix + sfixed)
 body5 = v3_prefix + bytes([1]) + sfixed + KEYCHAIN_NONCE + swrapped
 mac5 = hmac.new(mac_key, body5, hashlib.sha256).digest()
 print("header_v3_keychain_service", (body5 + mac5 + hashlib.sha256(body5 + mac5).digest()).hex())
+
+# --- Added with envelope version 3, chunked (docs/FORMAT.md section 9.4). ---
+
+# Plaintext of 2 * 65,536 + 100 bytes, byte j = j mod 251: two full
+# chunks and a last one of 100 bytes. Nonce prefix seq(0x40, 16), counter
+# 0x0102030405060708, generation 1, name "kat". Chunk i is
+# XChaCha20-Poly1305 under SK_1 with nonce prefix || u32(i) || u32(last),
+# every chunk with the same AAD as a version 2 envelope (header bytes
+# [0, 38) || vault id || u8 name length || name).
+CHUNK = 65536
+PLAINTEXT_V3 = bytes(j % 251 for j in range(2 * CHUNK + 100))
+PREFIX = seq(0x40, 16)
+env_v3_hdr = b"SVLT-SES" + struct.pack(">HIQ", 3, 1, COUNTER) + PREFIX
+aad_v3 = env_v3_hdr + VAULT_ID + bytes([len(SESSION_NAME)]) + SESSION_NAME
+pieces = [PLAINTEXT_V3[i:i + CHUNK] for i in range(0, len(PLAINTEXT_V3), CHUNK)]
+chunks = [xchacha_seal(seal_key, PREFIX + struct.pack(">II", i, int(i == len(pieces) - 1)), p, aad_v3)
+          for i, p in enumerate(pieces)]
+blob_v3 = env_v3_hdr + b"".join(chunks)
+assert len(blob_v3) == 38 + len(PLAINTEXT_V3) + 16 * len(chunks)
+print("session_v3_head", (env_v3_hdr + chunks[0][:32]).hex())
+print("session_v3_tags", b"".join(c[-16:] for c in chunks).hex())
+print("session_v3_last_chunk", chunks[-1].hex())
+print("session_v3_sha256", hashlib.sha256(blob_v3).hexdigest())
