@@ -171,9 +171,9 @@ func TestCluster(t *testing.T) {
 
 // TestClusterReplicaAck: WithReplicaAck on a Redis Cluster sends WAIT to
 // the master of the vault's slot. A vault whose master has a replica gets
-// every Put acknowledged (and the replica holds it when Put returns); a
-// vault whose master has none gets ErrNotReplicated, with the write on the
-// master.
+// every Put and DropPrevious acknowledged (and the replica holds it when
+// the call returns); a vault whose master has none gets ErrNotReplicated,
+// with the write on the master.
 func TestClusterReplicaAck(t *testing.T) {
 	redisURL(t) // run with the other server tests
 	cc, masters, replicas := startClusterReplicas(t, []bool{true, true, false})
@@ -222,6 +222,9 @@ func TestClusterReplicaAck(t *testing.T) {
 	if err := b.DropPrevious(ctx, "s"); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := conn.HLen(ctx, "{"+p+"}:b:s").Result(); err != nil || n != 4 {
+		t.Fatalf("replica holds %d fields after DropPrevious returned (%v), want 4 (no previous slot, no pv)", n, err)
+	}
 	if err := b.Delete(ctx, "s", v); err != nil {
 		t.Fatalf("Delete with a replica: %v", err)
 	}
@@ -240,5 +243,11 @@ func TestClusterReplicaAck(t *testing.T) {
 	}
 	if _, err := b.Put(ctx, "s", []byte("y"), v); !errors.Is(err, ErrNotReplicated) {
 		t.Fatalf("second Put without a replica: %v, want ErrNotReplicated", err)
+	}
+	if err := b.DropPrevious(ctx, "s"); !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("DropPrevious without a replica: %v, want ErrNotReplicated", err)
+	}
+	if _, _, err := b.Previous(ctx, "s"); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("Previous after the unreplicated DropPrevious: %v, want ErrNotFound (dropped on the master)", err)
 	}
 }

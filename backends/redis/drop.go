@@ -35,15 +35,22 @@ return {'ok'}
 // and its version pv (layout 1: the fields pv and pd). The Redis backend
 // keeps no other copy of a blob in the keyspace; what the server's own
 // persistence files (RDB snapshots, the AOF until it is rewritten) and
-// its replicas still hold is outside it: see SECURITY.md.
-func (b *Backend) DropPrevious(ctx context.Context, name string) error {
+// its replicas still hold is outside it: see SECURITY.md. With
+// WithReplicaAck, a drop that reached the master but not enough replicas
+// fails with an error matching ErrNotReplicated: a failover could bring
+// the dropped generation back, so call it again.
+func (b *Backend) DropPrevious(ctx context.Context, name string) (err error) {
+	defer recoverPanic("drop previous", name, &err)
 	if err := b.start(ctx, "drop previous", name, true); err != nil {
 		return err
 	}
-	r, err := dropScript.Run(ctx, b.client, []string{b.blobPrefix + name}).Slice()
+	r, acked, waitErr, err := b.write(ctx, dropScript, []string{b.blobPrefix + name})
 	if err != nil {
 		return wrap(ctx, "drop previous", name, err)
 	}
-	_, err = reply("drop previous", name, r)
-	return err
+	arr, _ := r.([]any)
+	if _, err := reply("drop previous", name, arr); err != nil {
+		return err
+	}
+	return b.notReplicated("drop previous", name, acked, waitErr)
 }
