@@ -210,6 +210,12 @@ func TestGoldenLayout1(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
 		b, _ := loadGolden(t, "layout-v1.json")
 		checkGoldenReads(t, b, "1")
+		// Get of a layout-1 blob is one HMGET, as in layout 1.
+		rt := &roundTrips{}
+		b.client.AddHook(rt)
+		if _, _, err := b.Get(ctx, backends.HeaderName); err != nil || rt.n.Load() != 1 {
+			t.Fatalf("Get of a layout-1 header: %v, %d round trips, want 1", err, rt.n.Load())
+		}
 	})
 	t.Run("put moves to layout 2", func(t *testing.T) {
 		b, prefix := loadGolden(t, "layout-v1.json")
@@ -343,6 +349,11 @@ func TestGoldenLayout2(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
 		b, _ := loadGolden(t, "layout-v2.json")
 		checkGoldenReads(t, b, "2")
+		rt := &roundTrips{}
+		b.client.AddHook(rt)
+		if _, _, err := b.Get(ctx, "s"); err != nil || rt.n.Load() != 1 {
+			t.Fatalf("Get of a layout-2 blob: %v, %d round trips, want 1", err, rt.n.Load())
+		}
 	})
 	t.Run("drop previous", func(t *testing.T) {
 		b, prefix := loadGolden(t, "layout-v2.json")

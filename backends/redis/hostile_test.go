@@ -297,7 +297,7 @@ func TestHostileServerMemory(t *testing.T) {
 	}{
 		// Get's HMGET reads both slots of layout 2: the current blob and the
 		// previous generation, both at the limit.
-		{"blob at the limit", "blob_at_limit", fmt.Sprintf("*5\r\n$1\r\n2\r\n$18\r\n1-0123456789abcdef\r\n$1\r\n0\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
+		{"blob at the limit", "blob_at_limit", fmt.Sprintf("*6\r\n$1\r\n2\r\n$18\r\n1-0123456789abcdef\r\n$1\r\n0\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$-1\r\n",
 			len(blob), blob, len(blob), blob), true},
 		{"forged 1.5 GiB bulk", "forged_bulk", "$1610612736\r\nabc", false},
 		{"forged 1e9-element array", "forged_array", "*1000000000\r\n", false},

@@ -264,8 +264,8 @@ func (b *Backend) start(ctx context.Context, op, name string, checkName bool) er
 }
 
 // Get returns the blob stored under name and its version. It is one
-// HMGET (no script), plus one script run when the name is missing or
-// still in layout 1 (a hash no write has touched since layout 2).
+// HMGET (no script), of both layouts, plus one script run when the name
+// is missing.
 //
 // With WithRollbackCheck (the default), a blob older than one this
 // Backend has already read or written for name is refused with an error
@@ -299,10 +299,16 @@ func (b *Backend) Get(ctx context.Context, name string) (blob []byte, v backends
 		if !ok1 || !ok2 {
 			return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version, slot or data field"))
 		}
+	} else if v1, ok := r[1].(string); ok && r[0] == nil && r[2] == nil {
+		// Layout 1 (no write since layout 2): v and d.
+		if d, ok = r[5].(string); !ok {
+			return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version or data field"))
+		}
+		vs = v1
 	} else {
-		// Missing, layout 1, a later layout, or a hash without our
-		// fields: the get script tells which atomically (an EXISTS
-		// after the HMGET could see a blob created in between).
+		// Missing, a later layout, or a hash without our fields: the
+		// get script tells which atomically (an EXISTS after the HMGET
+		// could see a blob created in between).
 		sr, err := getScript.Run(ctx, b.client, []string{key}, b.cfg.maxBlobSize, "").Slice()
 		if err != nil {
 			return nil, "", wrap(ctx, "get", name, err)

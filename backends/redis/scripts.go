@@ -50,13 +50,13 @@ import goredis "github.com/redis/go-redis/v9"
 const layoutVersion = "2"
 
 // getFields are the fields Get reads in one HMGET: enough to return a
-// layout-2 blob without a script. Their order is fixed (Get indexes the
-// reply).
-var getFields = []string{"layout", "v", "s", "d0", "d1"}
+// layout-2 blob (layout, v, s, d0, d1) or a layout-1 one (v, d) without a
+// script. Their order is fixed (Get indexes the reply).
+var getFields = []string{"layout", "v", "s", "d0", "d1", "d"}
 
 // getScript reads the previous generation of a blob, and the current one
-// when Get's plain HMGET found no layout-2 hash (a missing blob, a
-// layout-1 hash, a foreign key: the script tells which atomically).
+// when Get's plain HMGET found no blob (a missing one, a later layout, a
+// foreign key: the script tells which atomically).
 //
 //	KEYS[1] blob hash
 //	ARGV[1] largest acceptable length of the blob
