@@ -405,10 +405,14 @@ func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion b
 		blob = []byte{}
 	}
 	floor := b.floor(name)
+	// The common path's new version, or "" when it does not apply.
+	next := ""
+	if c := nextCounter(ifVersion, floor); c != "" && b.cfg.keepPrevious {
+		next = c + "-" + nonce
+	}
+	rest := nonce + " " + keep + " " + strconv.Itoa(b.cfg.maxBlobSize) + " " + strconv.FormatUint(floor, 10) + " " + b.indexName(name)
 	r, acked, waitErr, err := b.write(ctx, putScript,
-		[]string{b.blobPrefix + name, b.indexKey, b.seqKey},
-		string(ifVersion), blob, nonce, b.indexName(name), keep, b.cfg.maxBlobSize,
-		nextCounter(ifVersion, floor), strconv.FormatUint(floor, 10))
+		[]string{b.blobPrefix + name, b.indexKey, b.seqKey}, string(ifVersion), blob, next, rest)
 	if err != nil {
 		return "", wrap(ctx, "put", name, err)
 	}

@@ -102,28 +102,32 @@ return {'ok', v, d}
 //	KEYS[3] vault sequence key
 //	ARGV[1] ifVersion: "" absent, "*" any, else the exact version
 //	ARGV[2] blob bytes
-//	ARGV[3] nonce
-//	ARGV[4] name to add to the index ("" adds none: the header)
-//	ARGV[5] "1" to keep the replaced blob as the previous one
-//	ARGV[6] largest acceptable blob length (a larger stored one is garbage)
-//	ARGV[7] counter of the new version when the stored version is
-//	        ifVersion: max(ifVersion's counter, the highest this client has
-//	        seen for the name) + 1, computed by the client ("" when
-//	        ifVersion is not a version)
-//	ARGV[8] lowest counter the new version may have otherwise: the
-//	        highest this client has seen for the name, plus one ("0":
-//	        none seen), so that after a failover rolled the name back the
-//	        client's next write is again above everything it has seen
+//	ARGV[3] the new version if the stored version is ifVersion, computed
+//	        by the client: counter max(ifVersion's counter, the highest
+//	        this client has seen for the name) + 1, "-", the nonce; ""
+//	        when ifVersion is not a version or the previous generation is
+//	        not kept (the common path does not apply)
+//	ARGV[4] what only the other paths need, separated by single spaces:
+//	        the nonce (16 hex digits); "1" to keep the replaced blob as the
+//	        previous one, else "0"; the largest acceptable blob length (a
+//	        larger stored one is garbage); the lowest counter the new
+//	        version may have otherwise (the highest this client has seen
+//	        for the name, plus one; "0": none seen, so that after a
+//	        failover rolled the name back the client's next write is again
+//	        above everything it has seen); the name to add to the index
+//	        (empty for the header, which List never returns)
 //
 // The first branch is the common case, a compare-and-set that matches a
 // layout-2 blob: one HMGET of three short fields and one HSET of the new
 // blob into the slot that is not current, with the new version, the
 // flipped slot and the replaced version as pv; no parsing (the client
-// checked ifVersion's shape and computed the counter). Everything else
-// takes the second: a key that does not hold a well-formed blob fails a
-// conditional Put with "corrupt"; Put with "*" replaces it, and garbage
-// never becomes a previous generation. A layout-1 blob is rewritten as
-// layout 2 there, its blob in slot 0 as the previous generation.
+// checked ifVersion's shape and computed the version), and no argument
+// besides the three it uses (each argument is a Lua string the script
+// pays for). Everything else takes the second: a key that does not hold a
+// well-formed blob fails a conditional Put with "corrupt"; Put with "*"
+// replaces it, and garbage never becomes a previous generation. A
+// layout-1 blob is rewritten as layout 2 there, its blob in slot 0 as the
+// previous generation.
 //
 // A Put that go-redis retries after a lost reply finds its own nonce in the
 // stored version and reports success instead of a false conflict.
@@ -135,23 +139,25 @@ const putScriptSrc = `
 local r = redis.pcall('HMGET', KEYS[1], 'v', 's', 'layout')
 local t, cur, s, lay = 'hash', false, false, false
 if not r['err'] then cur, s, lay = r[1], r[2], r[3] end
-if cur and cur == ARGV[1] and ARGV[7] ~= '' and ARGV[5] == '1' and lay == '2' and (s == '0' or s == '1') then
+if cur and cur == ARGV[1] and ARGV[3] ~= '' and lay == '2' and (s == '0' or s == '1') then
   local o = '1'
   if s == '1' then o = '0' end
-  local v = ARGV[7] .. '-' .. ARGV[3]
-  redis.call('HSET', KEYS[1], 'd' .. o, ARGV[2], 'v', v, 's', o, 'pv', cur)
-  return v
+  redis.call('HSET', KEYS[1], 'd' .. o, ARGV[2], 'v', ARGV[3], 's', o, 'pv', cur)
+  return ARGV[3]
 end
+local nonce, keep, max, floor, name = string.match(ARGV[4], '^(%x+) ([01]) (%d+) (%d+) (.*)$')
+if not nonce then return {'corrupt', 'malformed script arguments'} end
+max, floor = tonumber(max), tonumber(floor)
 if r['err'] or (not cur and not s and not lay) then t = redis.call('TYPE', KEYS[1])['ok'] end
-if cur and string.sub(cur, -(#ARGV[3] + 1)) == '-' .. ARGV[3] then return cur end
+if cur and string.sub(cur, -(#nonce + 1)) == '-' .. nonce then return cur end
 if lay and lay ~= '2' then return {'corrupt', 'hash has a layout this version cannot write'} end
 local n = cur and #cur <= 37 and string.match(cur, '^([0-9]+)%-[0-9a-f]+$')
 local good, old = false, false
 if n and #n <= 15 then
   if lay == '2' then
     good = (s == '0' or s == '1') and redis.call('HEXISTS', KEYS[1], 'd' .. s) == 1 and
-      redis.call('HSTRLEN', KEYS[1], 'd' .. s) <= tonumber(ARGV[6])
-  elseif not s and redis.call('HSTRLEN', KEYS[1], 'd') <= tonumber(ARGV[6]) then
+      redis.call('HSTRLEN', KEYS[1], 'd' .. s) <= max
+  elseif not s and redis.call('HSTRLEN', KEYS[1], 'd') <= max then
     old = redis.call('HGET', KEYS[1], 'd')
     good = old and true
   end
@@ -166,21 +172,20 @@ if ARGV[1] ~= '*' then
 end
 local c
 if good then c = tonumber(n) + 1 else c = redis.call('INCR', KEYS[3]) end
-local floor = tonumber(ARGV[8])
 if c < floor then c = floor end
-local v = string.format('%.0f', c) .. '-' .. ARGV[3]
-if good and ARGV[5] == '1' and lay == '2' then
+local v = string.format('%.0f', c) .. '-' .. nonce
+if good and keep == '1' and lay == '2' then
   local o = '1'
   if s == '1' then o = '0' end
   redis.call('HSET', KEYS[1], 'd' .. o, ARGV[2], 'v', v, 's', o, 'pv', cur)
-elseif good and ARGV[5] == '1' then
+elseif good and keep == '1' then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'layout', '2', 'v', v, 's', '1', 'd1', ARGV[2], 'd0', old, 'pv', cur)
 else
   if t ~= 'none' then redis.call('DEL', KEYS[1]) end
   redis.call('HSET', KEYS[1], 'layout', '2', 'v', v, 's', '0', 'd0', ARGV[2])
 end
-if not good and ARGV[4] ~= '' then redis.call('SADD', KEYS[2], ARGV[4]) end
+if not good and name ~= '' then redis.call('SADD', KEYS[2], name) end
 return v
 `
 
