@@ -8,10 +8,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// WithReplicaAck makes every write (Put, Delete, Restore, and the vault
-// header, which is written with Put) and every lease acquisition and
-// extension return only once n replicas hold it: the script and a WAIT n
-// timeout go to the master in one pipeline, so they cost one round trip
+// WithReplicaAck makes every write (Put, Delete, Restore, DropPrevious,
+// and the vault header, which is written with Put) and every lease
+// acquisition and extension return only once n replicas hold it: the
+// script and a WAIT n timeout go to the master in one pipeline, so they
+// cost one round trip
 // plus the replication delay. When fewer than n replicas acknowledge
 // within timeout, the call fails with an error matching ErrNotReplicated:
 // the write is on the master and may or may not survive a failover. A

@@ -4,6 +4,8 @@ package redis
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +19,21 @@ import (
 // startCluster starts a three-master Redis Cluster on free loopback ports
 // and returns a ClusterClient for it.
 func startCluster(t *testing.T) *goredis.ClusterClient {
+	cc, _, _ := startClusterReplicas(t, nil)
+	return cc
+}
+
+// startClusterReplicas starts a three-master Redis Cluster, with one
+// replica for each master i where replica[i] is true, and returns a
+// ClusterClient for it, the masters and the replicas (nil where none).
+func startClusterReplicas(t *testing.T, replica []bool) (*goredis.ClusterClient, []*server, []*server) {
 	t.Helper()
 	const nodes = 3
+	args := []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", "5000", "--appendonly", "no", "--repl-diskless-sync-delay", "0"}
 	var srvs []*server
 	for range nodes {
-		srvs = append(srvs, startServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "5000", "--appendonly", "no"))
+		srvs = append(srvs, startServer(t, args...))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -39,22 +50,59 @@ func startCluster(t *testing.T) *goredis.ClusterClient {
 			t.Fatalf("CLUSTER ADDSLOTSRANGE: %v", err)
 		}
 	}
-	for _, s := range srvs[1:] {
+	reps := make([]*server, nodes)
+	var repClients []*goredis.Client
+	for i := range replica {
+		if i < nodes && replica[i] {
+			reps[i] = startServer(t, args...)
+			c := goredis.NewClient(&goredis.Options{Addr: reps[i].addr()})
+			t.Cleanup(func() { c.Close() })
+			repClients = append(repClients, c)
+		}
+	}
+	all := slices.Concat(srvs, slices.DeleteFunc(slices.Clone(reps), func(s *server) bool { return s == nil }))
+	for _, s := range all[1:] {
 		if err := clients[0].ClusterMeet(ctx, "127.0.0.1", itoa(s.port)).Err(); err != nil {
 			t.Fatalf("CLUSTER MEET: %v", err)
 		}
 	}
-	for _, c := range clients {
+	known := "cluster_known_nodes:" + itoa(len(all))
+	waitInfo := func(c *goredis.Client, what string, info func() (string, error), want ...string) {
 		for {
-			info, err := c.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
-				break
+			s, err := info()
+			ok := err == nil
+			for _, w := range want {
+				ok = ok && strings.Contains(s, w)
+			}
+			if ok {
+				return
 			}
 			if ctx.Err() != nil {
-				t.Fatalf("cluster did not become ready: %v\n%s", err, info)
+				t.Fatalf("%s did not become ready: %v\n%s", what, err, s)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	for _, c := range slices.Concat(clients, repClients) {
+		waitInfo(c, "cluster", func() (string, error) { return c.ClusterInfo(ctx).Result() }, known)
+	}
+	for i, r := range reps {
+		if r == nil {
+			continue
+		}
+		id, err := clients[i].ClusterMyID(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := goredis.NewClient(&goredis.Options{Addr: r.addr()})
+		t.Cleanup(func() { rc.Close() })
+		if err := rc.ClusterReplicate(ctx, id).Err(); err != nil {
+			t.Fatalf("CLUSTER REPLICATE: %v", err)
+		}
+		waitInfo(rc, "replica", func() (string, error) { return rc.Info(ctx, "replication").Result() }, "master_link_status:up")
+	}
+	for _, c := range slices.Concat(clients, repClients) {
+		waitInfo(c, "cluster", func() (string, error) { return c.ClusterInfo(ctx).Result() }, "cluster_state:ok", known)
 	}
 	var addrs []string
 	for _, s := range srvs {
@@ -74,7 +122,7 @@ func startCluster(t *testing.T) *goredis.ClusterClient {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return cc
+	return cc, srvs, reps
 }
 
 // TestCluster runs the conformance suite through a ClusterClient on a real
@@ -118,5 +166,88 @@ func TestCluster(t *testing.T) {
 	}
 	if len(masters) < 2 {
 		t.Fatalf("30 prefixes all hashed to one master")
+	}
+}
+
+// TestClusterReplicaAck: WithReplicaAck on a Redis Cluster sends WAIT to
+// the master of the vault's slot. A vault whose master has a replica gets
+// every Put and DropPrevious acknowledged (and the replica holds it when
+// the call returns); a vault whose master has none gets ErrNotReplicated,
+// with the write on the master.
+func TestClusterReplicaAck(t *testing.T) {
+	redisURL(t) // run with the other server tests
+	cc, masters, replicas := startClusterReplicas(t, []bool{true, true, false})
+	ctx := context.Background()
+	const timeout = 200 * time.Millisecond
+	// prefixOn returns a prefix whose slot is served by a master with
+	// (or without) a replica.
+	prefixOn := func(withReplica bool) (string, *server) {
+		for i := range 200 {
+			p := "ack-" + itoa(i) + "-" + randomHex(4)
+			m, err := cc.MasterForKey(ctx, "{"+p+"}:b:s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, s := range masters {
+				if m.Options().Addr == s.addr() && (replicas[j] != nil) == withReplica {
+					return p, replicas[j]
+				}
+			}
+		}
+		t.Fatal("no prefix hashed to the wanted master")
+		return "", nil
+	}
+
+	p, rep := prefixOn(true)
+	b, err := New(cc, WithPrefix(p), WithReplicaAck(1, timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := goredis.NewClient(&goredis.Options{Addr: rep.addr()})
+	defer rc.Close()
+	conn := rc.Conn()
+	defer conn.Close()
+	if err := conn.ReadOnly(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	v := backends.Absent
+	for i := range 20 {
+		if v, err = b.Put(ctx, "s", []byte{byte(i)}, v); err != nil {
+			t.Fatalf("Put %d with a replica: %v", i, err)
+		}
+		if got, err := conn.HGet(ctx, "{"+p+"}:b:s", "v").Result(); got != string(v) {
+			t.Fatalf("Put %d returned %s before the replica held it (replica: %q, %v)", i, v, got, err)
+		}
+	}
+	if err := b.DropPrevious(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conn.HLen(ctx, "{"+p+"}:b:s").Result(); err != nil || n != 4 {
+		t.Fatalf("replica holds %d fields after DropPrevious returned (%v), want 4 (no previous slot, no pv)", n, err)
+	}
+	if err := b.Delete(ctx, "s", v); err != nil {
+		t.Fatalf("Delete with a replica: %v", err)
+	}
+
+	p, _ = prefixOn(false)
+	b, err = New(cc, WithPrefix(p), WithReplicaAck(1, timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err = b.Put(ctx, "s", []byte("x"), backends.Absent)
+	if !errors.Is(err, ErrNotReplicated) || !validVersion(string(v)) {
+		t.Fatalf("Put without a replica = %q, %v, want a version and ErrNotReplicated", v, err)
+	}
+	if got, gv, err := b.Get(ctx, "s"); err != nil || gv != v || string(got) != "x" {
+		t.Fatalf("Get after the unreplicated Put = %q, %q, %v (the write is on the master)", got, gv, err)
+	}
+	if _, err := b.Put(ctx, "s", []byte("y"), v); !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("second Put without a replica: %v, want ErrNotReplicated", err)
+	}
+	if err := b.DropPrevious(ctx, "s"); !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("DropPrevious without a replica: %v, want ErrNotReplicated", err)
+	}
+	if _, _, err := b.Previous(ctx, "s"); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("Previous after the unreplicated DropPrevious: %v, want ErrNotFound (dropped on the master)", err)
 	}
 }

@@ -13,7 +13,9 @@
 // atomic Lua script on one node, with a single-node, Sentinel or Cluster
 // client alike:
 //
-//	{prefix}:b:NAME     HASH: v (version), d (blob), pv and pd (previous generation)
+//	{prefix}:b:NAME     HASH, layout 2: layout ("2"), v (version), s (current
+//	                    slot, "0" or "1"), d0 and d1 (the slots: the blob and
+//	                    the previous generation), pv (previous version)
 //	{prefix}:names      SET of the blob names, for List
 //	{prefix}:seq        version counter (INCR)
 //	{prefix}:lock:NAME  lease: owner token, with a TTL

@@ -82,11 +82,12 @@ const (
 const (
 	// MaxReplyBytes bounds one reply, counting what go-redis allocates for
 	// it: its strings' bytes and replyElemCost per array or map element.
-	// The largest reply of this package is a Get or Previous of a blob at
-	// the limit (MaxBlobSize plus a version); List of the largest names
+	// The largest reply of this package is a Get of two blobs at the
+	// limit (its HMGET reads both slots of layout 2, the current blob and
+	// the previous generation, plus a version); List of the largest names
 	// (MaxNameLen) fits about 25,000 of them. Four blob limits leave room
-	// for both with a wide margin: a client never holds more than a few
-	// times this for one reply.
+	// for both with a margin: a client never holds more than a few times
+	// this for one reply.
 	MaxReplyBytes = 4 * DefaultMaxBlobSize
 
 	// maxReplyBulk bounds one bulk string: a blob at the limit plus room

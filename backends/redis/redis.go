@@ -266,7 +266,8 @@ func (b *Backend) start(ctx context.Context, op, name string, checkName bool) er
 }
 
 // Get returns the blob stored under name and its version. It is one
-// HMGET (no script), plus one script run when the name is missing.
+// HMGET (no script), of both layouts, plus one script run when the name
+// is missing.
 //
 // With WithRollbackCheck (the default), a blob older than one this
 // Backend has already read or written for name is refused with an error
@@ -278,17 +279,38 @@ func (b *Backend) Get(ctx context.Context, name string) (blob []byte, v backends
 	}
 	key := b.blobPrefix + name
 	least := b.least(name)
-	r, err := b.client.HMGet(ctx, key, "v", "d").Result()
+	r, err := b.client.HMGet(ctx, key, getFields...).Result()
 	if err != nil {
 		return nil, "", wrap(ctx, "get", name, err)
 	}
-	if len(r) != 2 {
+	if len(r) != len(getFields) {
 		return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply to HMGET"))
 	}
-	if r[0] == nil && r[1] == nil {
-		// Missing, or a hash without our fields: the get script tells
-		// which atomically (an EXISTS after the HMGET could see a blob
-		// created in between).
+	var vs, d string
+	if lay, _ := r[0].(string); lay == layoutVersion {
+		// Layout 2: v, s, and both slots; the current one is the blob.
+		var ok1, ok2 bool
+		vs, ok1 = r[1].(string)
+		s, _ := r[2].(string)
+		switch s {
+		case "0":
+			d, ok2 = r[3].(string)
+		case "1":
+			d, ok2 = r[4].(string)
+		}
+		if !ok1 || !ok2 {
+			return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version, slot or data field"))
+		}
+	} else if v1, ok := r[1].(string); ok && r[0] == nil && r[2] == nil {
+		// Layout 1 (no write since layout 2): v and d.
+		if d, ok = r[5].(string); !ok {
+			return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version or data field"))
+		}
+		vs = v1
+	} else {
+		// Missing, a later layout, or a hash without our fields: the
+		// get script tells which atomically (an EXISTS after the HMGET
+		// could see a blob created in between).
 		sr, err := getScript.Run(ctx, b.client, []string{key}, b.cfg.maxBlobSize, "").Slice()
 		if err != nil {
 			return nil, "", wrap(ctx, "get", name, err)
@@ -297,15 +319,14 @@ func (b *Backend) Get(ctx context.Context, name string) (blob []byte, v backends
 		if err != nil {
 			return nil, "", err
 		}
-		if len(rest) != 2 {
+		var ok1, ok2 bool
+		if len(rest) == 2 {
+			vs, ok1 = rest[0].(string)
+			d, ok2 = rest[1].(string)
+		}
+		if !ok1 || !ok2 {
 			return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply from the get script"))
 		}
-		r = rest
-	}
-	vs, ok1 := r[0].(string)
-	d, ok2 := r[1].(string)
-	if !ok1 || !ok2 {
-		return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version or data field"))
 	}
 	if !validVersion(vs) {
 		return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: malformed version"))
@@ -386,10 +407,14 @@ func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion b
 		blob = []byte{}
 	}
 	floor := b.floor(name)
+	// The common path's new version, or "" when it does not apply.
+	next := ""
+	if c := nextCounter(ifVersion, floor); c != "" && b.cfg.keepPrevious {
+		next = c + "-" + nonce
+	}
+	rest := nonce + " " + keep + " " + strconv.Itoa(b.cfg.maxBlobSize) + " " + strconv.FormatUint(floor, 10) + " " + b.indexName(name)
 	r, acked, waitErr, err := b.write(ctx, putScript,
-		[]string{b.blobPrefix + name, b.indexKey, b.seqKey},
-		string(ifVersion), blob, nonce, b.indexName(name), keep, b.cfg.maxBlobSize,
-		nextCounter(ifVersion, floor), strconv.FormatUint(floor, 10))
+		[]string{b.blobPrefix + name, b.indexKey, b.seqKey}, string(ifVersion), blob, next, rest)
 	if err != nil {
 		return "", wrap(ctx, "put", name, err)
 	}

@@ -90,8 +90,22 @@ func TestKeyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got["v"] != string(v) || got["d"] != "one" || len(got) != 2 {
-		t.Errorf("blob hash = %q, want v=%q d=one", got, v)
+	if got["layout"] != "2" || got["v"] != string(v) || got["s"] != "0" || got["d0"] != "one" || len(got) != 4 {
+		t.Errorf("blob hash = %q, want layout=2 v=%q s=0 d0=one", got, v)
+	}
+	// A second write goes into the other slot; the first is the previous
+	// generation, left where it was.
+	v2, err := b.Put(ctx, "s1", []byte("two"), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.HGetAll(ctx, tag+"b:s1").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["layout"] != "2" || got["v"] != string(v2) || got["s"] != "1" || got["d0"] != "one" || got["d1"] != "two" ||
+		got["pv"] != string(v) || len(got) != 6 {
+		t.Errorf("blob hash after a second Put = %q, want layout=2 v=%q s=1 d0=one d1=two pv=%q", got, v2, v)
 	}
 	names, _ := c.SMembers(ctx, tag+"names").Result()
 	if len(names) != 1 || names[0] != "s1" {
@@ -151,6 +165,19 @@ func TestGarbage(t *testing.T) {
 			return c.HSet(ctx, key, "v", strings.Repeat("9", 1000)+"-0123456789abcdef", "d", "b").Err()
 		}},
 		{"oversized data", func() error { return c.HSet(ctx, key, "v", "1-0123456789abcdef", "d", big).Err() }},
+		{"layout 2 without slot", func() error {
+			return c.HSet(ctx, key, "layout", "2", "v", "1-0123456789abcdef", "d0", "b").Err()
+		}},
+		{"layout 2 with a malformed slot", func() error {
+			return c.HSet(ctx, key, "layout", "2", "v", "1-0123456789abcdef", "s", "2", "d0", "b", "d1", "b").Err()
+		}},
+		{"layout 2 without the current slot", func() error {
+			return c.HSet(ctx, key, "layout", "2", "v", "1-0123456789abcdef", "s", "1", "d0", "b").Err()
+		}},
+		{"layout 2 without version", func() error { return c.HSet(ctx, key, "layout", "2", "s", "0", "d0", "b").Err() }},
+		{"layout 2 oversized data", func() error {
+			return c.HSet(ctx, key, "layout", "2", "v", "1-0123456789abcdef", "s", "0", "d0", big).Err()
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,11 +198,25 @@ func TestGarbage(t *testing.T) {
 			if _, err := b.Put(ctx, "g", []byte("new"), backends.Absent); err == nil {
 				t.Fatal("Put(Absent) over garbage succeeded")
 			}
+			// The common path of a compare-and-set reads only v, s and
+			// layout: a layout-2 hash whose current slot was damaged
+			// behind the backend's back is overwritten by a Put with its
+			// version (and Previous then refuses the damaged slot).
 			if tc.name != "malformed version" && tc.name != "negative version" && tc.name != "uppercase nonce" &&
-				tc.name != "huge version" && tc.name != "oversized data" {
+				tc.name != "huge version" && tc.name != "oversized data" &&
+				tc.name != "layout 2 without the current slot" && tc.name != "layout 2 oversized data" {
 				if _, err := b.Put(ctx, "g", []byte("new"), "1-0123456789abcdef"); !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("Put(version) over garbage: %v, want ErrCorrupt", err)
 				}
+			} else if strings.HasPrefix(tc.name, "layout 2") {
+				if _, err := b.Put(ctx, "g", []byte("new"), "1-0123456789abcdef"); err != nil {
+					t.Fatalf("Put(version) over a damaged current slot: %v", err)
+				}
+				if _, _, err := b.Previous(ctx, "g"); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("Previous of a damaged slot: %v, want ErrCorrupt", err)
+				}
+				c.Del(ctx, key)
+				tc.set()
 			}
 			// Any replaces garbage with a real blob.
 			v, err := b.Put(ctx, "g", []byte("new"), backends.Any)
@@ -434,7 +475,7 @@ func TestClosed(t *testing.T) {
 }
 
 // TestKeepPreviousOff: without previous generations, Previous finds none
-// and the hash holds only v and d.
+// and the hash holds one slot.
 func TestKeepPreviousOff(t *testing.T) {
 	b, prefix := newTestBackend(t, WithKeepPrevious(false))
 	ctx := context.Background()
@@ -445,9 +486,9 @@ func TestKeepPreviousOff(t *testing.T) {
 	if _, _, err := b.Previous(ctx, "k"); !errors.Is(err, backends.ErrNotFound) {
 		t.Fatalf("Previous: %v, want ErrNotFound", err)
 	}
-	n, _ := rawClient(t, redisURL(t)).HLen(ctx, "{"+prefix+"}:b:k").Result()
-	if n != 2 {
-		t.Fatalf("hash has %d fields, want 2", n)
+	got, _ := rawClient(t, redisURL(t)).HGetAll(ctx, "{"+prefix+"}:b:k").Result()
+	if len(got) != 4 || got["d0"] != "2" || got["s"] != "0" {
+		t.Fatalf("hash = %q, want layout, v, s=0 and d0=2 only", got)
 	}
 }
 

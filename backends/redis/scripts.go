@@ -6,13 +6,28 @@ import goredis "github.com/redis/go-redis/v9"
 // EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a
 // restart or SCRIPT FLUSH); goredis.Script does that.
 //
-// A blob is a HASH with these fields:
+// A blob is a HASH; its fields in layout 2 (docs/FORMAT.md section 13),
+// which every write leaves:
 //
-//	v   version, "<counter>-<nonce>" (counter: see below; nonce: 16 hex
-//	    digits chosen by the writer)
-//	d   the blob bytes
-//	pv  previous version (kept by Put for Previous/recovery)
-//	pd  previous blob bytes
+//	layout  "2"
+//	v       version, "<counter>-<nonce>" (counter: see below; nonce: 16
+//	        hex digits chosen by the writer)
+//	s       the current slot, "0" or "1"
+//	d0, d1  the two slots: d<s> holds the blob, the other one the
+//	        previous generation (when pv is present)
+//	pv      version of the previous generation
+//
+// A Put writes the new blob into the slot that is not current and flips
+// s, so the previous generation is the blob that already lies in the
+// other slot: no old blob is ever read into Lua and written back, which
+// is what made layout 1 cost about twice the floor of a script-based
+// write on the server (docs/BENCHMARKS.md section 10). A Restore only
+// flips s back. Layout 1, which hashes written before layout 2 still hold
+// until their first write, has no layout field: v and d (the blob), pv
+// and pd (the previous generation). The scripts read both; every write
+// of a layout-1 hash turns it into layout 2 (its blob becomes the
+// previous generation, its pd is dropped). Any other layout value is a
+// later layout this code cannot write: it is refused, never replaced.
 //
 // The counter of a name grows by one with every Put or Restore of that
 // name. A name created (or replaced while unreadable) takes INCR of the
@@ -21,32 +36,62 @@ import goredis "github.com/redis/go-redis/v9"
 // lower counter. (Earlier code took INCR of the sequence key for every
 // write; counters it stored keep growing from where they are.) Keeping
 // the counter per name saves the update path a command: a Put of an
-// existing blob is one HMGET and one HSET inside the script, which is what
-// brings it to the cost of a script that only SETs (docs/BENCHMARKS.md).
+// existing blob is one HMGET of three short fields and one HSET inside the
+// script, which is what brings it near the cost of a script that only
+// SETs (docs/BENCHMARKS.md).
 //
 // Replies: a successful Put or Restore returns the new version as a bare
 // string; every other outcome is an array whose first element is a status
 // word, so that no Redis error string has to be parsed to tell a conflict
 // from a missing blob: "notfound", "conflict", "corrupt".
 
+// layoutVersion is the value of the layout field of a hash this code
+// writes (docs/FORMAT.md section 13); the scripts spell it '2'.
+const layoutVersion = "2"
+
+// getFields are the fields Get reads in one HMGET: enough to return a
+// layout-2 blob (layout, v, s, d0, d1) or a layout-1 one (v, d) without a
+// script. Their order is fixed (Get indexes the reply).
+var getFields = []string{"layout", "v", "s", "d0", "d1", "d"}
+
 // getScript reads the previous generation of a blob, and the current one
-// when Get's plain HMGET found neither field (to tell a missing blob from
-// a foreign key atomically).
+// when Get's plain HMGET found no blob (a missing one, a later layout, a
+// foreign key: the script tells which atomically).
 //
 //	KEYS[1] blob hash
-//	ARGV[1] largest acceptable length of the data field
-//	ARGV[2] field prefix: "" for the current blob, "p" for the previous one
+//	ARGV[1] largest acceptable length of the blob
+//	ARGV[2] "" for the current blob, "p" for the previous one
+//
+// The blob's length is checked with HSTRLEN before it is read, so an
+// oversized value never enters Lua or the reply.
 var getScript = goredis.NewScript(`
-local r = redis.pcall('HMGET', KEYS[1], ARGV[2] .. 'v', ARGV[2] .. 'd')
+local r = redis.pcall('HMGET', KEYS[1], 'layout', 'v', 's', 'pv')
 if r['err'] then return {'corrupt', 'key holds a ' .. redis.call('TYPE', KEYS[1])['ok']} end
-local v, d = r[1], r[2]
-if not v and not d then
-  local t = redis.call('TYPE', KEYS[1])['ok']
-  if t == 'none' then return {'notfound'} end
-  if ARGV[2] == 'p' and redis.call('HEXISTS', KEYS[1], 'v') == 1 then return {'notfound'} end
+local lay, v, s, pv = r[1], r[2], r[3], r[4]
+local df
+if lay == '2' then
+  if s ~= '0' and s ~= '1' then return {'corrupt', 'malformed slot field'} end
+  if not v then return {'corrupt', 'hash lacks the version field'} end
+  df = 'd' .. s
+  if ARGV[2] == 'p' then
+    if not pv then return {'notfound'} end
+    v = pv
+    if s == '0' then df = 'd1' else df = 'd0' end
+  end
+elseif lay then
+  return {'corrupt', 'hash has a layout this version cannot read'}
+else
+  df = ARGV[2] .. 'd'
+  if ARGV[2] == 'p' then v = pv end
+  if not v and redis.call('HEXISTS', KEYS[1], df) == 0 then
+    if redis.call('EXISTS', KEYS[1]) == 0 then return {'notfound'} end
+    if ARGV[2] == 'p' and r[2] then return {'notfound'} end
+  end
+  if not v then return {'corrupt', 'hash lacks the version or data field'} end
 end
-if not v or not d then return {'corrupt', 'hash lacks the version or data field'} end
-if #d > tonumber(ARGV[1]) then return {'corrupt', 'stored blob exceeds the size limit'} end
+if redis.call('HSTRLEN', KEYS[1], df) > tonumber(ARGV[1]) then return {'corrupt', 'stored blob exceeds the size limit'} end
+local d = redis.call('HGET', KEYS[1], df)
+if not d then return {'corrupt', 'hash lacks the version or data field'} end
 return {'ok', v, d}
 `)
 
@@ -57,25 +102,32 @@ return {'ok', v, d}
 //	KEYS[3] vault sequence key
 //	ARGV[1] ifVersion: "" absent, "*" any, else the exact version
 //	ARGV[2] blob bytes
-//	ARGV[3] nonce
-//	ARGV[4] name to add to the index ("" adds none: the header)
-//	ARGV[5] "1" to keep the replaced blob as the previous one
-//	ARGV[6] largest acceptable blob length (a larger stored one is garbage)
-//	ARGV[7] counter of the new version when the stored version is
-//	        ifVersion: max(ifVersion's counter, the highest this client has
-//	        seen for the name) + 1, computed by the client ("" when
-//	        ifVersion is not a version)
-//	ARGV[8] lowest counter the new version may have otherwise: the
-//	        highest this client has seen for the name, plus one ("0":
-//	        none seen), so that after a failover rolled the name back the
-//	        client's next write is again above everything it has seen
+//	ARGV[3] the new version if the stored version is ifVersion, computed
+//	        by the client: counter max(ifVersion's counter, the highest
+//	        this client has seen for the name) + 1, "-", the nonce; ""
+//	        when ifVersion is not a version or the previous generation is
+//	        not kept (the common path does not apply)
+//	ARGV[4] what only the other paths need, separated by single spaces:
+//	        the nonce (16 hex digits); "1" to keep the replaced blob as the
+//	        previous one, else "0"; the largest acceptable blob length (a
+//	        larger stored one is garbage); the lowest counter the new
+//	        version may have otherwise (the highest this client has seen
+//	        for the name, plus one; "0": none seen, so that after a
+//	        failover rolled the name back the client's next write is again
+//	        above everything it has seen); the name to add to the index
+//	        (empty for the header, which List never returns)
 //
 // The first branch is the common case, a compare-and-set that matches a
-// well-formed blob: one HMGET and one HSET, no parsing (the client checked
-// ifVersion's shape and computed the counter). Everything else takes the
-// second: a key that does not hold a well-formed blob fails a conditional
-// Put with "corrupt"; Put with "*" replaces it, and garbage never becomes
-// a previous generation.
+// layout-2 blob: one HMGET of three short fields and one HSET of the new
+// blob into the slot that is not current, with the new version, the
+// flipped slot and the replaced version as pv; no parsing (the client
+// checked ifVersion's shape and computed the version), and no argument
+// besides the three it uses (each argument is a Lua string the script
+// pays for). Everything else takes the second: a key that does not hold a
+// well-formed blob fails a conditional Put with "corrupt"; Put with "*"
+// replaces it, and garbage never becomes a previous generation. A
+// layout-1 blob is rewritten as layout 2 there, its blob in slot 0 as the
+// previous generation.
 //
 // A Put that go-redis retries after a lost reply finds its own nonce in the
 // stored version and reports success instead of a false conflict.
@@ -84,18 +136,32 @@ var putScript = goredis.NewScript(putScriptSrc)
 // putScriptSrc is putScript's source; 37 in it is maxVersionLen and 15
 // maxCounterDigits.
 const putScriptSrc = `
-local r = redis.pcall('HMGET', KEYS[1], 'v', 'd')
-local t, cur, d = 'hash', false, false
-if not r['err'] then cur, d = r[1], r[2] end
-if cur and cur == ARGV[1] and ARGV[7] ~= '' and ARGV[5] == '1' and d and #d <= tonumber(ARGV[6]) then
-  local v = ARGV[7] .. '-' .. ARGV[3]
-  redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2], 'pv', cur, 'pd', d)
-  return v
+local r = redis.pcall('HMGET', KEYS[1], 'v', 's', 'layout')
+local t, cur, s, lay = 'hash', false, false, false
+if not r['err'] then cur, s, lay = r[1], r[2], r[3] end
+if cur and cur == ARGV[1] and ARGV[3] ~= '' and lay == '2' and (s == '0' or s == '1') then
+  local o = '1'
+  if s == '1' then o = '0' end
+  redis.call('HSET', KEYS[1], 'd' .. o, ARGV[2], 'v', ARGV[3], 's', o, 'pv', cur)
+  return ARGV[3]
 end
-if r['err'] or (not cur and not d) then t = redis.call('TYPE', KEYS[1])['ok'] end
-if cur and string.sub(cur, -(#ARGV[3] + 1)) == '-' .. ARGV[3] then return cur end
+local nonce, keep, max, floor, name = string.match(ARGV[4], '^(%x+) ([01]) (%d+) (%d+) (.*)$')
+if not nonce then return {'corrupt', 'malformed script arguments'} end
+max, floor = tonumber(max), tonumber(floor)
+if r['err'] or (not cur and not s and not lay) then t = redis.call('TYPE', KEYS[1])['ok'] end
+if cur and string.sub(cur, -(#nonce + 1)) == '-' .. nonce then return cur end
+if lay and lay ~= '2' then return {'corrupt', 'hash has a layout this version cannot write'} end
 local n = cur and #cur <= 37 and string.match(cur, '^([0-9]+)%-[0-9a-f]+$')
-local good = n and #n <= 15 and d and #d <= tonumber(ARGV[6])
+local good, old = false, false
+if n and #n <= 15 then
+  if lay == '2' then
+    good = (s == '0' or s == '1') and redis.call('HEXISTS', KEYS[1], 'd' .. s) == 1 and
+      redis.call('HSTRLEN', KEYS[1], 'd' .. s) <= max
+  elseif not s and redis.call('HSTRLEN', KEYS[1], 'd') <= max then
+    old = redis.call('HGET', KEYS[1], 'd')
+    good = old and true
+  end
+end
 if ARGV[1] ~= '*' then
   if t ~= 'none' and not good then return {'corrupt', 'key holds a ' .. t .. ' that is not a blob'} end
   if ARGV[1] == '' then
@@ -106,16 +172,20 @@ if ARGV[1] ~= '*' then
 end
 local c
 if good then c = tonumber(n) + 1 else c = redis.call('INCR', KEYS[3]) end
-local floor = tonumber(ARGV[8])
 if c < floor then c = floor end
-local v = string.format('%.0f', c) .. '-' .. ARGV[3]
-if good and ARGV[5] == '1' then
-  redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2], 'pv', cur, 'pd', d)
+local v = string.format('%.0f', c) .. '-' .. nonce
+if good and keep == '1' and lay == '2' then
+  local o = '1'
+  if s == '1' then o = '0' end
+  redis.call('HSET', KEYS[1], 'd' .. o, ARGV[2], 'v', v, 's', o, 'pv', cur)
+elseif good and keep == '1' then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'layout', '2', 'v', v, 's', '1', 'd1', ARGV[2], 'd0', old, 'pv', cur)
 else
   if t ~= 'none' then redis.call('DEL', KEYS[1]) end
-  redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2])
+  redis.call('HSET', KEYS[1], 'layout', '2', 'v', v, 's', '0', 'd0', ARGV[2])
 end
-if not good and ARGV[4] ~= '' then redis.call('SADD', KEYS[2], ARGV[4]) end
+if not good and name ~= '' then redis.call('SADD', KEYS[2], name) end
 return v
 `
 
@@ -193,18 +263,21 @@ return 0
 //	KEYS[2] vault sequence key
 //	ARGV[1] ifVersion: "*" any, else the exact version
 //	ARGV[2] nonce
-//	ARGV[3] largest acceptable length of pd
+//	ARGV[3] largest acceptable length of the previous blob
 //	ARGV[4] lowest counter the new version may have (as for putScript)
 //
-// With "*" the current generation may be unreadable (that is why one
-// restores): it is then dropped instead of kept. The restored blob gets a
-// counter above both generations', so a client that saw either accepts it.
+// In layout 2 no blob moves: s flips back to the previous slot, and pv
+// becomes the replaced version. With "*" the current generation may be
+// unreadable (that is why one restores): it is then dropped instead of
+// kept. A layout-1 hash is rewritten as layout 2 (the restored blob in
+// slot 0). The restored blob gets a counter above both generations', so
+// a client that saw either accepts it.
 var restoreScript = goredis.NewScript(`
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then return {'notfound'} end
 if t ~= 'hash' then return {'corrupt', 'key holds a ' .. t} end
-local r = redis.call('HMGET', KEYS[1], 'v', 'd', 'pv', 'pd')
-local cur, d, pv, pd = r[1], r[2], r[3], r[4]
+local r = redis.call('HMGET', KEYS[1], 'layout', 'v', 's', 'pv')
+local lay, cur, s, pv = r[1], r[2], r[3], r[4]
 if cur and string.sub(cur, -(#ARGV[2] + 1)) == '-' .. ARGV[2] then
   return cur
 end
@@ -212,8 +285,16 @@ if ARGV[1] ~= '*' then
   if not cur then return {'corrupt', 'hash lacks the version field'} end
   if cur ~= ARGV[1] then return {'conflict'} end
 end
-if not pd then return {'notfound'} end
-if #pd > tonumber(ARGV[3]) then return {'corrupt', 'previous blob exceeds the size limit'} end
+local cf, pf = 'd', 'pd'
+if lay == '2' then
+  if s == '0' then cf, pf = 'd0', 'd1' elseif s == '1' then cf, pf = 'd1', 'd0' else
+    return {'corrupt', 'malformed slot field'}
+  end
+elseif lay then
+  return {'corrupt', 'hash has a layout this version cannot write'}
+end
+if not pv or redis.call('HEXISTS', KEYS[1], pf) == 0 then return {'notfound'} end
+if redis.call('HSTRLEN', KEYS[1], pf) > tonumber(ARGV[3]) then return {'corrupt', 'previous blob exceeds the size limit'} end
 local c = redis.call('INCR', KEYS[2])
 for _, x in ipairs({cur, pv}) do
   local n = x and #x <= 37 and string.match(x, '^([0-9]+)%-[0-9a-f]+$')
@@ -222,11 +303,22 @@ end
 local floor = tonumber(ARGV[4])
 if c < floor then c = floor end
 local v = string.format('%.0f', c) .. '-' .. ARGV[2]
+local keep = cur and redis.call('HEXISTS', KEYS[1], cf) == 1
+if lay == '2' then
+  if keep then
+    redis.call('HSET', KEYS[1], 'v', v, 's', string.sub(pf, 2), 'pv', cur)
+  else
+    redis.call('HDEL', KEYS[1], cf, 'pv')
+    redis.call('HSET', KEYS[1], 'v', v, 's', string.sub(pf, 2))
+  end
+  return v
+end
+local pd, d = redis.call('HGET', KEYS[1], 'pd'), redis.call('HGET', KEYS[1], 'd')
 redis.call('DEL', KEYS[1])
-if cur and d then
-  redis.call('HSET', KEYS[1], 'v', v, 'd', pd, 'pv', cur, 'pd', d)
+if keep then
+  redis.call('HSET', KEYS[1], 'layout', '2', 'v', v, 's', '0', 'd0', pd, 'd1', d, 'pv', cur)
 else
-  redis.call('HSET', KEYS[1], 'v', v, 'd', pd)
+  redis.call('HSET', KEYS[1], 'layout', '2', 'v', v, 's', '0', 'd0', pd)
 end
 return v
 `)

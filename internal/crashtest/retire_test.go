@@ -237,7 +237,7 @@ func retireRotateChild(args []string) error {
 func unpurgedPasswdChild(args []string) error {
 	ctx := context.Background()
 	pick := map[string]string{"A": passA, "B": passB}
-	b, err := file.New(args[0])
+	b, err := openLoc(args[0])
 	if err != nil {
 		return err
 	}
@@ -471,21 +471,37 @@ func TestCrashRetire(t *testing.T) {
 
 // TestCrashRetireScannerSelfTest changes the passphrase without a purge
 // (the behaviour before retirement existed) and checks that the scan
-// finds the retired passphrase opening the kept previous header.
+// finds the retired passphrase opening the kept previous header, on the
+// file backend and on a real Redis (where the previous header lies in the
+// hash's other slot, layout 2).
 func TestCrashRetireScannerSelfTest(t *testing.T) {
-	dir := t.TempDir() + "/vault"
-	createMany(t, dir, 3)
-	runToEnd(t, "unpurgedpasswd", dir, "A", "B")
+	t.Run("file", func(t *testing.T) {
+		f := figures.New("crash/retire-selftest")
+		f.Add("retired_opened", int64(unpurgedFindings(t, t.TempDir()+"/vault")))
+		f.Report(t)
+	})
+	t.Run("redis", func(t *testing.T) {
+		unpurgedFindings(t, needRedis(t))
+	})
+}
+
+// unpurgedFindings runs a passphrase change without purge on loc and
+// returns what the scan finds; it fails the test when that is nothing.
+func unpurgedFindings(t *testing.T, loc string) int {
+	t.Helper()
+	createMany(t, loc, 3)
+	runToEnd(t, "unpurgedpasswd", loc, "A", "B")
 	rep, err := scanLoc(context.Background(), retired.New(retired.Credentials{
 		Passphrases: [][]byte{[]byte(passA)}, LivePassphrases: [][]byte{[]byte(passB)},
-	}), dir)
+	}), loc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := figures.New("crash/retire-selftest")
-	f.Add("retired_opened", int64(len(rep.Findings)))
-	f.Report(t)
 	if len(rep.Findings) == 0 {
 		t.Fatal("the scanner found nothing after a passphrase change without purge: it is blind")
 	}
+	for _, f := range rep.Findings {
+		t.Logf("found: %s", f.Where)
+	}
+	return len(rep.Findings)
 }
