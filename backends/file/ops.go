@@ -122,21 +122,26 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 // the process). Every write of name holds it, so a record is only ever
 // written by one writer at a time, and a writer that replaces the file
 // (create, grow, migrate, delete) excludes those that update it in place.
-func (b *Backend) lockName(ctx context.Context, op, name string) (unlock func(), err error) {
+//
+// The entry returned is the name's write-lock entry, which keeps the
+// name's record open between writes (reccache.go): a writer that
+// replaces or removes the file, or writes it other than by writeSlot,
+// calls e.dropRecord (or leaves it unknown) before unlocking.
+func (b *Backend) lockName(ctx context.Context, op, name string) (e *lockEntry, unlock func(), err error) {
 	if err := b.step(ctx, op, name, StepLock, b.locks, "."+name+writeLockExt); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l, _, err := b.acquire(ctx, &b.writeLocks, name, true, writePollMin, writePollMax)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return func() { l.Unlock(context.WithoutCancel(ctx)) }, nil
+	return l.e, func() { l.Unlock(context.WithoutCancel(ctx)) }, nil
 }
 
 // update is Put (restore false) and Restore (restore true, blob unused).
 func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVersion backends.Version, restore bool) (backends.Version, error) {
 	l := b.locate(name)
-	unlock, err := b.lockName(ctx, op, name)
+	e, unlock, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return "", opError(op, name, StepLock, writeKind(err), err)
 	}
@@ -147,7 +152,7 @@ func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVe
 	if restore {
 		want = wantPrev
 	}
-	f, st, err := b.openStored(ctx, op, name, l, true, want, &sc)
+	f, st, err := b.openRecord(ctx, op, name, l, e, want, len(blob), ifVersion, &sc)
 	var tl *tooLargeError
 	if errors.As(err, &tl) && ifVersion == backends.Any {
 		// An oversized file (nothing a writer of ours made) is
@@ -158,9 +163,8 @@ func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVe
 	if err != nil {
 		return "", opError(op, name, StepRead, readKind(err), err)
 	}
-	if f != nil {
-		defer f.close()
-	}
+	// f (if not nil) is kept open in e for the next write; a rewrite
+	// replaces the file and closes it.
 	if err := checkVersion(st, ifVersion); err != nil {
 		return "", opError(op, name, "", backends.ErrConflict, err)
 	}
@@ -182,8 +186,9 @@ func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVe
 		}
 	}
 	if st.kind == storedV2 && slotHeaderSize+len(blob) <= st.slotSize {
-		return b.writeSlot(ctx, op, name, l, f, st, blob, restore && st.prevSlot == 1-st.cur)
+		return b.writeSlot(ctx, op, name, l, e, f, st, blob, restore && st.prevSlot == 1-st.cur)
 	}
+	e.dropRecord()
 	return b.rewrite(ctx, op, name, l, st, blob)
 }
 
@@ -215,7 +220,13 @@ func checkVersion(st *stored, ifVersion backends.Version) error {
 // the old blob stays current; the previous generation that slot held is
 // lost then, except in a Restore (restore set), which wrote that very
 // blob and puts the slot's header back as it was.
-func (b *Backend) writeSlot(ctx context.Context, op, name string, l location, f *sysFile, st *stored, blob []byte, restore bool) (backends.Version, error) {
+//
+// On success the record's new state is kept in e (see recCache); on
+// failure it is unknown.
+func (b *Backend) writeSlot(ctx context.Context, op, name string, l location, e *lockEntry, f *sysFile, st *stored, blob []byte, restore bool) (backends.Version, error) {
+	if e.rec != nil {
+		e.rec.known = false
+	}
 	i := 1 - st.cur
 	h := slotHeader{index: i, slotSize: st.slotSize, id: st.hdr[st.cur].id, seq: st.maxSeq() + 1, n: len(blob), sum: sum64(blob)}
 	var hb [slotHeaderSize]byte
@@ -260,6 +271,10 @@ func (b *Backend) writeSlot(ctx context.Context, op, name string, l location, f 
 	}
 	if err := f.datasync(); err != nil {
 		return fail(StepFsync, &fs.PathError{Op: "fdatasync", Path: f.path, Err: err})
+	}
+	if e.rec != nil && e.rec.f == f {
+		e.rec.wrote(st, &h, &hb)
+		return e.rec.st.ver, nil
 	}
 	return recVersionOf(&h.id, h.seq), nil
 }
@@ -408,11 +423,12 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 	}
 	defer b.closeMu.RUnlock()
 	l := b.locate(name)
-	unlock, err := b.lockName(ctx, op, name)
+	e, unlock, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return opError(op, name, StepLock, writeKind(err), err)
 	}
 	defer unlock()
+	e.dropRecord() // the file goes: its descriptor must not keep its blocks
 	var sc scratch
 	defer sc.release()
 	f, st, err := b.openStored(ctx, op, name, l, false, 0, &sc)
@@ -510,11 +526,12 @@ func (b *Backend) DropPrevious(ctx context.Context, name string) error {
 	}
 	defer b.closeMu.RUnlock()
 	l := b.locate(name)
-	unlock, err := b.lockName(ctx, op, name)
+	e, unlock, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return opError(op, name, StepLock, writeKind(err), err)
 	}
 	defer unlock()
+	e.dropRecord() // this call zeroes a slot: the kept state would be wrong
 	// Leftover files of name: temp files, then a layout-1 previous
 	// generation.
 	ents, err := l.dir.entries()

@@ -37,6 +37,7 @@ func (d *sysDir) remove(string) error                            { return errPla
 func (d *sysDir) entries() ([]entry, error)                      { return nil, errPlatform }
 func (d *sysDir) openLock(string) (*sysLock, error)              { return nil, errPlatform }
 func (d *sysDir) sameLock(*sysLock, string) bool                 { return false }
+func (d *sysDir) sameFile(*sysFile, string) (int64, bool)        { return 0, false }
 func (f *sysFile) write([]byte) error                            { return errPlatform }
 func (f *sysFile) sync() error                                   { return errPlatform }
 func (f *sysFile) close() error                                  { return nil }

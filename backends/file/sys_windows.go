@@ -210,6 +210,10 @@ func (f *sysFile) close() error {
 	return err
 }
 
+// sameFile always reports false on Windows: a stored file is opened again
+// for every write (see the package's Windows notes).
+func (d *sysDir) sameFile(*sysFile, string) (int64, bool) { return 0, false }
+
 func (d *sysDir) rename(oldname, newname string) error {
 	return os.Rename(d.join(oldname), d.join(newname))
 }
