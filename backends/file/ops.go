@@ -93,7 +93,10 @@ func (b *Backend) openStored(ctx context.Context, op, name string, l location, w
 // blobs a crash right then would leave on disk is unknown, both whole). A
 // rewrite that fails before its rename removes its temp file; after it,
 // the new record's slot 0 is invalidated (or a record that did not exist
-// is removed), which makes the replaced blob current again.
+// is removed), which makes the replaced blob current again; when the
+// replaced file held no readable blob (an oversized file replaced with
+// backends.Any), there is none to go back to, and the new blob stays
+// current (the error says so).
 func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (backends.Version, error) {
 	if err := b.enter(ctx, "put", name, true); err != nil {
 		return "", err
@@ -304,14 +307,24 @@ func (b *Backend) rewrite(ctx context.Context, op, name string, l location, st *
 		id = st.hdr[st.cur].id
 		prev, prevSeq, seq = st.blob, st.hdr[st.cur].seq, st.maxSeq()+1
 	}
-	return b.writeRecord(ctx, op, name, l, &id, blob, seq, prev, prevSeq, st.kind == storedNone, removeV1Extra)
+	return b.writeRecord(ctx, op, name, l, &id, blob, seq, prev, prevSeq, st.kind == storedNone, removeV1Extra, false)
 }
 
 // writeRecord writes a new record for name through a temp file and a
 // rename: blob current in slot 0 with sequence number seq, prev (if not
 // nil) in slot 1 with prevSeq. created says no file existed before;
-// removeV1 that a layout-1 previous generation file goes.
-func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, id *[16]byte, blob []byte, seq uint64, prev []byte, prevSeq uint64, created, removeV1Extra bool) (v backends.Version, err error) {
+// removeV1 that a layout-1 previous generation file goes; same that blob
+// is the very blob the replaced file held (a migration).
+//
+// A step that fails after the rename is undone only where that brings
+// back a blob the replaced file held: a record that did not exist is
+// removed; one whose slot 1 holds the replaced blob gets its slot 0
+// invalidated. Otherwise (the replaced file held no readable blob, or a
+// migration, whose slot 0 is the replaced blob) the new record stays as
+// it is: invalidating slot 0 would leave a record with no valid slot,
+// read as a damaged file (the blob lost), or make a migrated name's
+// previous generation current.
+func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, id *[16]byte, blob []byte, seq uint64, prev []byte, prevSeq uint64, created, removeV1Extra, same bool) (v backends.Version, err error) {
 	c := slotSizeFor(max(len(blob), len(prev)))
 	buf := make([]byte, 2*c)
 	h := slotHeader{index: 0, slotSize: c, id: *id, seq: seq, n: len(blob), sum: sum64(blob)}
@@ -366,6 +379,17 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 		return fail(StepRename, err)
 	}
 	renamed = true
+	undo := func(err error) error {
+		switch {
+		case created:
+			return b.undoRewrite(l, true, err)
+		case same:
+			return fmt.Errorf("%w (the new record holds the same blob, so it stays)", err)
+		case prev == nil:
+			return fmt.Errorf("%w (the file replaced held no blob to go back to, so the new blob stays current)", err)
+		}
+		return b.undoRewrite(l, false, err)
+	}
 	if removeV1Extra {
 		// The layout-1 previous generation is now slot 1 of the
 		// record (or, for a Restore, the current blob): its own file
@@ -373,14 +397,14 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 		// removal but not the rename leaves the layout-1 file current
 		// without its previous generation.
 		if err := b.step(ctx, op, name, StepRemove, l.dir, l.prev); err != nil {
-			return fail(StepRemove, b.undoRewrite(l, false, err))
+			return fail(StepRemove, undo(err))
 		}
 		if err := l.dir.remove(l.prev); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fail(StepRemove, b.undoRewrite(l, false, err))
+			return fail(StepRemove, undo(err))
 		}
 	}
 	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		return fail(StepFsyncDir, b.undoRewrite(l, created, err))
+		return fail(StepFsyncDir, undo(err))
 	}
 	return recVersionOf(id, seq), nil
 }
