@@ -164,6 +164,12 @@ const (
 	// writes again and again (a bot has a handful) and stays far below
 	// the common soft limit of 1,024 descriptors.
 	maxIdleLocks = 64
+
+	// scrubChunk is how many zero bytes one pwritev(2) writes over a
+	// removed file (scrub.go): 256 references to one 4 KiB block of
+	// zeros, far below IOV_MAX (1,024), and 1 MiB, so that a record of
+	// the largest blob takes three calls.
+	scrubChunk = 256 * blockSize
 )
 
 // StepInfo describes one step of an operation, for WithStepHook.

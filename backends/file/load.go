@@ -213,7 +213,11 @@ func evaluate(f preader, sn *snapshot, c int, want which, alloc func(int) []byte
 		}
 	}
 	if st.cur < 0 {
-		return st, len(order) == 0, nil
+		// No valid slot, or no valid header at all: a header may have
+		// been read while it was being written (each header is read on
+		// its own for a large record, so both can be, by two writes),
+		// so only a second, identical snapshot makes this final.
+		return st, false, nil
 	}
 	h := &st.hdr[st.cur]
 	st.ver = recVersionOf(&h.id, h.seq)

@@ -84,7 +84,7 @@ func (b *Backend) migrateOne(ctx context.Context, name string) (storedKind, erro
 	}
 	var id [16]byte
 	rand.Read(id[:])
-	if _, err := b.writeRecord(ctx, op, name, l, &id, st.blob, 2, prev, 1, false, true, true); err != nil {
+	if _, err := b.writeRecord(ctx, op, name, l, &id, st.blob, 2, prev, 1, false, true, true, 0); err != nil {
 		return 0, err
 	}
 	return storedV1, nil

@@ -69,19 +69,31 @@ func (b *Backend) openStored(ctx context.Context, op, name string, l location, w
 	if err := b.step(ctx, op, name, StepRead, l.dir, l.file); err != nil {
 		return nil, nil, err
 	}
-	f, size, err := l.dir.openFile(l.file, write)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &stored{kind: storedNone, cur: -1, prevSlot: -1}, nil
+	// A file that reads as no record with a valid slot but has been
+	// removed (or renamed over) meanwhile may be one its remover was
+	// overwriting with zeros (scrub.go): the path is opened again. Each
+	// retry needs another removal in between, so readAttempts bounds
+	// them as it bounds readRecord's.
+	for range readAttempts {
+		f, size, err := l.dir.openFile(l.file, write)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &stored{kind: storedNone, cur: -1, prevSlot: -1}, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := load(f, size, want, sc.alloc)
+		if err == nil && st.kind == storedV1 && f.unlinked() {
+			f.close()
+			continue
+		}
+		if err != nil {
+			f.close()
+			return nil, nil, err
+		}
+		return f, st, nil
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := load(f, size, want, sc.alloc)
-	if err != nil {
-		f.close()
-		return nil, nil, err
-	}
-	return f, st, nil
+	return nil, nil, &fs.PathError{Op: "read", Path: l.dir.join(l.file), Err: errBusy}
 }
 
 // Put stores blob under name if the stored version is ifVersion, as
@@ -307,14 +319,20 @@ func (b *Backend) rewrite(ctx context.Context, op, name string, l location, st *
 		id = st.hdr[st.cur].id
 		prev, prevSeq, seq = st.blob, st.hdr[st.cur].seq, st.maxSeq()+1
 	}
-	return b.writeRecord(ctx, op, name, l, &id, blob, seq, prev, prevSeq, st.kind == storedNone, removeV1Extra, false)
+	var oldFirst int64
+	if st.kind == storedV2 {
+		oldFirst = int64(1-st.cur) * int64(st.slotSize)
+	}
+	return b.writeRecord(ctx, op, name, l, &id, blob, seq, prev, prevSeq, st.kind == storedNone, removeV1Extra, false, oldFirst)
 }
 
 // writeRecord writes a new record for name through a temp file and a
 // rename: blob current in slot 0 with sequence number seq, prev (if not
 // nil) in slot 1 with prevSeq. created says no file existed before;
 // removeV1 that a layout-1 previous generation file goes; same that blob
-// is the very blob the replaced file held (a migration).
+// is the very blob the replaced file held (a migration). The replaced
+// file is overwritten with zeros once the rename is durable, from
+// oldFirst (its slot that is not current, for a record) on (scrub.go).
 //
 // A step that fails after the rename is undone only where that brings
 // back a blob the replaced file held: a record that did not exist is
@@ -324,7 +342,7 @@ func (b *Backend) rewrite(ctx context.Context, op, name string, l location, st *
 // it is: invalidating slot 0 would leave a record with no valid slot,
 // read as a damaged file (the blob lost), or make a migrated name's
 // previous generation current.
-func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, id *[16]byte, blob []byte, seq uint64, prev []byte, prevSeq uint64, created, removeV1Extra, same bool) (v backends.Version, err error) {
+func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, id *[16]byte, blob []byte, seq uint64, prev []byte, prevSeq uint64, created, removeV1Extra, same bool, oldFirst int64) (v backends.Version, err error) {
 	c := slotSizeFor(max(len(blob), len(prev)))
 	buf := make([]byte, 2*c)
 	h := slotHeader{index: 0, slotSize: c, id: *id, seq: seq, n: len(blob), sum: sum64(blob)}
@@ -344,14 +362,20 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 		return fail(StepCreateTemp, err)
 	}
 	renamed := false
+	var old *victim // the file renamed over, overwritten once the rename is durable
 	defer func() {
 		if renamed {
 			return
 		}
+		old.release()
 		f.close()
+		// The temp file holds the sealed blobs too: overwritten (best
+		// effort: the failure may be a dying disk) as it goes.
+		tv := openVictim(l.dir, tmp, 0)
 		if rmErr := l.dir.remove(tmp); rmErr != nil {
 			err = fmt.Errorf("%w (and the temp file could not be removed: %v)", err, rmErr)
 		}
+		tv.scrub()
 	}()
 	if err := b.step(ctx, op, name, StepWrite, l.dir, tmp); err != nil {
 		f.write(buf[:len(buf)/2]) // a fault midway, as a full disk would do it
@@ -375,10 +399,20 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 	if err := b.step(ctx, op, name, StepRename, l.dir, l.file); err != nil {
 		return fail(StepRename, err)
 	}
+	if !created {
+		old = openVictim(l.dir, l.file, oldFirst)
+	}
 	if err := l.dir.rename(tmp, l.file); err != nil {
 		return fail(StepRename, err)
 	}
 	renamed = true
+	var prevFile *victim // the layout-1 previous generation file, removed below
+	defer func() {
+		if err != nil {
+			old.release()
+			prevFile.release()
+		}
+	}()
 	undo := func(err error) error {
 		switch {
 		case created:
@@ -399,6 +433,7 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 		if err := b.step(ctx, op, name, StepRemove, l.dir, l.prev); err != nil {
 			return fail(StepRemove, undo(err))
 		}
+		prevFile = openVictim(l.dir, l.prev, 0)
 		if err := l.dir.remove(l.prev); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fail(StepRemove, undo(err))
 		}
@@ -406,6 +441,11 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
 		return fail(StepFsyncDir, undo(err))
 	}
+	// Durable: the replaced file and the removed previous generation
+	// file are overwritten with zeros (scrub.go). Best effort: the new
+	// blob is stored whatever happens to the old bytes.
+	old.scrub()
+	prevFile.scrub()
 	return recVersionOf(id, seq), nil
 }
 
@@ -471,18 +511,32 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 	// A layout-1 previous generation first: a crash in between leaves
 	// the current blob without one, never an orphaned previous
 	// generation that Restore could bring back after the name was
-	// deleted. A record holds both generations: one unlink.
+	// deleted. A record holds both generations: one unlink. Each file
+	// is overwritten with zeros once its removal is durable (scrub.go;
+	// best effort: the name is deleted whatever happens to the bytes).
+	var first int64
+	if st.kind == storedV2 {
+		first = int64(1-st.cur) * int64(st.slotSize)
+	}
+	var victims []*victim
 	for _, file := range []string{l.prev, l.file} {
 		if err := b.step(ctx, op, name, StepRemove, l.dir, file); err != nil {
+			releaseAll(victims)
 			return opError(op, name, StepRemove, writeKind(err), err)
 		}
+		v := openVictim(l.dir, file, first)
 		if err := l.dir.remove(file); err != nil && !(file == l.prev && errors.Is(err, fs.ErrNotExist)) {
+			v.release()
+			releaseAll(victims)
 			return opError(op, name, StepRemove, writeKind(err), err)
 		}
+		victims = append(victims, v)
 	}
 	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
+		releaseAll(victims)
 		return opError(op, name, StepFsyncDir, writeKind(err), err)
 	}
+	scrubAll(victims)
 	return nil
 }
 
@@ -573,20 +627,30 @@ func (b *Backend) DropPrevious(ctx context.Context, name string) error {
 			temps = append(temps, e.name)
 		}
 	}
+	// remove removes files durably, then overwrites each with zeros
+	// through a descriptor opened before its removal (scrub.go).
 	remove := func(files []string) error {
+		var victims []*victim
+		defer func() { releaseAll(victims) }() // no-ops once scrubbed
 		for _, f := range files {
 			if err := b.step(ctx, op, name, StepRemove, l.dir, f); err != nil {
 				return opError(op, name, StepRemove, writeKind(err), err)
 			}
+			v := openVictim(l.dir, f, 0)
 			if err := l.dir.remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				v.release()
 				return opError(op, name, StepRemove, writeKind(err), err)
 			}
+			victims = append(victims, v)
 		}
 		if len(files) == 0 {
 			return nil
 		}
 		if err := b.syncDir(ctx, op, name, l.dir); err != nil {
 			return opError(op, name, StepFsyncDir, writeKind(err), err)
+		}
+		if err := scrubAll(victims); err != nil {
+			return opError(op, name, StepWrite, writeKind(err), fmt.Errorf("overwriting a removed copy with zeros: %w", err))
 		}
 		return nil
 	}

@@ -330,7 +330,42 @@ func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
 	if len(buf) > limit {
 		return nil, &tooLargeError{path: d.join(name), size: int64(len(buf)), limit: limit}
 	}
+	// A file removed while it was read may have been overwritten with
+	// zeros by its remover (see openScrub): it is gone, not a blob.
+	if gone, _ := fdUnlinked(fd); gone {
+		return nil, &fs.PathError{Op: "read", Path: d.join(name), Err: fs.ErrNotExist}
+	}
 	return buf, nil
+}
+
+// fdUnlinked reports whether the file open as fd has no name left.
+func fdUnlinked(fd int) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, err
+	}
+	return st.Nlink == 0, nil
+}
+
+// unlinked reports whether f's file has been removed (or renamed over)
+// since it was opened: a reader that met a file being overwritten with
+// zeros by whoever removed it (see openScrub) opens the path again.
+func (f *sysFile) unlinked() bool {
+	gone, err := fdUnlinked(f.fd)
+	return err == nil && gone
+}
+
+// openScrub opens the stored, temp or previous-generation file name for
+// writing, checked as openFile does, so that its remover can overwrite
+// its bytes with zeros once the removal is durable (see victim). It
+// returns nil if the file cannot be opened so (missing, a symbolic link,
+// not a regular file of ours): it is then removed without that.
+func (d *sysDir) openScrub(name string) (*sysFile, int64) {
+	f, size, err := d.openFile(name, true)
+	if err != nil {
+		return nil, 0
+	}
+	return f, size
 }
 
 // sysFile is a temp file being written, or a stored file open for
