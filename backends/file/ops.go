@@ -594,6 +594,10 @@ func (b *Backend) Previous(ctx context.Context, name string) ([]byte, backends.V
 // copies behind a removed previous generation. Temp files are only ever
 // made under the write lock, so no concurrent writer loses one.
 //
+// Each file removed is overwritten with zeros and fdatasynced, through a
+// descriptor opened before its removal, once the removal is durable; an
+// error doing so is returned (the files are gone all the same).
+//
 // Overwriting is done through the file system: on a copy-on-write file
 // system (btrfs, ZFS, APFS) or a flash translation layer the old blocks
 // may survive on the device until they are reused (see SECURITY.md).
