@@ -31,9 +31,9 @@
 // headers read back (one pread(2)) as this Backend last wrote them, no
 // other writer touched it, and the update skips reading and checking the
 // current blob. An update of a session then makes, with the session's
-// Lock, ten system calls: fstatat and flock for the Lock and for the
+// Lock, these system calls: fstatat and flock for the Lock and for the
 // write lock, fstatat and pread of the record, pwritev, fdatasync, and
-// two flock to unlock.
+// one flock per lock to unlock.
 // Writing over blocks the file has changes no metadata a read needs, so
 // that is one data write and one cache flush, the least a durable update
 // can cost. A write torn by a crash or a power cut leaves that slot's
