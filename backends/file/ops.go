@@ -161,6 +161,9 @@ func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVe
 		return "", opError(op, name, StepLock, writeKind(err), err)
 	}
 	defer unlock()
+	if !keepRecords {
+		defer e.dropRecord() // before unlock: deferred later, runs first
+	}
 	var sc scratch
 	defer sc.release()
 	want := which(0)

@@ -390,6 +390,10 @@ func (d *sysDir) openFile(name string, write bool) (*sysFile, int64, error) {
 	return &sysFile{fd: fd, path: d.join(name), dev: uint64(st.Dev), ino: uint64(st.Ino)}, st.Size, nil
 }
 
+// keepRecords: a writer keeps each record open between its updates
+// (reccache.go).
+const keepRecords = true
+
 // sameFile reports whether the file at name in d is still the stored file
 // f has open (opened by openFile) and still passes its checks (a regular
 // file, ours, 0600), and returns its size: one fstatat(2) without

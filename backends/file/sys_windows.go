@@ -219,6 +219,11 @@ func (f *sysFile) unlinked() bool { return false }
 // first.
 func (d *sysDir) openScrub(string) (*sysFile, int64) { return nil, 0 }
 
+// keepRecords is false on Windows: an open handle (without
+// FILE_SHARE_DELETE) would make another process's rename over the record
+// fail, so a record is closed at the end of every write.
+const keepRecords = false
+
 // sameFile always reports false on Windows: a stored file is opened again
 // for every write (see the package's Windows notes).
 func (d *sysDir) sameFile(*sysFile, string) (int64, bool) { return 0, false }
