@@ -48,8 +48,9 @@ import (
 // current before it (whose blob was checked then, and beyond which the
 // slot holds zeros), so the update needs neither blob. Anything else
 // (changed headers, another inode, a Restore, which needs the previous
-// blob, a blob that no longer fits) reads the record whole, as a first
-// update does. What this does not see is damage by something that is not
+// blob, a blob that no longer fits, an expected version other than the
+// one this Backend wrote) reads the record whole, as a first update does.
+// On Windows records are not kept (keepRecords). What this does not see is damage by something that is not
 // a writer of the backend (the disk, another program writing the file):
 // that the readers' checksums detect, as before.
 type recCache struct {
