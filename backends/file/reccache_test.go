@@ -185,3 +185,29 @@ func TestKeptRecordsBoundedAndClosed(t *testing.T) {
 		t.Fatalf("%d descriptors open after Close, %d before New", after, before)
 	}
 }
+
+// TestKeptRecordZeroesLongerBlobs: updates from the kept state (no read
+// of the record) still zero what lies beyond a shorter blob in its slot:
+// after two long blobs and two short ones, no byte of the long ones is
+// left in the record.
+func TestKeptRecordZeroesLongerBlobs(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	v := backends.Absent
+	for _, blob := range []string{"first", strings.Repeat("a", 3000), strings.Repeat("b", 3000), "c", "d"} {
+		var err error
+		if v, err = b.Put(ctx, "s", []byte(blob), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(b.Path(), "sessions", "s.sealed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("aaaa")) || bytes.Contains(data, []byte("bbbb")) {
+		t.Fatal("bytes of an older, longer blob are left beyond a shorter one")
+	}
+	if got, _, err := b.Previous(ctx, "s"); err != nil || string(got) != "c" {
+		t.Fatalf("Previous = %q, %v; want %q", got, err, "c")
+	}
+}
