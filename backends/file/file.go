@@ -26,6 +26,14 @@
 // version, writes header, blob and zeros over the rest of the slot's old
 // blob into the slot that is not current, with one pwritev(2), then calls
 // fdatasync(2) once (F_FULLFSYNC on macOS, FlushFileBuffers on Windows).
+// The record stays open between a Backend's updates (reccache.go): when
+// its path still leads to the open file (one fstatat(2)) and both slot
+// headers read back (one pread(2)) as this Backend last wrote them, no
+// other writer touched it, and the update skips reading and checking the
+// current blob. An update of a session then makes, with the session's
+// Lock, these system calls: fstatat and flock for the Lock and for the
+// write lock, fstatat and pread of the record, pwritev, fdatasync, and
+// one flock per lock to unlock.
 // Writing over blocks the file has changes no metadata a read needs, so
 // that is one data write and one cache flush, the least a durable update
 // can cost. A write torn by a crash or a power cut leaves that slot's
@@ -80,7 +88,15 @@
 // and the most recently used idle ones (see Lock), and checks its path
 // with one fstatat(2) before every flock, so a lock file replaced or
 // opened up to others is opened again and refused as on a first open.
-// Write locks are kept open and checked the same way.
+// Write locks are kept open and checked the same way, and with each the
+// name's record.
+//
+// The session lock (Lock) and the write lock are not redundant: writers
+// that do not take Lock on the name (a key rotation re-seals every
+// session under the header's Lock only) take only the write lock, so a
+// Put must take it whether or not its caller holds Lock; and Lock guards
+// a whole read-modify-write (a token refresh: a network round trip),
+// during which the write lock must stay free for them.
 //
 // # Refusals
 //
@@ -162,8 +178,16 @@ const (
 	// name for the Backend's life would grow without bound in a process
 	// that walks thousands of sessions. 64 covers the sessions a process
 	// writes again and again (a bot has a handful) and stays far below
-	// the common soft limit of 1,024 descriptors.
+	// the common soft limit of 1,024 descriptors: an idle name keeps at
+	// most three (its lock file, its write lock file and its record),
+	// so 192 at most.
 	maxIdleLocks = 64
+
+	// scrubChunk is how many zero bytes one pwritev(2) writes over a
+	// removed file (scrub.go): 256 references to one 4 KiB block of
+	// zeros, far below IOV_MAX (1,024), and 1 MiB, so that a record of
+	// the largest blob takes three calls.
+	scrubChunk = 256 * blockSize
 )
 
 // StepInfo describes one step of an operation, for WithStepHook.

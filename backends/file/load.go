@@ -39,6 +39,7 @@ type stored struct {
 
 	// Layout 2 only.
 	slotSize int
+	raw      [2][slotHeaderSize]byte // both slot headers as read
 	hdr      [2]slotHeader
 	hok      [2]bool // the slot's header is valid
 	cur      int     // the current slot
@@ -165,7 +166,7 @@ func readRecord(f preader, size int64, want which, alloc func(int) []byte) (*sto
 // the record in sn. topValid reports whether the slot with the highest
 // valid header was valid as a whole.
 func evaluate(f preader, sn *snapshot, c int, want which, alloc func(int) []byte) (st *stored, topValid bool, err error) {
-	st = &stored{kind: storedV2, slotSize: c, cur: -1, prevSlot: -1}
+	st = &stored{kind: storedV2, slotSize: c, raw: sn.raw, cur: -1, prevSlot: -1}
 	for i := range 2 {
 		st.hdr[i], st.hok[i] = parseSlotHeader(sn.raw[i][:], i, c)
 	}
@@ -212,7 +213,11 @@ func evaluate(f preader, sn *snapshot, c int, want which, alloc func(int) []byte
 		}
 	}
 	if st.cur < 0 {
-		return st, len(order) == 0, nil
+		// No valid slot, or no valid header at all: a header may have
+		// been read while it was being written (each header is read on
+		// its own for a large record, so both can be, by two writes),
+		// so only a second, identical snapshot makes this final.
+		return st, false, nil
 	}
 	h := &st.hdr[st.cur]
 	st.ver = recVersionOf(&h.id, h.seq)

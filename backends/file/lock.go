@@ -42,6 +42,10 @@ type lockEntry struct {
 	// Backend.lockMu while refs is 0.
 	lf *sysLock
 
+	// rec is, for a write lock, the name's record kept open between
+	// writes (reccache.go), or nil. Used and closed like lf.
+	rec *recCache
+
 	// Guarded by Backend.lockMu.
 	refs int           // holders and waiters
 	idle *list.Element // in Backend.idle while refs is 0
@@ -110,6 +114,7 @@ func (c *lockFiles) drop(e *lockEntry) {
 		e.lf.close()
 		e.lf = nil
 	}
+	e.dropRecord()
 	delete(c.byName, e.name)
 }
 

@@ -62,7 +62,7 @@ func (b *Backend) migrateOne(ctx context.Context, name string) (storedKind, erro
 	}
 	defer b.closeMu.RUnlock()
 	l := b.locate(name)
-	unlock, err := b.lockName(ctx, op, name)
+	e, unlock, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return 0, opError(op, name, StepLock, writeKind(err), err)
 	}
@@ -79,13 +79,14 @@ func (b *Backend) migrateOne(ctx context.Context, name string) (storedKind, erro
 	if st.kind != storedV1 {
 		return st.kind, nil
 	}
+	e.dropRecord() // the file is replaced
 	prev, err := l.dir.readFile(l.prev, backends.MaxBlobSize)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, opError(op, name, StepRead, readKind(err), err)
 	}
 	var id [16]byte
 	rand.Read(id[:])
-	if _, err := b.writeRecord(ctx, op, name, l, &id, st.blob, 2, prev, 1, false, true); err != nil {
+	if _, err := b.writeRecord(ctx, op, name, l, &id, st.blob, 2, prev, 1, false, true, true, 0); err != nil {
 		return 0, err
 	}
 	return storedV1, nil

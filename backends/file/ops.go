@@ -69,19 +69,31 @@ func (b *Backend) openStored(ctx context.Context, op, name string, l location, w
 	if err := b.step(ctx, op, name, StepRead, l.dir, l.file); err != nil {
 		return nil, nil, err
 	}
-	f, size, err := l.dir.openFile(l.file, write)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &stored{kind: storedNone, cur: -1, prevSlot: -1}, nil
+	// A file that reads as no record with a valid slot but has been
+	// removed (or renamed over) meanwhile may be one its remover was
+	// overwriting with zeros (scrub.go): the path is opened again. Each
+	// retry needs another removal in between, so readAttempts bounds
+	// them as it bounds readRecord's.
+	for range readAttempts {
+		f, size, err := l.dir.openFile(l.file, write)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &stored{kind: storedNone, cur: -1, prevSlot: -1}, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := load(f, size, want, sc.alloc)
+		if err == nil && st.kind == storedV1 && f.unlinked() {
+			f.close()
+			continue
+		}
+		if err != nil {
+			f.close()
+			return nil, nil, err
+		}
+		return f, st, nil
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := load(f, size, want, sc.alloc)
-	if err != nil {
-		f.close()
-		return nil, nil, err
-	}
-	return f, st, nil
+	return nil, nil, &fs.PathError{Op: "read", Path: l.dir.join(l.file), Err: errBusy}
 }
 
 // Put stores blob under name if the stored version is ifVersion, as
@@ -93,7 +105,10 @@ func (b *Backend) openStored(ctx context.Context, op, name string, l location, w
 // blobs a crash right then would leave on disk is unknown, both whole). A
 // rewrite that fails before its rename removes its temp file; after it,
 // the new record's slot 0 is invalidated (or a record that did not exist
-// is removed), which makes the replaced blob current again.
+// is removed), which makes the replaced blob current again; when the
+// replaced file held no readable blob (an oversized file replaced with
+// backends.Any), there is none to go back to, and the new blob stays
+// current (the error says so).
 func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion backends.Version) (backends.Version, error) {
 	if err := b.enter(ctx, "put", name, true); err != nil {
 		return "", err
@@ -122,32 +137,40 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 // the process). Every write of name holds it, so a record is only ever
 // written by one writer at a time, and a writer that replaces the file
 // (create, grow, migrate, delete) excludes those that update it in place.
-func (b *Backend) lockName(ctx context.Context, op, name string) (unlock func(), err error) {
+//
+// The entry returned is the name's write-lock entry, which keeps the
+// name's record open between writes (reccache.go): a writer that
+// replaces or removes the file, or writes it other than by writeSlot,
+// calls e.dropRecord (or leaves it unknown) before unlocking.
+func (b *Backend) lockName(ctx context.Context, op, name string) (e *lockEntry, unlock func(), err error) {
 	if err := b.step(ctx, op, name, StepLock, b.locks, "."+name+writeLockExt); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l, _, err := b.acquire(ctx, &b.writeLocks, name, true, writePollMin, writePollMax)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return func() { l.Unlock(context.WithoutCancel(ctx)) }, nil
+	return l.e, func() { l.Unlock(context.WithoutCancel(ctx)) }, nil
 }
 
 // update is Put (restore false) and Restore (restore true, blob unused).
 func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVersion backends.Version, restore bool) (backends.Version, error) {
 	l := b.locate(name)
-	unlock, err := b.lockName(ctx, op, name)
+	e, unlock, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return "", opError(op, name, StepLock, writeKind(err), err)
 	}
 	defer unlock()
+	if !keepRecords {
+		defer e.dropRecord() // before unlock: deferred later, runs first
+	}
 	var sc scratch
 	defer sc.release()
 	want := which(0)
 	if restore {
 		want = wantPrev
 	}
-	f, st, err := b.openStored(ctx, op, name, l, true, want, &sc)
+	f, st, err := b.openRecord(ctx, op, name, l, e, want, len(blob), ifVersion, &sc)
 	var tl *tooLargeError
 	if errors.As(err, &tl) && ifVersion == backends.Any {
 		// An oversized file (nothing a writer of ours made) is
@@ -158,9 +181,8 @@ func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVe
 	if err != nil {
 		return "", opError(op, name, StepRead, readKind(err), err)
 	}
-	if f != nil {
-		defer f.close()
-	}
+	// f (if not nil) is kept open in e for the next write; a rewrite
+	// replaces the file and closes it.
 	if err := checkVersion(st, ifVersion); err != nil {
 		return "", opError(op, name, "", backends.ErrConflict, err)
 	}
@@ -182,8 +204,9 @@ func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVe
 		}
 	}
 	if st.kind == storedV2 && slotHeaderSize+len(blob) <= st.slotSize {
-		return b.writeSlot(ctx, op, name, l, f, st, blob, restore && st.prevSlot == 1-st.cur)
+		return b.writeSlot(ctx, op, name, l, e, f, st, blob, restore && st.prevSlot == 1-st.cur)
 	}
+	e.dropRecord()
 	return b.rewrite(ctx, op, name, l, st, blob)
 }
 
@@ -215,7 +238,13 @@ func checkVersion(st *stored, ifVersion backends.Version) error {
 // the old blob stays current; the previous generation that slot held is
 // lost then, except in a Restore (restore set), which wrote that very
 // blob and puts the slot's header back as it was.
-func (b *Backend) writeSlot(ctx context.Context, op, name string, l location, f *sysFile, st *stored, blob []byte, restore bool) (backends.Version, error) {
+//
+// On success the record's new state is kept in e (see recCache); on
+// failure it is unknown.
+func (b *Backend) writeSlot(ctx context.Context, op, name string, l location, e *lockEntry, f *sysFile, st *stored, blob []byte, restore bool) (backends.Version, error) {
+	if e.rec != nil {
+		e.rec.known = false
+	}
 	i := 1 - st.cur
 	h := slotHeader{index: i, slotSize: st.slotSize, id: st.hdr[st.cur].id, seq: st.maxSeq() + 1, n: len(blob), sum: sum64(blob)}
 	var hb [slotHeaderSize]byte
@@ -261,6 +290,10 @@ func (b *Backend) writeSlot(ctx context.Context, op, name string, l location, f 
 	if err := f.datasync(); err != nil {
 		return fail(StepFsync, &fs.PathError{Op: "fdatasync", Path: f.path, Err: err})
 	}
+	if e.rec != nil && e.rec.f == f {
+		e.rec.wrote(st, &h, &hb)
+		return e.rec.st.ver, nil
+	}
 	return recVersionOf(&h.id, h.seq), nil
 }
 
@@ -289,14 +322,30 @@ func (b *Backend) rewrite(ctx context.Context, op, name string, l location, st *
 		id = st.hdr[st.cur].id
 		prev, prevSeq, seq = st.blob, st.hdr[st.cur].seq, st.maxSeq()+1
 	}
-	return b.writeRecord(ctx, op, name, l, &id, blob, seq, prev, prevSeq, st.kind == storedNone, removeV1Extra)
+	var oldFirst int64
+	if st.kind == storedV2 {
+		oldFirst = int64(1-st.cur) * int64(st.slotSize)
+	}
+	return b.writeRecord(ctx, op, name, l, &id, blob, seq, prev, prevSeq, st.kind == storedNone, removeV1Extra, false, oldFirst)
 }
 
 // writeRecord writes a new record for name through a temp file and a
 // rename: blob current in slot 0 with sequence number seq, prev (if not
 // nil) in slot 1 with prevSeq. created says no file existed before;
-// removeV1 that a layout-1 previous generation file goes.
-func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, id *[16]byte, blob []byte, seq uint64, prev []byte, prevSeq uint64, created, removeV1Extra bool) (v backends.Version, err error) {
+// removeV1 that a layout-1 previous generation file goes; same that blob
+// is the very blob the replaced file held (a migration). The replaced
+// file is overwritten with zeros once the rename is durable, from
+// oldFirst (its slot that is not current, for a record) on (scrub.go).
+//
+// A step that fails after the rename is undone only where that brings
+// back a blob the replaced file held: a record that did not exist is
+// removed; one whose slot 1 holds the replaced blob gets its slot 0
+// invalidated. Otherwise (the replaced file held no readable blob, or a
+// migration, whose slot 0 is the replaced blob) the new record stays as
+// it is: invalidating slot 0 would leave a record with no valid slot,
+// read as a damaged file (the blob lost), or make a migrated name's
+// previous generation current.
+func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, id *[16]byte, blob []byte, seq uint64, prev []byte, prevSeq uint64, created, removeV1Extra, same bool, oldFirst int64) (v backends.Version, err error) {
 	c := slotSizeFor(max(len(blob), len(prev)))
 	buf := make([]byte, 2*c)
 	h := slotHeader{index: 0, slotSize: c, id: *id, seq: seq, n: len(blob), sum: sum64(blob)}
@@ -316,14 +365,20 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 		return fail(StepCreateTemp, err)
 	}
 	renamed := false
+	var old *victim // the file renamed over, overwritten once the rename is durable
 	defer func() {
 		if renamed {
 			return
 		}
+		old.release()
 		f.close()
+		// The temp file holds the sealed blobs too: overwritten (best
+		// effort: the failure may be a dying disk) as it goes.
+		tv := openVictim(l.dir, tmp, 0)
 		if rmErr := l.dir.remove(tmp); rmErr != nil {
 			err = fmt.Errorf("%w (and the temp file could not be removed: %v)", err, rmErr)
 		}
+		tv.scrub()
 	}()
 	if err := b.step(ctx, op, name, StepWrite, l.dir, tmp); err != nil {
 		f.write(buf[:len(buf)/2]) // a fault midway, as a full disk would do it
@@ -347,10 +402,31 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 	if err := b.step(ctx, op, name, StepRename, l.dir, l.file); err != nil {
 		return fail(StepRename, err)
 	}
+	if !created {
+		old = openVictim(l.dir, l.file, oldFirst)
+	}
 	if err := l.dir.rename(tmp, l.file); err != nil {
 		return fail(StepRename, err)
 	}
 	renamed = true
+	var prevFile *victim // the layout-1 previous generation file, removed below
+	defer func() {
+		if err != nil {
+			old.release()
+			prevFile.release()
+		}
+	}()
+	undo := func(err error) error {
+		switch {
+		case created:
+			return b.undoRewrite(l, true, err)
+		case same:
+			return fmt.Errorf("%w (the new record holds the same blob, so it stays)", err)
+		case prev == nil:
+			return fmt.Errorf("%w (the file replaced held no blob to go back to, so the new blob stays current)", err)
+		}
+		return b.undoRewrite(l, false, err)
+	}
 	if removeV1Extra {
 		// The layout-1 previous generation is now slot 1 of the
 		// record (or, for a Restore, the current blob): its own file
@@ -358,15 +434,21 @@ func (b *Backend) writeRecord(ctx context.Context, op, name string, l location, 
 		// removal but not the rename leaves the layout-1 file current
 		// without its previous generation.
 		if err := b.step(ctx, op, name, StepRemove, l.dir, l.prev); err != nil {
-			return fail(StepRemove, b.undoRewrite(l, false, err))
+			return fail(StepRemove, undo(err))
 		}
+		prevFile = openVictim(l.dir, l.prev, 0)
 		if err := l.dir.remove(l.prev); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fail(StepRemove, b.undoRewrite(l, false, err))
+			return fail(StepRemove, undo(err))
 		}
 	}
 	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
-		return fail(StepFsyncDir, b.undoRewrite(l, created, err))
+		return fail(StepFsyncDir, undo(err))
 	}
+	// Durable: the replaced file and the removed previous generation
+	// file are overwritten with zeros (scrub.go). Best effort: the new
+	// blob is stored whatever happens to the old bytes.
+	old.scrub()
+	prevFile.scrub()
 	return recVersionOf(id, seq), nil
 }
 
@@ -408,11 +490,12 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 	}
 	defer b.closeMu.RUnlock()
 	l := b.locate(name)
-	unlock, err := b.lockName(ctx, op, name)
+	e, unlock, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return opError(op, name, StepLock, writeKind(err), err)
 	}
 	defer unlock()
+	e.dropRecord() // the file goes: its descriptor must not keep its blocks
 	var sc scratch
 	defer sc.release()
 	f, st, err := b.openStored(ctx, op, name, l, false, 0, &sc)
@@ -431,18 +514,32 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 	// A layout-1 previous generation first: a crash in between leaves
 	// the current blob without one, never an orphaned previous
 	// generation that Restore could bring back after the name was
-	// deleted. A record holds both generations: one unlink.
+	// deleted. A record holds both generations: one unlink. Each file
+	// is overwritten with zeros once its removal is durable (scrub.go;
+	// best effort: the name is deleted whatever happens to the bytes).
+	var first int64
+	if st.kind == storedV2 {
+		first = int64(1-st.cur) * int64(st.slotSize)
+	}
+	var victims []*victim
 	for _, file := range []string{l.prev, l.file} {
 		if err := b.step(ctx, op, name, StepRemove, l.dir, file); err != nil {
+			releaseAll(victims)
 			return opError(op, name, StepRemove, writeKind(err), err)
 		}
+		v := openVictim(l.dir, file, first)
 		if err := l.dir.remove(file); err != nil && !(file == l.prev && errors.Is(err, fs.ErrNotExist)) {
+			v.release()
+			releaseAll(victims)
 			return opError(op, name, StepRemove, writeKind(err), err)
 		}
+		victims = append(victims, v)
 	}
 	if err := b.syncDir(ctx, op, name, l.dir); err != nil {
+		releaseAll(victims)
 		return opError(op, name, StepFsyncDir, writeKind(err), err)
 	}
+	scrubAll(victims)
 	return nil
 }
 
@@ -500,6 +597,10 @@ func (b *Backend) Previous(ctx context.Context, name string) ([]byte, backends.V
 // copies behind a removed previous generation. Temp files are only ever
 // made under the write lock, so no concurrent writer loses one.
 //
+// Each file removed is overwritten with zeros and fdatasynced, through a
+// descriptor opened before its removal, once the removal is durable; an
+// error doing so is returned (the files are gone all the same).
+//
 // Overwriting is done through the file system: on a copy-on-write file
 // system (btrfs, ZFS, APFS) or a flash translation layer the old blocks
 // may survive on the device until they are reused (see SECURITY.md).
@@ -510,11 +611,12 @@ func (b *Backend) DropPrevious(ctx context.Context, name string) error {
 	}
 	defer b.closeMu.RUnlock()
 	l := b.locate(name)
-	unlock, err := b.lockName(ctx, op, name)
+	e, unlock, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return opError(op, name, StepLock, writeKind(err), err)
 	}
 	defer unlock()
+	e.dropRecord() // this call zeroes a slot: the kept state would be wrong
 	// Leftover files of name: temp files, then a layout-1 previous
 	// generation.
 	ents, err := l.dir.entries()
@@ -532,20 +634,30 @@ func (b *Backend) DropPrevious(ctx context.Context, name string) error {
 			temps = append(temps, e.name)
 		}
 	}
+	// remove removes files durably, then overwrites each with zeros
+	// through a descriptor opened before its removal (scrub.go).
 	remove := func(files []string) error {
+		var victims []*victim
+		defer func() { releaseAll(victims) }() // no-ops once scrubbed
 		for _, f := range files {
 			if err := b.step(ctx, op, name, StepRemove, l.dir, f); err != nil {
 				return opError(op, name, StepRemove, writeKind(err), err)
 			}
+			v := openVictim(l.dir, f, 0)
 			if err := l.dir.remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				v.release()
 				return opError(op, name, StepRemove, writeKind(err), err)
 			}
+			victims = append(victims, v)
 		}
 		if len(files) == 0 {
 			return nil
 		}
 		if err := b.syncDir(ctx, op, name, l.dir); err != nil {
 			return opError(op, name, StepFsyncDir, writeKind(err), err)
+		}
+		if err := scrubAll(victims); err != nil {
+			return opError(op, name, StepWrite, writeKind(err), fmt.Errorf("overwriting a removed copy with zeros: %w", err))
 		}
 		return nil
 	}

@@ -11,6 +11,8 @@ import (
 // linkat, flock with O_NOFOLLOW semantics as above), New fails with
 // backends.ErrUnavailable rather than run with weaker guarantees.
 
+const keepRecords = false
+
 var errPlatform = errors.New("not supported on " + runtime.GOOS)
 
 type sysDir struct{ path string }
@@ -37,6 +39,7 @@ func (d *sysDir) remove(string) error                            { return errPla
 func (d *sysDir) entries() ([]entry, error)                      { return nil, errPlatform }
 func (d *sysDir) openLock(string) (*sysLock, error)              { return nil, errPlatform }
 func (d *sysDir) sameLock(*sysLock, string) bool                 { return false }
+func (d *sysDir) sameFile(*sysFile, string) (int64, bool)        { return 0, false }
 func (f *sysFile) write([]byte) error                            { return errPlatform }
 func (f *sysFile) sync() error                                   { return errPlatform }
 func (f *sysFile) close() error                                  { return nil }
@@ -47,3 +50,5 @@ func (d *sysDir) openFile(string, bool) (*sysFile, int64, error) { return nil, 0
 func (f *sysFile) pread([]byte, int64) error                     { return errPlatform }
 func (f *sysFile) pwritev([][]byte, int64) error                 { return errPlatform }
 func (f *sysFile) datasync() error                               { return errPlatform }
+func (d *sysDir) openScrub(string) (*sysFile, int64)             { return nil, 0 }
+func (f *sysFile) unlinked() bool                                { return false }

@@ -263,26 +263,31 @@ func (d *sysDir) openChecked(name string) (fd int, size int64, err error) {
 }
 
 func (d *sysDir) openCheckedFlags(name string, flags int) (fd int, size int64, err error) {
+	fd, st, err := d.openCheckedStat(name, flags)
+	return fd, st.Size, err
+}
+
+// openCheckedStat is openCheckedFlags returning the opened file's fstat.
+func (d *sysDir) openCheckedStat(name string, flags int) (fd int, st unix.Stat_t, err error) {
 	err = retry(func() (err error) { fd, err = unix.Openat(d.fd, name, flags, 0); return })
 	if err != nil {
 		if err == unix.ENOENT {
-			return -1, 0, &fs.PathError{Op: "open", Path: d.join(name), Err: err}
+			return -1, st, &fs.PathError{Op: "open", Path: d.join(name), Err: err}
 		}
 		if err == unix.EISDIR { // opened for writing
-			return -1, 0, &UnsafeError{Path: d.join(name), Problem: "is a folder, not a regular file", Fix: "move it away"}
+			return -1, st, &UnsafeError{Path: d.join(name), Problem: "is a folder, not a regular file", Fix: "move it away"}
 		}
-		return -1, 0, explain(d.join(name), err, false)
+		return -1, st, explain(d.join(name), err, false)
 	}
-	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return -1, 0, &fs.PathError{Op: "fstat", Path: d.join(name), Err: err}
+		return -1, st, &fs.PathError{Op: "fstat", Path: d.join(name), Err: err}
 	}
 	if err := checkStat(d.join(name), &st, d.euid, false); err != nil {
 		unix.Close(fd)
-		return -1, 0, err
+		return -1, st, err
 	}
-	return fd, st.Size, nil
+	return fd, st, nil
 }
 
 // readFile reads name whole, refusing a file over limit bytes before
@@ -325,14 +330,50 @@ func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
 	if len(buf) > limit {
 		return nil, &tooLargeError{path: d.join(name), size: int64(len(buf)), limit: limit}
 	}
+	// A file removed while it was read may have been overwritten with
+	// zeros by its remover (see openScrub): it is gone, not a blob.
+	if gone, _ := fdUnlinked(fd); gone {
+		return nil, &fs.PathError{Op: "read", Path: d.join(name), Err: fs.ErrNotExist}
+	}
 	return buf, nil
+}
+
+// fdUnlinked reports whether the file open as fd has no name left.
+func fdUnlinked(fd int) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, err
+	}
+	return st.Nlink == 0, nil
+}
+
+// unlinked reports whether f's file has been removed (or renamed over)
+// since it was opened: a reader that met a file being overwritten with
+// zeros by whoever removed it (see openScrub) opens the path again.
+func (f *sysFile) unlinked() bool {
+	gone, err := fdUnlinked(f.fd)
+	return err == nil && gone
+}
+
+// openScrub opens the stored, temp or previous-generation file name for
+// writing, checked as openFile does, so that its remover can overwrite
+// its bytes with zeros once the removal is durable (see victim). It
+// returns nil if the file cannot be opened so (missing, a symbolic link,
+// not a regular file of ours): it is then removed without that.
+func (d *sysDir) openScrub(name string) (*sysFile, int64) {
+	f, size, err := d.openFile(name, true)
+	if err != nil {
+		return nil, 0
+	}
+	return f, size
 }
 
 // sysFile is a temp file being written, or a stored file open for
 // reading (or, with write, for an update in place).
 type sysFile struct {
-	fd   int
-	path string // for messages only
+	fd       int
+	path     string // for messages only
+	dev, ino uint64 // a stored file's identity, for sameFile
 }
 
 // openFile opens the stored file name, checked as openChecked does, and
@@ -342,11 +383,35 @@ func (d *sysDir) openFile(name string, write bool) (*sysFile, int64, error) {
 	if write {
 		flags = openRecordFlags
 	}
-	fd, size, err := d.openCheckedFlags(name, flags)
+	fd, st, err := d.openCheckedStat(name, flags)
 	if err != nil {
 		return nil, 0, err
 	}
-	return &sysFile{fd: fd, path: d.join(name)}, size, nil
+	return &sysFile{fd: fd, path: d.join(name), dev: uint64(st.Dev), ino: uint64(st.Ino)}, st.Size, nil
+}
+
+// keepRecords: a writer keeps each record open between its updates
+// (reccache.go).
+const keepRecords = true
+
+// sameFile reports whether the file at name in d is still the stored file
+// f has open (opened by openFile) and still passes its checks (a regular
+// file, ours, 0600), and returns its size: one fstatat(2) without
+// following a symbolic link. A file removed, renamed over (a rewrite by
+// another process), replaced by a symbolic link or anything else, or
+// opened up to others since f was opened reports false; the caller then
+// opens the path again with openFile, which refuses it as on a first
+// open. The inode number cannot have been reused for another file: f
+// holds the inode open.
+func (d *sysDir) sameFile(f *sysFile, name string) (int64, bool) {
+	var st unix.Stat_t
+	if err := retry(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return 0, false
+	}
+	if uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino || checkStat(f.path, &st, d.euid, false) != nil {
+		return 0, false
+	}
+	return st.Size, true
 }
 
 // pread fills p from offset off; a file shorter than that is an error

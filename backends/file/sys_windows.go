@@ -210,6 +210,24 @@ func (f *sysFile) close() error {
 	return err
 }
 
+// unlinked reports false on Windows: no file is overwritten there before
+// its removal (see openScrub).
+func (f *sysFile) unlinked() bool { return false }
+
+// openScrub returns nil on Windows: a file open there cannot be removed
+// (without FILE_SHARE_DELETE), so removed files are not overwritten
+// first.
+func (d *sysDir) openScrub(string) (*sysFile, int64) { return nil, 0 }
+
+// keepRecords is false on Windows: an open handle (without
+// FILE_SHARE_DELETE) would make another process's rename over the record
+// fail, so a record is closed at the end of every write.
+const keepRecords = false
+
+// sameFile always reports false on Windows: a stored file is opened again
+// for every write (see the package's Windows notes).
+func (d *sysDir) sameFile(*sysFile, string) (int64, bool) { return 0, false }
+
 func (d *sysDir) rename(oldname, newname string) error {
 	return os.Rename(d.join(oldname), d.join(newname))
 }
