@@ -251,6 +251,10 @@ type Sources struct {
 	// Fresh, when set, replaces the CI figures: the records of the run
 	// being checked (CI's own bounded run).
 	Fresh map[string]*Record
+	// Plot, when set, is scripts/plot's Markdown of docs/bench: the
+	// source of the table blocks (<!--benchtable SET GROUP-->) and
+	// header references (<!--benchhead SET-->) of a document.
+	Plot *PlotTables
 
 	bench map[string]Bench
 }
@@ -311,6 +315,9 @@ func (s *Sources) fig(mode, name, key string) (string, string) {
 // value).
 func (s *Sources) Regenerate(doc string) (string, []Problem) {
 	var problems []Problem
+	if s.Plot != nil {
+		doc, problems = regenerateTables(doc, s.Plot)
+	}
 	lines := strings.SplitAfter(doc, "\n")
 	for i, line := range lines {
 		line = figRef.ReplaceAllStringFunc(line, func(m string) string {
