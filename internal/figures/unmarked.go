@@ -20,7 +20,8 @@ import (
 //   - a count of allocations, instructions or calls (33,000 allocations,
 //     5 system calls, 2,378 calls);
 //   - any number in a table column whose header is "measured" or starts
-//     with "figure" (a column of measurements).
+//     with "figure" (a column of measurements), except digits that are
+//     part of a name (p99).
 //
 // A range (1.2–1.7 ms) is one figure. Not figures: numbers inside
 // backquotes (commands, names, `100ms` targets), inside HTML comments,
@@ -39,6 +40,8 @@ var (
 		`|\s+(?:[a-z-]+ )?(?:allocations|instructions|calls)))(?:[^0-9A-Za-z_]|$)`)
 	// sizeRE matches a measured size: one with a decimal point.
 	sizeRE     = regexp.MustCompile(`(?:^|[^0-9A-Za-z_.,])([0-9]+\.[0-9]+\s*(?:B|KB|KiB|MB|MiB|GB|GiB)\b)`)
+	// bareNumber is a digit that does not continue a name (p99, x-physical).
+	bareNumber = regexp.MustCompile(`(?:^|[^A-Za-z0-9_.-])[0-9]`)
 	constRE    = regexp.MustCompile(`<!--const-->.*?<!--/const-->`)
 	tickRE     = regexp.MustCompile("`[^`]*`")
 	commentRE  = regexp.MustCompile(`<!--.*?-->`)
@@ -128,7 +131,7 @@ func Unmarked(doc string, skips []Skip) []Problem {
 				continue
 			default:
 				for c, cell := range cells {
-					if measured[c] && digit.MatchString(cell) {
+					if measured[c] && bareNumber.MatchString(cell) {
 						problems = append(problems, Problem{i + 1, strings.TrimSpace(cell), "a number written by hand in a measured column (no fig or bench mark)"})
 						text = strings.Replace(text, cell, " ", 1)
 					}
