@@ -39,7 +39,7 @@ var (
 		`(?:\s*(?:x|%|ns|µs|us|ms|s|min|h|/s)|\s*per second` +
 		`|\s+(?:[a-z-]+ )?(?:allocations|instructions|calls)))(?:[^0-9A-Za-z_]|$)`)
 	// sizeRE matches a measured size: one with a decimal point.
-	sizeRE     = regexp.MustCompile(`(?:^|[^0-9A-Za-z_.,])([0-9]+\.[0-9]+\s*(?:B|KB|KiB|MB|MiB|GB|GiB)\b)`)
+	sizeRE = regexp.MustCompile(`(?:^|[^0-9A-Za-z_.,])([0-9]+\.[0-9]+\s*(?:B|KB|KiB|MB|MiB|GB|GiB)\b)`)
 	// bareNumber is a digit that does not continue a name (p99, x-physical).
 	bareNumber = regexp.MustCompile(`(?:^|[^A-Za-z0-9_.-])[0-9]`)
 	constRE    = regexp.MustCompile(`<!--const-->.*?<!--/const-->`)
