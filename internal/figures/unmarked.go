@@ -18,7 +18,7 @@ import (
 //   - a size with a decimal point (2.3 KB, 9.1 MiB): a measured size. A
 //     whole size (2 KiB, 64 MiB, 2,048 bytes) is an input or a parameter;
 //   - a count of allocations, instructions or calls (33,000 allocations,
-//     5 system calls, 2,378 calls);
+//     5 system calls, 2,378 calls), or a count out of another (22 of 24);
 //   - any number in a table column whose header is "measured" or starts
 //     with "figure" (a column of measurements), except digits that are
 //     part of a name (p99).
@@ -38,6 +38,8 @@ var (
 	figureRE = regexp.MustCompile(`(?:^|[^0-9A-Za-z_.,])(` + num + `(?:\s*(?:–|-|to)\s*` + num + `)?` +
 		`(?:\s*(?:x|%|ns|µs|us|ms|s|min|h|/s)|\s*per second` +
 		`|\s+(?:[a-z-]+ )?(?:allocations|instructions|calls)))(?:[^0-9A-Za-z_]|$)`)
+	// ofRE matches a count out of another: "22 of 24".
+	ofRE = regexp.MustCompile(`(?:^|[^0-9A-Za-z_.,])(` + num + `\s+of\s+` + num + `)(?:[^0-9A-Za-z_.,]|$)`)
 	// sizeRE matches a measured size: one with a decimal point.
 	sizeRE = regexp.MustCompile(`(?:^|[^0-9A-Za-z_.,])([0-9]+\.[0-9]+\s*(?:B|KB|KiB|MB|MiB|GB|GiB)\b)`)
 	// bareNumber is a digit that does not continue a name (p99, x-physical).
@@ -140,7 +142,7 @@ func Unmarked(doc string, skips []Skip) []Problem {
 		} else {
 			measured = map[int]bool{}
 		}
-		for _, re := range []*regexp.Regexp{figureRE, sizeRE} {
+		for _, re := range []*regexp.Regexp{figureRE, sizeRE, ofRE} {
 			for _, m := range re.FindAllStringSubmatch(text, -1) {
 				problems = append(problems, Problem{i + 1, strings.TrimSpace(m[1]), "a figure written by hand (no fig or bench mark, not <!--const-->)"})
 			}
