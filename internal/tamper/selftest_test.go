@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/kdf"
 	"github.com/sessionvault/sessionvault/vault"
 )
@@ -126,11 +127,15 @@ func TestTamperHeaderHarnessCatchesBrokenReaders(t *testing.T) {
 		writeFile(t, headerPath(dir), h)
 		return openAll(ctx, dir, sessionName, plain, testPolicy)
 	}
+	sum := figures.New("tamper/header-selftest")
+	sum.Declare("accepted", "untyped", "panics")
+	defer sum.Report(t)
 	for _, c := range brokenOpeners(orig, open) {
 		t.Run(c.name, func(t *testing.T) {
 			o := newOutcome("tamper/header-selftest")
 			o.selfTest = true
 			headerHarness(t, o, orig, false, c.open)
+			sum.Add(c.figure, o.f.Get(c.figure))
 			if o.f.Get(c.figure) == 0 {
 				t.Fatalf("the header harness did not count a reader that %s: %s", c.name, o.f)
 			}
@@ -195,6 +200,9 @@ func TestHostileHarnessCatchesExpensiveReaders(t *testing.T) {
 		writeFile(t, headerPath(dir), h)
 		return openAll(ctx, dir, sessionName, plain, kdf.InsecurePolicyForTesting)
 	}
+	sum := figures.New("tamper/hostile-selftest")
+	sum.Declare("derivations", "max_alloc_kib")
+	defer sum.Report(t)
 	var sink []byte
 	for _, c := range []struct {
 		name  string
@@ -221,6 +229,8 @@ func TestHostileHarnessCatchesExpensiveReaders(t *testing.T) {
 			o := newOutcome("tamper/hostile-selftest")
 			o.selfTest = true
 			hostileHarness(t, o, forges, c.open, orig)
+			sum.Add("derivations", o.f.Get("derivations"))
+			sum.Max("max_alloc_kib", o.f.Get("max_alloc_kib"))
 			if !c.check(o) {
 				t.Fatalf("the hostile-header harness did not count a reader that %s: %s", c.name, o.f)
 			}
