@@ -203,30 +203,54 @@ func TestMigrateKill9(t *testing.T) {
 	dir, pass := makeVault(t, n)
 	dst := filepath.Join(t.TempDir(), "dst")
 	args := []string{"--dir", dir, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", dst}
-	killed, headerSeen, badAfterKill := 0, 0, 0
-	for i := 0; i < kills; i++ {
-		if killRandomly(t, 400*time.Millisecond, args...) {
-			break // it finished before the kill
-		}
-		killed++
-		// Killed: either no header yet, or a complete vault.
-		if _, err := os.Stat(filepath.Join(dst, "vault.hdr")); err == nil {
-			headerSeen++
-			_, bad := checkAllOpen(t, dst, pass, n)
-			badAfterKill += bad
-		}
-	}
+	r := migrateKillLoop(t, kills, 400*time.Millisecond, baseEnv(t), args, dst, pass, n, func(t *testing.T, dir, pass string, n int) int {
+		_, bad := checkAllOpen(t, dir, pass, n)
+		return bad
+	})
 	if code, _, stderr := runCLI(t, nil, args...); code != 0 {
 		t.Fatalf("rerun after kills: exit %d: %s", code, stderr)
 	}
 	_, bad := checkAllOpen(t, dst, pass, n)
 	noPlaintextInFolder(t, dst)
-	t.Logf("%d sessions, killed %d times (%d of them after the header was written), then a rerun finished", n, killed, headerSeen)
-	f := figures.New("vaultctl/migrate-kill9")
+	t.Logf("%d sessions, killed %d times (%d of them after the header was written), then a rerun finished", n, r.killed, r.headerSeen)
+	newMigrateFigures("vaultctl/migrate-kill9", n, r, bad).Report(t)
+}
+
+// migrateKills is what migrateKillLoop saw.
+type migrateKills struct {
+	killed, headerSeen, badAfterKill int
+}
+
+// migrateKillLoop starts the test binary with env and args (a migrate to
+// the file vault dst) up to kills times, killing it with SIGKILL at a
+// random moment below max, until a run finishes first. After each kill,
+// a destination with a header must be a whole vault: unreadable counts
+// its sessions that are missing or do not open.
+func migrateKillLoop(t *testing.T, kills int, max time.Duration, env, args []string, dst, pass string, n int, unreadable func(t *testing.T, dir, pass string, n int) int) migrateKills {
+	t.Helper()
+	var r migrateKills
+	for i := 0; i < kills; i++ {
+		if killRandomlyEnv(t, max, env, args...) {
+			break // it finished before the kill
+		}
+		r.killed++
+		// Killed: either no header yet, or a complete vault.
+		if _, err := os.Stat(filepath.Join(dst, "vault.hdr")); err == nil {
+			r.headerSeen++
+			r.badAfterKill += unreadable(t, dst, pass, n)
+		}
+	}
+	return r
+}
+
+// newMigrateFigures is the figures of a kill loop over n sessions, and
+// the sessions unreadable after the rerun.
+func newMigrateFigures(name string, n int, r migrateKills, badAfterRerun int) *figures.Set {
+	f := figures.New(name)
 	f.Add("sessions", int64(n))
-	f.Add("kills", int64(killed))
-	f.Add("killed_after_header", int64(headerSeen))
-	f.Add("unreadable_after_kill", int64(badAfterKill))
-	f.Add("unreadable_after_rerun", int64(bad))
-	f.Report(t)
+	f.Add("kills", int64(r.killed))
+	f.Add("killed_after_header", int64(r.headerSeen))
+	f.Add("unreadable_after_kill", int64(r.badAfterKill))
+	f.Add("unreadable_after_rerun", int64(badAfterRerun))
+	return f
 }
