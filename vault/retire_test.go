@@ -21,6 +21,16 @@ import (
 // lists, generation g.
 func wantNoGeneration(t testing.TB, b backends.Backend, g uint32) {
 	t.Helper()
+	if left := generationLeft(t, b, g); left != "" {
+		t.Fatal(left)
+	}
+}
+
+// generationLeft returns what b keeps (current and previous generations
+// of every session and of the header) that is sealed under or lists
+// generation g, or "" if nothing is.
+func generationLeft(t testing.TB, b backends.Backend, g uint32) string {
+	t.Helper()
 	ctx := context.Background()
 	rec := b.(backends.Recoverer)
 	names, err := b.List(ctx)
@@ -44,15 +54,16 @@ func wantNoGeneration(t testing.TB, b backends.Backend, g uint32) {
 			if name == backends.HeaderName {
 				h, err := parseHeader(blob, kdf.InsecurePolicyForTesting)
 				if err == nil && containsGen(h.gens, g) {
-					t.Fatalf("header (previous: %v) still lists dropped generation %d: %v", prev, g, h.gens)
+					return fmt.Sprintf("header (previous: %v) still lists dropped generation %d: %v", prev, g, h.gens)
 				}
 				continue
 			}
 			if env, err := parseEnvelope(name, blob); err == nil && env.gen == g {
-				t.Fatalf("session %q (previous: %v) is still sealed under dropped generation %d", name, prev, g)
+				return fmt.Sprintf("session %q (previous: %v) is still sealed under dropped generation %d", name, prev, g)
 			}
 		}
 	}
+	return ""
 }
 
 // unpurged is a file backend that the vault does not know keeps previous
