@@ -44,11 +44,13 @@ var (
 	sizeRE = regexp.MustCompile(`(?:^|[^0-9A-Za-z_.,])([0-9]+\.[0-9]+\s*(?:B|KB|KiB|MB|MiB|GB|GiB)\b)`)
 	// bareNumber is a digit that does not continue a name (p99, x-physical).
 	bareNumber = regexp.MustCompile(`(?:^|[^A-Za-z0-9_.-])[0-9]`)
-	constRE    = regexp.MustCompile(`<!--const-->.*?<!--/const-->`)
-	tickRE     = regexp.MustCompile("`[^`]*`")
-	commentRE  = regexp.MustCompile(`<!--.*?-->`)
-	linkRE     = regexp.MustCompile(`\]\([^)]*\)`)
-	blockStart = regexp.MustCompile(`^<!--benchtable ([A-Za-z0-9_./-]+) ([^ >]+)-->$`)
+	// separatorRow is a Markdown table's row under its header: |---|:--:|.
+	separatorRow = regexp.MustCompile(`^\|(?:\s*:?-+:?\s*\|)+$`)
+	constRE      = regexp.MustCompile(`<!--const-->.*?<!--/const-->`)
+	tickRE       = regexp.MustCompile("`[^`]*`")
+	commentRE    = regexp.MustCompile(`<!--.*?-->`)
+	linkRE       = regexp.MustCompile(`\]\([^)]*\)`)
+	blockStart   = regexp.MustCompile(`^<!--benchtable ([A-Za-z0-9_./-]+) ([^ >]+)-->$`)
 )
 
 // Skip names a part of a document that Unmarked leaves out: from the first
@@ -119,9 +121,9 @@ func Unmarked(doc string, skips []Skip) []Problem {
 		if strings.HasPrefix(trim, "|") {
 			cells := splitRow(text)
 			switch {
-			case strings.HasPrefix(trim, "|---") || strings.HasPrefix(trim, "|:--"):
+			case separatorRow.MatchString(trim):
 				// the separator row
-			case i+1 < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[i+1]), "|-"):
+			case i+1 < len(lines) && separatorRow.MatchString(strings.TrimSpace(lines[i+1])):
 				// a header row: which columns hold measurements
 				measured = map[int]bool{}
 				for c, h := range cells {
