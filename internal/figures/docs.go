@@ -32,6 +32,12 @@ import (
 // optional fmt verb (default %.3g); the value is the median over the runs
 // in the file (or, with a "min:", "max:" or "inv:" prefix on the unit,
 // the smallest run, the largest, or 1 / the median).
+//
+// Two more references copy scripts/plot's drawing of docs/bench (see
+// PlotTables): a header line, <!--benchhead SET-->...<!--/benchhead-->,
+// and a whole table block, from a line <!--benchtable SET GROUP--> to a
+// line <!--/benchtable-->. References work anywhere in a document;
+// Unmarked (unmarked.go) finds the figures outside them.
 
 // Record is one figures line as Report appends it to SESSIONVAULT_FIGURES.
 type Record struct {
