@@ -25,6 +25,9 @@ import (
 const asMainEnv = "VAULTCTL_TEST_AS_MAIN"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(naiveMigrateEnv) == "1" {
+		os.Exit(naiveMigrateMain(os.Args[1:]))
+	}
 	if os.Getenv(asMainEnv) == "1" {
 		os.Exit(Main())
 	}

@@ -203,30 +203,71 @@ func TestMigrateKill9(t *testing.T) {
 	dir, pass := makeVault(t, n)
 	dst := filepath.Join(t.TempDir(), "dst")
 	args := []string{"--dir", dir, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", dst}
-	killed, headerSeen, badAfterKill := 0, 0, 0
-	for i := 0; i < kills; i++ {
-		if killRandomly(t, 400*time.Millisecond, args...) {
-			break // it finished before the kill
-		}
-		killed++
-		// Killed: either no header yet, or a complete vault.
-		if _, err := os.Stat(filepath.Join(dst, "vault.hdr")); err == nil {
-			headerSeen++
-			_, bad := checkAllOpen(t, dst, pass, n)
-			badAfterKill += bad
-		}
+	// Time one whole migrate (to a scratch destination) to aim the kills
+	// inside a run.
+	scratch := filepath.Join(t.TempDir(), "scratch")
+	start := time.Now()
+	if code, _, stderr := runCLI(t, nil, "--dir", dir, "--passphrase-file", pass, "migrate", "--to-backend", "file", "--to-dir", scratch); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, stderr)
 	}
+	window := time.Since(start) + 20*time.Millisecond // plus process start-up
+	r := migrateKillLoop(t, kills, window, baseEnv(t), args, dst, pass, n, func(t *testing.T, dir, pass string, n int) int {
+		_, bad := checkAllOpen(t, dir, pass, n)
+		return bad
+	})
 	if code, _, stderr := runCLI(t, nil, args...); code != 0 {
 		t.Fatalf("rerun after kills: exit %d: %s", code, stderr)
 	}
 	_, bad := checkAllOpen(t, dst, pass, n)
 	noPlaintextInFolder(t, dst)
-	t.Logf("%d sessions, killed %d times (%d of them after the header was written), then a rerun finished", n, killed, headerSeen)
-	f := figures.New("vaultctl/migrate-kill9")
+	t.Logf("%d sessions, killed %d times (%d of them after the header was written), then a rerun finished", n, r.killed, r.headerSeen)
+	newMigrateFigures("vaultctl/migrate-kill9", n, r, bad).Report(t)
+	if r.killed == 0 {
+		t.Fatal("every run finished before its kill: no kill landed mid-migrate")
+	}
+}
+
+// migrateKills is what migrateKillLoop saw.
+type migrateKills struct {
+	killed, headerSeen, badAfterKill, finishedFirst int
+}
+
+// migrateKillLoop starts the test binary with env and args (a migrate to
+// the file vault dst) kills times, killing it with SIGKILL at a random
+// moment below max; a run that finished first has its destination
+// removed, so that the next one starts over. After each kill, a
+// destination with a header must be a whole vault: unreadable counts its
+// sessions that are missing or do not open.
+func migrateKillLoop(t *testing.T, kills int, max time.Duration, env, args []string, dst, pass string, n int, unreadable func(t *testing.T, dir, pass string, n int) int) migrateKills {
+	t.Helper()
+	var r migrateKills
+	for i := 0; i < kills; i++ {
+		if killRandomlyEnv(t, max, env, args...) {
+			r.finishedFirst++
+			if err := os.RemoveAll(dst); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		r.killed++
+		// Killed: either no header yet, or a complete vault.
+		if _, err := os.Stat(filepath.Join(dst, "vault.hdr")); err == nil {
+			r.headerSeen++
+			r.badAfterKill += unreadable(t, dst, pass, n)
+		}
+	}
+	return r
+}
+
+// newMigrateFigures is the figures of a kill loop over n sessions, and
+// the sessions unreadable after the rerun.
+func newMigrateFigures(name string, n int, r migrateKills, badAfterRerun int) *figures.Set {
+	f := figures.New(name)
 	f.Add("sessions", int64(n))
-	f.Add("kills", int64(killed))
-	f.Add("killed_after_header", int64(headerSeen))
-	f.Add("unreadable_after_kill", int64(badAfterKill))
-	f.Add("unreadable_after_rerun", int64(bad))
-	f.Report(t)
+	f.Add("kills", int64(r.killed))
+	f.Add("killed_after_header", int64(r.headerSeen))
+	f.Add("unreadable_after_kill", int64(r.badAfterKill))
+	f.Add("unreadable_after_rerun", int64(badAfterRerun))
+	f.Add("finished_first", int64(r.finishedFirst))
+	return f
 }

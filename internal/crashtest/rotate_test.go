@@ -360,11 +360,17 @@ func progressed(lines []string) bool {
 
 // TestCrashPasswd kills passphrase changes at random moments: after every
 // kill the vault opens with the old or the new passphrase, every session
-// opens, and a rerun completes the change.
+// opens, and a rerun completes the change. Kills are timed from the
+// child's "ready" (its vault open, ChangePassphrase next). Most of a
+// change is its purge, after the new header is in place, so random kills
+// mostly land after the switch: every other kill is drawn below the
+// shortest delay seen so far that landed after it, and the test fails
+// unless some kills landed mid-change (the child killed before the new
+// passphrase took over).
 func TestCrashPasswd(t *testing.T) {
 	n, kills := rotateSessions(), rotateKills()
 	f := figures.New("crash/passwd")
-	f.Declare("sessions", "kills", "finished_first", "switched", "unreadable_vaults", "unreadable_sessions")
+	f.Declare("sessions", "kills", "finished_first", "switched", "killed_before_switch", "killed_after_switch", "unreadable_vaults", "unreadable_sessions")
 	f.Add("sessions", int64(n))
 	rng := newRNG(t, f)
 	dir := filepath.Join(t.TempDir(), "vault")
@@ -374,9 +380,16 @@ func TestCrashPasswd(t *testing.T) {
 	cur, other := "A", "B"
 	full := runToEnd(t, "passwd", dir, cur, other)
 	cur, other = other, cur
+	window := full * 11 / 10
+	beforeSwitch := window // shortest delay so far that landed after the switch
 	for k := 0; k < kills*2; k++ {
-		d := time.Duration(rng.Int64N(int64(full) * 11 / 10))
-		if finished, _ := killAt(t, d, "passwd", dir, cur, other); finished {
+		w := window
+		if k%2 == 1 {
+			w = beforeSwitch
+		}
+		d := time.Duration(rng.Int64N(int64(w) + 1))
+		finished, _ := killAt(t, d, "passwd", dir, cur, other)
+		if finished {
 			f.Inc("finished_first")
 		}
 		f.Inc("kills")
@@ -393,9 +406,18 @@ func TestCrashPasswd(t *testing.T) {
 		if pass == passB {
 			now = "B"
 		}
-		if now != cur {
+		switched := now != cur
+		if switched {
 			f.Inc("switched")
 			cur, other = other, cur
+			beforeSwitch = min(beforeSwitch, d)
+		}
+		if !finished {
+			if switched {
+				f.Inc("killed_after_switch")
+			} else {
+				f.Inc("killed_before_switch")
+			}
 		}
 	}
 	runToEnd(t, "passwd", dir, cur, other)
@@ -404,11 +426,14 @@ func TestCrashPasswd(t *testing.T) {
 		t.Errorf("after the rerun: %v, %d bad", err, bad)
 	}
 	f.Report(t)
+	if f.Get("killed_before_switch") == 0 {
+		t.Fatalf("no kill landed mid-change (before the new passphrase took over): %s", f)
+	}
 	// Random kills mostly land before or after the one header write (it
 	// takes a millisecond or two); TestCrashPasswdAtEveryStep kills inside
 	// it, at every step.
-	if f.Get("switched") == 0 || f.Get("switched") == f.Get("kills") {
-		t.Logf("every kill landed on the same side of the header write (switched %d of %d)", f.Get("switched"), f.Get("kills"))
+	if f.Get("killed_after_switch") == 0 {
+		t.Logf("no kill landed in the purge after the header write (%s)", f)
 	}
 }
 

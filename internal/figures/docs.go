@@ -32,6 +32,12 @@ import (
 // optional fmt verb (default %.3g); the value is the median over the runs
 // in the file (or, with a "min:", "max:" or "inv:" prefix on the unit,
 // the smallest run, the largest, or 1 / the median).
+//
+// Two more references copy scripts/plot's drawing of docs/bench (see
+// PlotTables): a header line, <!--benchhead SET-->...<!--/benchhead-->,
+// and a whole table block, from a line <!--benchtable SET GROUP--> to a
+// line <!--/benchtable-->. References work anywhere in a document;
+// Unmarked (unmarked.go) finds the figures outside them.
 
 // Record is one figures line as Report appends it to SESSIONVAULT_FIGURES.
 type Record struct {
@@ -251,6 +257,10 @@ type Sources struct {
 	// Fresh, when set, replaces the CI figures: the records of the run
 	// being checked (CI's own bounded run).
 	Fresh map[string]*Record
+	// Plot, when set, is scripts/plot's Markdown of docs/bench: the
+	// source of the table blocks (<!--benchtable SET GROUP-->) and
+	// header references (<!--benchhead SET-->) of a document.
+	Plot *PlotTables
 
 	bench map[string]Bench
 }
@@ -311,6 +321,9 @@ func (s *Sources) fig(mode, name, key string) (string, string) {
 // value).
 func (s *Sources) Regenerate(doc string) (string, []Problem) {
 	var problems []Problem
+	if s.Plot != nil {
+		doc, problems = regenerateTables(doc, s.Plot)
+	}
 	lines := strings.SplitAfter(doc, "\n")
 	for i, line := range lines {
 		line = figRef.ReplaceAllStringFunc(line, func(m string) string {

@@ -253,19 +253,9 @@ func TestTamperHeader(t *testing.T) {
 			name += "-checksum-fixed"
 		}
 		o := newOutcome(name)
-		Mutations(orig, func(m Mutation, b []byte) bool {
-			if fixed {
-				if m.Kind == BitFlip && m.At >= 8*(len(orig)-32) {
-					return true // a flip in the checksum itself is undone by fixing it
-				}
-				b = fixSum(b)
-			}
-			writeFile(t, headerPath(dir), b)
-			var accepted bool
-			var oerr error
-			p := figures.Protect(func() { accepted, oerr = openAll(ctx, dir, sessionName, plain, testPolicy) })
-			o.record(t, m.String(), oerr, accepted, p)
-			return !t.Failed() || o.f.Get("inputs") < 10000
+		headerHarness(t, o, orig, fixed, func(h []byte) (bool, error) {
+			writeFile(t, headerPath(dir), h)
+			return openAll(ctx, dir, sessionName, plain, testPolicy)
 		})
 		writeFile(t, headerPath(dir), orig)
 		o.f.Note("header_bytes", fmt.Sprint(len(orig)))
@@ -274,6 +264,26 @@ func TestTamperHeader(t *testing.T) {
 	if ok, err := openAll(ctx, dir, sessionName, plain, testPolicy); !ok {
 		t.Fatalf("the restored header does not open: %v", err)
 	}
+}
+
+// headerHarness feeds every mutation of the header orig (with its
+// checksum recomputed when fixed) to open, which reports whether the
+// session came out, and tallies in o what it did with each.
+func headerHarness(t *testing.T, o *outcome, orig []byte, fixed bool, open func(h []byte) (bool, error)) {
+	t.Helper()
+	Mutations(orig, func(m Mutation, b []byte) bool {
+		if fixed {
+			if m.Kind == BitFlip && m.At >= 8*(len(orig)-32) {
+				return true // a flip in the checksum itself is undone by fixing it
+			}
+			b = fixSum(b)
+		}
+		var accepted bool
+		var oerr error
+		p := figures.Protect(func() { accepted, oerr = open(b) })
+		o.record(t, m.String(), oerr, accepted, p)
+		return !t.Failed() || o.f.Get("inputs") < 10000
+	})
 }
 
 // TestTamperSession: every single-bit flip, truncation and appended byte
@@ -328,8 +338,20 @@ func sessionHarness(t *testing.T, o *outcome, orig []byte, open func(mb []byte) 
 // another vault, an old session put back after a rotation dropped its
 // generation, and an old header put back after a rotation.
 func TestTamperMoves(t *testing.T) {
-	ctx := context.Background()
 	o := newOutcome("tamper/moves")
+	movesHarness(t, o, func(ctx context.Context, dir, name string, want []byte) (bool, error) {
+		return openAll(ctx, dir, name, want, testPolicy)
+	})
+	o.report(t)
+}
+
+// movesHarness makes two real vaults with the same passphrase, moves
+// sessions and headers between names, vaults and generations, and tallies
+// in o what open (a fresh open of the vault at dir and its session name;
+// true if the session came out) did with each.
+func movesHarness(t *testing.T, o *outcome, open func(ctx context.Context, dir, name string, want []byte) (bool, error)) {
+	t.Helper()
+	ctx := context.Background()
 	dir, plain := realVault(t, testPolicy)
 	other, _ := realVault(t, testPolicy)
 	read := func(p string) []byte { return blobAt(t, p) }
@@ -345,18 +367,18 @@ func TestTamperMoves(t *testing.T) {
 
 	// Renamed: the blob of "bot" stored as "alice".
 	writeFile(t, sessionPath(dir, "alice"), sealed)
-	try("session renamed", func() (bool, error) { return openAll(ctx, dir, "alice", plain, testPolicy) })
+	try("session renamed", func() (bool, error) { return open(ctx, dir, "alice", plain) })
 	os.Remove(sessionPath(dir, "alice"))
 
 	// Copied from another vault with the same passphrase.
 	writeFile(t, sessionPath(dir, sessionName), read(sessionPath(other, sessionName)))
-	try("session from another vault", func() (bool, error) { return openAll(ctx, dir, sessionName, plain, testPolicy) })
+	try("session from another vault", func() (bool, error) { return open(ctx, dir, sessionName, plain) })
 	writeFile(t, sessionPath(dir, sessionName), sealed)
 
 	// Header from another vault (same passphrase): it opens, as it is a
 	// valid header, but this vault's sessions must not open under it.
 	writeFile(t, headerPath(dir), read(headerPath(other)))
-	try("header from another vault", func() (bool, error) { return openAll(ctx, dir, sessionName, plain, testPolicy) })
+	try("header from another vault", func() (bool, error) { return open(ctx, dir, sessionName, plain) })
 	writeFile(t, headerPath(dir), hdr)
 
 	// Rotate: the header drops generation 1 and the session is re-sealed
@@ -383,21 +405,20 @@ func TestTamperMoves(t *testing.T) {
 	}
 	// The old session (generation 1) under the new header.
 	writeFile(t, sessionPath(dir, sessionName), sealed)
-	try("session of a dropped generation", func() (bool, error) { return openAll(ctx, dir, sessionName, plain, testPolicy) })
+	try("session of a dropped generation", func() (bool, error) { return open(ctx, dir, sessionName, plain) })
 	writeFile(t, sessionPath(dir, sessionName), rotated)
 	// The old header (generation 1 only) with the new session.
 	newHdr := read(headerPath(dir))
 	writeFile(t, headerPath(dir), hdr)
-	try("header rolled back past a rotation", func() (bool, error) { return openAll(ctx, dir, sessionName, plain, testPolicy) })
+	try("header rolled back past a rotation", func() (bool, error) { return open(ctx, dir, sessionName, plain) })
 	writeFile(t, headerPath(dir), newHdr)
 	// The old header with its generation list edited to name the new
 	// generation (checksum fixed): the MAC must refuse it.
 	forged := append([]byte(nil), hdr...)
 	binary.BigEndian.PutUint32(forged[27:], 2)
 	writeFile(t, headerPath(dir), fixSum(forged))
-	try("header with its generation renamed", func() (bool, error) { return openAll(ctx, dir, sessionName, plain, testPolicy) })
+	try("header with its generation renamed", func() (bool, error) { return open(ctx, dir, sessionName, plain) })
 	writeFile(t, headerPath(dir), newHdr)
-	o.report(t)
 }
 
 // headerLayout locates the fields of a v1 header (docs/FORMAT.md): it is
@@ -434,10 +455,6 @@ func TestHostileHeaders(t *testing.T) {
 	}
 	l := layout(t, orig)
 	params := l.slot0 + 1 + 16 // kind, slot id
-	type forge struct {
-		name string
-		edit func(h []byte) []byte
-	}
 	u32 := func(off int, v uint32) func([]byte) []byte {
 		return func(h []byte) []byte { binary.BigEndian.PutUint32(h[off:], v); return h }
 	}
@@ -463,13 +480,36 @@ func TestHostileHeaders(t *testing.T) {
 		{"header of 1 MiB", func(h []byte) []byte { return append(h, make([]byte, 1<<20)...) }},
 	}
 	o := newOutcome("tamper/hostile-headers")
-	o.f.Declare("derivations", "max_alloc_kib", "max_micros")
 	// Open with the default policy's ceiling (t=10, 1 GiB, p=16): the
 	// forged costs must be refused by the production ceiling.
-	policy := kdf.InsecurePolicyForTesting
+	hostileHarness(t, o, forges, func(h []byte) (bool, error) {
+		writeFile(t, headerPath(dir), h)
+		return openAll(ctx, dir, sessionName, plain, kdf.InsecurePolicyForTesting)
+	}, orig)
+	writeFile(t, headerPath(dir), orig)
+	o.report(t)
+}
+
+// forge is one hostile edit of a header.
+type forge struct {
+	name string
+	edit func(h []byte) []byte
+}
+
+// hostileHarness feeds each forged header (its checksum fixed) to open and
+// tallies in o what open did, the key derivations it ran, the memory it
+// allocated and the time it took. A derivation, more than 4 MiB
+// allocated or more than a second is a failure (a log line in a
+// self-test).
+func hostileHarness(t *testing.T, o *outcome, forges []forge, open func(h []byte) (bool, error), orig []byte) {
+	t.Helper()
+	fail := t.Errorf
+	if o.selfTest {
+		fail = t.Logf
+	}
+	o.f.Declare("derivations", "max_alloc_kib", "max_micros")
 	for _, fg := range forges {
 		h := fixSum(fg.edit(append([]byte(nil), orig...)))
-		writeFile(t, headerPath(dir), h)
 		before := kdf.Derivations()
 		var ms0, ms1 runtime.MemStats
 		runtime.GC()
@@ -477,7 +517,7 @@ func TestHostileHeaders(t *testing.T) {
 		start := time.Now()
 		var accepted bool
 		var oerr error
-		p := figures.Protect(func() { accepted, oerr = openAll(ctx, dir, sessionName, plain, policy) })
+		p := figures.Protect(func() { accepted, oerr = open(h) })
 		elapsed := time.Since(start)
 		runtime.ReadMemStats(&ms1)
 		derived := kdf.Derivations() - before
@@ -488,22 +528,23 @@ func TestHostileHeaders(t *testing.T) {
 		o.f.Max("max_micros", elapsed.Microseconds())
 		t.Logf("%-32s %-22s %4d KiB allocated, %v, %d derivations: %v", fg.name, classify(oerr), alloc>>10, elapsed.Round(time.Microsecond), derived, oerr)
 		if derived != 0 {
-			t.Errorf("%s: %d key derivations before the refusal", fg.name, derived)
+			fail("%s: %d key derivations before the refusal", fg.name, derived)
 		}
 		// The file backend reads up to its blob cap (1 MiB + 64 KiB) and
 		// the header itself is refused above 16 KiB; what must never
 		// happen is an allocation in proportion to a forged claim
 		// (gigabytes for argon2id memory).
-		if alloc > 4<<20 {
-			t.Errorf("%s: %d KiB allocated before the refusal", fg.name, alloc>>10)
+		if alloc > hostileMaxAlloc {
+			fail("%s: %d KiB allocated before the refusal", fg.name, alloc>>10)
 		}
 		if elapsed > time.Second {
-			t.Errorf("%s: refused only after %v", fg.name, elapsed)
+			fail("%s: refused only after %v", fg.name, elapsed)
 		}
 	}
-	writeFile(t, headerPath(dir), orig)
-	o.report(t)
 }
+
+// hostileMaxAlloc is the most a refusal of a forged header may allocate.
+const hostileMaxAlloc = 4 << 20
 
 // TestOversizedFiles plants sparse files far beyond the caps at the
 // header and session paths: refused with a typed error, without reading

@@ -22,8 +22,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/sessionvault/sessionvault/internal/figures"
@@ -34,9 +36,16 @@ import (
 var docs = []struct {
 	path string
 	col  int
+	// skips are parts not yet converted to marks, left out of the check
+	// for unmarked figures until their owners convert them (remove the
+	// entry then).
+	skips []figures.Skip
 }{
-	{"SECURITY.md", 3},
-	{"docs/BENCHMARKS.md", 1},
+	{"SECURITY.md", 3, nil},
+	{"docs/BENCHMARKS.md", 1, []figures.Skip{
+		{From: "## 12. ", Until: "## "},
+		{From: "**Redis Put at 1.1x the Lua floor", Until: ""},
+	}},
 }
 
 func main() {
@@ -57,6 +66,15 @@ func run(root string, check bool, fresh string) error {
 	}
 	src := &figures.Sources{Kept: kept, BenchDir: filepath.Join(root, "docs", "bench")}
 	failed := false
+	plot, stale, err := plotTables(root, check)
+	if err != nil {
+		return err
+	}
+	for _, f := range stale {
+		fmt.Fprintf(os.Stderr, "docs/bench/%s: differs from what scripts/plot draws from docs/bench/*.txt\n", f)
+		failed = true
+	}
+	src.Plot = plot
 	for _, d := range docs {
 		path := filepath.Join(root, d.path)
 		old, err := os.ReadFile(path)
@@ -65,6 +83,7 @@ func run(root string, check bool, fresh string) error {
 		}
 		doc, problems := src.Regenerate(string(old))
 		problems = append(problems, figures.HandWritten(doc, d.col)...)
+		problems = append(problems, figures.Unmarked(doc, d.skips)...)
 		if check {
 			problems = append(problems, missingTests(root, doc)...)
 		}
@@ -83,7 +102,7 @@ func run(root string, check bool, fresh string) error {
 			failed = true
 		}
 		if check && fresh != "" {
-			ok, err := checkFresh(d.path, string(old), kept, fresh, src.BenchDir)
+			ok, err := checkFresh(d.path, string(old), kept, fresh, src.BenchDir, plot)
 			if err != nil {
 				return err
 			}
@@ -102,7 +121,7 @@ func run(root string, check bool, fresh string) error {
 // checkFresh regenerates doc with the CI figures of the run that wrote
 // fresh, reports every CI reference that run did not emit, and prints the
 // rows that run would change.
-func checkFresh(name, doc string, kept *figures.Kept, fresh, benchDir string) (bool, error) {
+func checkFresh(name, doc string, kept *figures.Kept, fresh, benchDir string, plot *figures.PlotTables) (bool, error) {
 	f, err := os.Open(fresh)
 	if err != nil {
 		return false, err
@@ -112,7 +131,7 @@ func checkFresh(name, doc string, kept *figures.Kept, fresh, benchDir string) (b
 	if err != nil {
 		return false, err
 	}
-	src := &figures.Sources{Kept: kept, BenchDir: benchDir, Fresh: recs}
+	src := &figures.Sources{Kept: kept, BenchDir: benchDir, Fresh: recs, Plot: plot}
 	now, problems := src.Regenerate(doc)
 	ok := true
 	for _, p := range problems {
@@ -123,6 +142,78 @@ func checkFresh(name, doc string, kept *figures.Kept, fresh, benchDir string) (b
 	}
 	printDiff(name+" (as this run's figures regenerate it)", doc, now)
 	return ok, nil
+}
+
+// plotCommand runs scripts/plot's generator (internal/benchmarks/cmd/plot)
+// over docs/bench/*.txt with its SVGs written to outDir and returns its
+// Markdown. A variable so that tests can replace it.
+var plotCommand = func(root, outDir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(root, "docs", "bench", "*.txt"))
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	for i, f := range files {
+		files[i], _ = filepath.Rel(root, f)
+	}
+	absOut, err := filepath.Abs(outDir)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", append([]string{"run", "./internal/benchmarks/cmd/plot", "-o", absOut}, files...)...)
+	cmd.Dir = root
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("scripts/plot: %w", err)
+	}
+	return string(out), nil
+}
+
+// plotTables draws the benchmark tables and plots from docs/bench/*.txt.
+// Rewriting, it writes them to docs/bench (tables.md and the SVGs, as
+// scripts/plot does); checking, it draws them in a temporary folder and
+// returns the files of docs/bench that differ.
+func plotTables(root string, check bool) (*figures.PlotTables, []string, error) {
+	bench := filepath.Join(root, "docs", "bench")
+	if !check {
+		md, err := plotCommand(root, bench)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := os.WriteFile(filepath.Join(bench, "tables.md"), []byte(md), 0o644); err != nil {
+			return nil, nil, err
+		}
+		return figures.ParsePlot(md), nil, nil
+	}
+	tmp, err := os.MkdirTemp("", "figures-plot-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(tmp)
+	md, err := plotCommand(root, tmp)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "tables.md"), []byte(md), 0o644); err != nil {
+		return nil, nil, err
+	}
+	drawn, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil, nil, err
+	}
+	var stale []string
+	for _, e := range drawn {
+		want, err := os.ReadFile(filepath.Join(tmp, e.Name()))
+		if err != nil {
+			return nil, nil, err
+		}
+		have, err := os.ReadFile(filepath.Join(bench, e.Name()))
+		if err != nil || string(have) != string(want) {
+			stale = append(stale, e.Name())
+		}
+	}
+	return figures.ParsePlot(md), stale, nil
 }
 
 var testName = regexp.MustCompile("`((?:Test|Benchmark|Example)[A-Za-z0-9_]*)(\\*?)`")

@@ -17,3 +17,36 @@ func TestMissingTests(t *testing.T) {
 		t.Fatalf("missingTests = %v, want TestGone and TestNope* on line 4", problems)
 	}
 }
+
+func TestPlotTablesStale(t *testing.T) {
+	root := t.TempDir()
+	bench := filepath.Join(root, "docs", "bench")
+	if err := os.MkdirAll(bench, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	md := "### s\n\n#### G\n\n| a |\n"
+	old := plotCommand
+	defer func() { plotCommand = old }()
+	plotCommand = func(root, outDir string) (string, error) {
+		return md, os.WriteFile(filepath.Join(outDir, "s-G.svg"), []byte("<svg/>"), 0o644)
+	}
+	// Nothing drawn yet: both files are stale.
+	p, stale, err := plotTables(root, true)
+	if err != nil || len(stale) != 2 || p.Tables["s"]["G"] == "" {
+		t.Fatalf("check before drawing: stale %v, err %v", stale, err)
+	}
+	// Rewriting draws them; then the check finds nothing stale.
+	if _, _, err := plotTables(root, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, stale, err := plotTables(root, true); err != nil || len(stale) != 0 {
+		t.Fatalf("check after drawing: stale %v, err %v", stale, err)
+	}
+	// A hand edit of tables.md is stale again.
+	if err := os.WriteFile(filepath.Join(bench, "tables.md"), []byte(md+"| 1 |\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stale, _ := plotTables(root, true); len(stale) != 1 || stale[0] != "tables.md" {
+		t.Fatalf("check after a hand edit: stale %v, want tables.md", stale)
+	}
+}
