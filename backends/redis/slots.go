@@ -15,11 +15,8 @@ const (
 	fieldD  = 2
 )
 
-// dataFields names the fields fieldD0, fieldD1 and fieldD.
-var dataFields = [3]string{"d0", "d1", "d"}
-
 // slotFields are the fields of Get's HMGET when it knows (or guesses)
-// which field holds the blob: layout, version, slot and that one data
+// which field holds the blob (index fieldD0, fieldD1 or fieldD): layout, version, slot and that one data
 // field, so that a name holding a previous generation costs the bytes of
 // one blob, not two. Their order is fixed (Get indexes the reply).
 var slotFields = [3][]string{
