@@ -137,13 +137,13 @@ const maxSeenNames = 1 << 16
 // Get's slot guesses (slots.go).
 const (
 	// maxSlotGuesses bounds the names whose blob field a Backend
-	// remembers, so that Get asks for one slot instead of both: a name
-	// and a version each (well under 100 bytes with the map's overhead
-	// for the names a vault uses), so at most a few MiB, far more names
-	// than a vault holds sessions. Beyond it an arbitrary guess is
-	// dropped; a name without one is read with both slots, still in one
-	// round trip.
-	maxSlotGuesses = 1 << 16
+	// remembers, so that Get asks for one slot instead of both. Each
+	// holds a name (at most backends.MaxNameLen bytes) and a version (at
+	// most maxVersionLen): a few hundred bytes with the map's overhead
+	// at the longest, so a few MiB in all, for more names than a vault
+	// holds sessions. Beyond it an arbitrary guess is dropped; a name
+	// without one is read with both slots, still in one round trip.
+	maxSlotGuesses = 1 << 14
 
 	// maxSlotReads bounds the HMGETs of one Get that ask for a single
 	// field: the guess, and one more when another client's write moved
