@@ -295,8 +295,10 @@ func TestHostileServerMemory(t *testing.T) {
 		reply string
 		ok    bool
 	}{
-		// Get's HMGET reads both slots of layout 2: the current blob and the
-		// previous generation, both at the limit.
+		// A Get of a name the Backend has not seen yet (no slot guess)
+		// reads both slots of layout 2 in its HMGET: the current blob and
+		// the previous generation, both at the limit. (A guessed read asks
+		// for one slot: its reply holds at most one blob.)
 		{"blob at the limit", "blob_at_limit", fmt.Sprintf("*6\r\n$1\r\n2\r\n$18\r\n1-0123456789abcdef\r\n$1\r\n0\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$-1\r\n",
 			len(blob), blob, len(blob), blob), true},
 		{"forged 1.5 GiB bulk", "forged_bulk", "$1610612736\r\nabc", false},

@@ -83,8 +83,9 @@ const (
 	// MaxReplyBytes bounds one reply, counting what go-redis allocates for
 	// it: its strings' bytes and replyElemCost per array or map element.
 	// The largest reply of this package is a Get of two blobs at the
-	// limit (its HMGET reads both slots of layout 2, the current blob and
-	// the previous generation, plus a version); List of the largest names
+	// limit (the HMGET of a name the Backend has no slot guess for reads
+	// both slots of layout 2, the current blob and the previous
+	// generation, plus a version); List of the largest names
 	// (MaxNameLen) fits about 25,000 of them. Four blob limits leave room
 	// for both with a margin: a client never holds more than a few times
 	// this for one reply.
@@ -132,3 +133,24 @@ const (
 // for WithRollbackCheck: about 40 bytes each, so at most a few MiB, far
 // more names than a vault holds sessions.
 const maxSeenNames = 1 << 16
+
+// Get's slot guesses (slots.go).
+const (
+	// maxSlotGuesses bounds the names whose blob field a Backend
+	// remembers, so that Get asks for one slot instead of both. Each
+	// holds a name (at most backends.MaxNameLen bytes) and a version (at
+	// most maxVersionLen): a few hundred bytes with the map's overhead
+	// at the longest, so a few MiB in all, for more names than a vault
+	// holds sessions. Beyond it an arbitrary guess is dropped; a name
+	// without one is read with both slots, still in one round trip.
+	maxSlotGuesses = 1 << 14
+
+	// maxSlotReads bounds the HMGETs of one Get that ask for a single
+	// field: the guess, and one more when another client's write moved
+	// the blob to the other slot since this Backend saw it. A second miss
+	// means writes land between every two reads: Get then asks for all
+	// the fields, which one snapshot always answers, so a Get costs at
+	// most maxSlotReads+1 HMGETs (and the script for a missing name),
+	// each of them bounded by MaxReplyBytes.
+	maxSlotReads = 2
+)

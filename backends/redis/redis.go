@@ -35,6 +35,7 @@ type Backend struct {
 
 	closed atomic.Bool
 	seen   seenVersions // WithRollbackCheck
+	slots  slotGuesses  // where Get expects each name's blob
 }
 
 var (
@@ -266,8 +267,16 @@ func (b *Backend) start(ctx context.Context, op, name string, checkName bool) er
 }
 
 // Get returns the blob stored under name and its version. It is one
-// HMGET (no script), of both layouts, plus one script run when the name
+// HMGET (no script) in the common case, plus one script run when the name
 // is missing.
+//
+// The HMGET asks for the version, the current slot and the one field the
+// Backend expects the blob in: where it last read or wrote the name (a
+// name it has not seen yet is read with both slots, and layout 1's field,
+// in the same single HMGET). When another client's write has moved the
+// blob to the other slot since, the reply says so and Get reads again
+// from the right one: version, slot and blob always come from one HMGET,
+// which Redis runs atomically.
 //
 // With WithRollbackCheck (the default), a blob older than one this
 // Backend has already read or written for name is refused with an error
@@ -279,54 +288,71 @@ func (b *Backend) Get(ctx context.Context, name string) (blob []byte, v backends
 	}
 	key := b.blobPrefix + name
 	least := b.least(name)
-	r, err := b.client.HMGet(ctx, key, getFields...).Result()
-	if err != nil {
-		return nil, "", wrap(ctx, "get", name, err)
-	}
-	if len(r) != len(getFields) {
-		return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply to HMGET"))
+	guess, guessed := b.slots.get(name)
+	ask := -1 // the data field asked for; -1: all of them (getFields)
+	if guessed {
+		ask = int(guess.field)
 	}
 	var vs, d string
-	if lay, _ := r[0].(string); lay == layoutVersion {
-		// Layout 2: v, s, and both slots; the current one is the blob.
-		var ok1, ok2 bool
-		vs, ok1 = r[1].(string)
-		s, _ := r[2].(string)
-		switch s {
-		case "0":
-			d, ok2 = r[3].(string)
-		case "1":
-			d, ok2 = r[4].(string)
+	for reads := 1; ; reads++ {
+		fields := getFields
+		if ask >= 0 {
+			fields = slotFields[ask]
 		}
-		if !ok1 || !ok2 {
-			return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version, slot or data field"))
-		}
-	} else if v1, ok := r[1].(string); ok && r[0] == nil && r[2] == nil {
-		// Layout 1 (no write since layout 2): v and d.
-		if d, ok = r[5].(string); !ok {
-			return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version or data field"))
-		}
-		vs = v1
-	} else {
-		// Missing, a later layout, or a hash without our fields: the
-		// get script tells which atomically (an EXISTS after the HMGET
-		// could see a blob created in between).
-		sr, err := getScript.Run(ctx, b.client, []string{key}, b.cfg.maxBlobSize, "").Slice()
+		r, err := b.client.HMGet(ctx, key, fields...).Result()
 		if err != nil {
 			return nil, "", wrap(ctx, "get", name, err)
 		}
-		rest, err := reply("get", name, sr)
+		if len(r) != len(fields) {
+			return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply to HMGET"))
+		}
+		field, err := blobField(name, r)
 		if err != nil {
 			return nil, "", err
 		}
-		var ok1, ok2 bool
-		if len(rest) == 2 {
-			vs, ok1 = rest[0].(string)
-			d, ok2 = rest[1].(string)
+		if field < 0 {
+			// Missing, a later layout, or a hash without our fields:
+			// the get script tells which atomically (an EXISTS after
+			// the HMGET could see a blob created in between).
+			if vs, d, err = b.getByScript(ctx, name, key); err != nil {
+				if errors.Is(err, backends.ErrNotFound) {
+					b.slots.forget(name)
+				}
+				return nil, "", err
+			}
+			break
 		}
-		if !ok1 || !ok2 {
-			return nil, "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply from the get script"))
+		i := -1
+		switch ask {
+		case -1:
+			i = 3 + field
+		case field:
+			i = 3
 		}
+		if i < 0 {
+			// The blob is in another field than the one asked for: a
+			// write of another client flipped the slot (or moved a
+			// layout-1 hash to layout 2). Ask for the right one; after
+			// maxSlotReads reads, for all, which always succeeds.
+			ask = field
+			if reads >= maxSlotReads {
+				ask = -1
+			}
+			continue
+		}
+		vs, _ = r[1].(string)
+		var ok bool
+		if d, ok = r[i].(string); !ok {
+			if field == fieldD {
+				return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version or data field"))
+			}
+			return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version, slot or data field"))
+		}
+		if validVersion(vs) && len(d) <= b.cfg.maxBlobSize &&
+			(!guessed || guess.v != backends.Version(vs) || int(guess.field) != field) {
+			b.slots.set(name, slotGuess{v: backends.Version(vs), field: uint8(field)})
+		}
+		break
 	}
 	if !validVersion(vs) {
 		return nil, "", opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: malformed version"))
@@ -338,6 +364,49 @@ func (b *Backend) Get(ctx context.Context, name string) (blob []byte, v backends
 		return nil, "", err
 	}
 	return []byte(d), backends.Version(vs), nil
+}
+
+// blobField tells from the first three fields of Get's HMGET reply
+// (layout, v, s) which field holds the blob: fieldD0 or fieldD1 (layout
+// 2), fieldD (layout 1), or -1 when the reply shows no blob of a layout
+// this code reads (the get script tells what it is).
+func blobField(name string, r []any) (int, error) {
+	if lay, _ := r[0].(string); lay == layoutVersion {
+		_, ok := r[1].(string)
+		s, _ := r[2].(string)
+		if !ok || s != "0" && s != "1" {
+			return 0, opErr("get", name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: hash lacks the version, slot or data field"))
+		}
+		if s == "0" {
+			return fieldD0, nil
+		}
+		return fieldD1, nil
+	}
+	if _, ok := r[1].(string); ok && r[0] == nil && r[2] == nil {
+		return fieldD, nil // layout 1: no write since layout 2
+	}
+	return -1, nil
+}
+
+// getByScript reads the current blob of name with the get script.
+func (b *Backend) getByScript(ctx context.Context, name, key string) (vs, d string, err error) {
+	sr, err := getScript.Run(ctx, b.client, []string{key}, b.cfg.maxBlobSize, "").Slice()
+	if err != nil {
+		return "", "", wrap(ctx, "get", name, err)
+	}
+	rest, err := reply("get", name, sr)
+	if err != nil {
+		return "", "", err
+	}
+	var ok1, ok2 bool
+	if len(rest) == 2 {
+		vs, ok1 = rest[0].(string)
+		d, ok2 = rest[1].(string)
+	}
+	if !ok1 || !ok2 {
+		return "", "", opErr("get", name, ErrCorrupt, errors.New("unexpected reply from the get script"))
+	}
+	return vs, d, nil
 }
 
 // Previous returns the blob that name held before its latest Put or
@@ -416,9 +485,18 @@ func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion b
 	r, acked, waitErr, err := b.write(ctx, putScript,
 		[]string{b.blobPrefix + name, b.indexKey, b.seqKey}, string(ifVersion), blob, next, rest)
 	if err != nil {
+		b.slots.forget(name) // applied or not: unknown
 		return "", wrap(ctx, "put", name, err)
 	}
-	return b.versionReply("put", name, r, acked, waitErr)
+	v, err = b.versionReply("put", name, r, acked, waitErr)
+	if v != "" {
+		b.slots.wrote(name, false, b.cfg.keepPrevious, ifVersion, v)
+	} else {
+		// A conflict: another client wrote, so the slot this Backend
+		// last saw is likely stale; the next Get reads both.
+		b.slots.forget(name)
+	}
+	return v, err
 }
 
 // Restore makes the previous generation of name current again if the
@@ -440,9 +518,18 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 	r, acked, waitErr, err := b.write(ctx, restoreScript, []string{b.blobPrefix + name, b.seqKey},
 		string(ifVersion), nonce, b.cfg.maxBlobSize, b.floor(name))
 	if err != nil {
+		b.slots.forget(name) // applied or not: unknown
 		return "", wrap(ctx, "restore", name, err)
 	}
-	return b.versionReply("restore", name, r, acked, waitErr)
+	v, err = b.versionReply("restore", name, r, acked, waitErr)
+	if v != "" {
+		b.slots.wrote(name, true, b.cfg.keepPrevious, ifVersion, v)
+	} else {
+		// A conflict: another client wrote, so the slot this Backend
+		// last saw is likely stale; the next Get reads both.
+		b.slots.forget(name)
+	}
+	return v, err
 }
 
 // versionReply decodes the reply of the put and restore scripts: the new
@@ -488,6 +575,7 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 		return err
 	}
 	b.forgetAll(name)
+	b.slots.forget(name)
 	return b.notReplicated("delete", name, acked, waitErr)
 }
 

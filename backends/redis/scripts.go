@@ -49,9 +49,11 @@ import goredis "github.com/redis/go-redis/v9"
 // writes (docs/FORMAT.md section 13); the scripts spell it '2'.
 const layoutVersion = "2"
 
-// getFields are the fields Get reads in one HMGET: enough to return a
-// layout-2 blob (layout, v, s, d0, d1) or a layout-1 one (v, d) without a
-// script. Their order is fixed (Get indexes the reply).
+// getFields are the fields Get reads in one HMGET when it does not know
+// which field holds the blob (slotFields when it does): enough to return
+// a layout-2 blob (layout, v, s, d0, d1) or a layout-1 one (v, d) without
+// a script. Their order is fixed (Get indexes the reply: d0, d1 and d at
+// 3+fieldD0, 3+fieldD1 and 3+fieldD).
 var getFields = []string{"layout", "v", "s", "d0", "d1", "d"}
 
 // getScript reads the previous generation of a blob, and the current one
