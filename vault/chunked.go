@@ -139,9 +139,10 @@ func sealChunked(dst []byte, aead cipher.AEAD, vaultID *[idSize]byte, gen uint32
 // chunkLayout checks the body (everything after the header) of a version
 // 3 envelope and returns its chunk count and plaintext length: every
 // chunk but the last is chunkSize+tagSize bytes, the last is tagSize+1
-// to chunkSize+tagSize bytes. The caller has bounded len(body).
+// to chunkSize+tagSize bytes, and at most maxChunks chunks (checked
+// first, so that no count overflows on a 32-bit platform).
 func chunkLayout(body int) (chunks, plain int, ok bool) {
-	if body < tagSize+1 {
+	if body < tagSize+1 || body > maxChunks*(chunkSize+tagSize) {
 		return 0, 0, false
 	}
 	chunks = (body + chunkSize + tagSize - 1) / (chunkSize + tagSize)

@@ -412,3 +412,29 @@ func TestChunkedConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// chunkLayout refuses every body length outside one to maxChunks chunks,
+// whatever the caller checked, up to lengths near the int limit.
+func TestChunkLayoutBounds(t *testing.T) {
+	full := chunkSize + tagSize
+	for _, c := range []struct {
+		body   int
+		chunks int
+		ok     bool
+	}{
+		{tagSize, 0, false},
+		{tagSize + 1, 1, true},
+		{full, 1, true},
+		{full + tagSize, 0, false},
+		{full + tagSize + 1, 2, true},
+		{maxChunks * full, maxChunks, true},
+		{maxChunks*full + tagSize + 1, 0, false},
+		{1<<31 - 1, 0, false},
+		{int(^uint(0) >> 1), 0, false},
+	} {
+		n, plain, ok := chunkLayout(c.body)
+		if ok != c.ok || n != c.chunks || (ok && plain != c.body-n*tagSize) {
+			t.Errorf("chunkLayout(%d) = %d, %d, %v; want %d chunks, ok %v", c.body, n, plain, ok, c.chunks, c.ok)
+		}
+	}
+}

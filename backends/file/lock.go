@@ -211,7 +211,22 @@ func (b *Backend) acquire(ctx context.Context, files *lockFiles, name string, he
 			return fail(writeKind(err), err)
 		}
 		if ok {
-			return &fileLock{files: files, e: e}, nil, nil
+			// The lock counts only if the path still names the file
+			// locked: one removed or replaced between its open and
+			// the flock (locks/ cleaned by hand, a tmpfiles rule)
+			// would let another process lock a new file at the path
+			// while this one holds the old. Checked after the flock,
+			// so that no replacement can slip in between.
+			if b.locks.sameLock(e.lf, e.file) {
+				return &fileLock{files: files, e: e}, nil, nil
+			}
+			_ = e.lf.unlock()
+			e.lf.close()
+			e.lf = nil
+			if err := b.openLockFile(e, held); err != nil {
+				return fail(writeKind(err), err)
+			}
+			continue
 		}
 		if err := sleep(ctx, b.done, delay); err != nil {
 			if err == errClosed {
@@ -223,8 +238,10 @@ func (b *Backend) acquire(ctx context.Context, files *lockFiles, name string, he
 	}
 }
 
-// openLockFile makes e.lf the checked lock file at e.file, opening it
-// again if it was replaced (see acquire for held). The caller holds e.sem.
+// openLockFile makes e.lf the checked lock file at e.file when it has
+// none; acquire checks, once it holds the flock, that the path still
+// names that file, and opens it again here if not (see acquire for
+// held). The caller holds e.sem.
 func (b *Backend) openLockFile(e *lockEntry, held bool) error {
 	if !held {
 		b.closeMu.RLock()
@@ -232,10 +249,6 @@ func (b *Backend) openLockFile(e *lockEntry, held bool) error {
 		if b.closed {
 			return errClosed
 		}
-	}
-	if e.lf != nil && !b.locks.sameLock(e.lf, e.file) {
-		e.lf.close()
-		e.lf = nil
 	}
 	if e.lf == nil {
 		lf, err := b.locks.openLock(e.file)

@@ -203,7 +203,9 @@ func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVe
 			return "", opError(op, name, "", backends.ErrNotFound, errNoPrevious)
 		}
 	}
-	if st.kind == storedV2 && slotHeaderSize+len(blob) <= st.slotSize {
+	// A record another hard link also names is rewritten, not written
+	// in place: the other name keeps its bytes (see otherLinks).
+	if st.kind == storedV2 && slotHeaderSize+len(blob) <= st.slotSize && (f == nil || !f.otherLinks()) {
 		return b.writeSlot(ctx, op, name, l, e, f, st, blob, restore && st.prevSlot == 1-st.cur)
 	}
 	e.dropRecord()

@@ -44,12 +44,19 @@ func openVictim(d *sysDir, name string, first int64) *victim {
 }
 
 // scrub overwrites the file with zeros, fdatasyncs it and closes it. A
-// nil victim is a no-op.
+// nil victim is a no-op. A file that still has a name after its removal
+// is closed untouched: another hard link (one a layout-1 writer killed
+// between its link and its rename left under a temp name, or one a user
+// made) still names it, and its bytes may be the current blob or
+// header under that name.
 func (v *victim) scrub() error {
 	if v == nil {
 		return nil
 	}
 	defer v.f.close()
+	if !v.f.unlinked() {
+		return nil
+	}
 	for _, r := range [][2]int64{{v.first, v.size}, {0, v.first}} {
 		for off := r[0]; off < r[1]; {
 			n := min(r[1]-off, scrubChunk)

@@ -52,3 +52,6 @@ func (f *sysFile) pwritev([][]byte, int64) error                 { return errPla
 func (f *sysFile) datasync() error                               { return errPlatform }
 func (d *sysDir) openScrub(string) (*sysFile, int64)             { return nil, 0 }
 func (f *sysFile) unlinked() bool                                { return false }
+
+// otherLinks: hard links are not checked here.
+func (f *sysFile) otherLinks() bool { return false }

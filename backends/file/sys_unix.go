@@ -374,7 +374,14 @@ type sysFile struct {
 	fd       int
 	path     string // for messages only
 	dev, ino uint64 // a stored file's identity, for sameFile
+	nlink    uint64 // its link count when last checked (openFile, sameFile)
 }
+
+// otherLinks reports whether another name was linking to f's file when
+// it was last checked: an update then goes through a rewrite (a new
+// file), so that a write in place never changes the bytes under a name
+// the backend does not own (a hard-linked copy someone made).
+func (f *sysFile) otherLinks() bool { return f.nlink > 1 }
 
 // openFile opens the stored file name, checked as openChecked does, and
 // returns it with its size.
@@ -387,7 +394,7 @@ func (d *sysDir) openFile(name string, write bool) (*sysFile, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return &sysFile{fd: fd, path: d.join(name), dev: uint64(st.Dev), ino: uint64(st.Ino)}, st.Size, nil
+	return &sysFile{fd: fd, path: d.join(name), dev: uint64(st.Dev), ino: uint64(st.Ino), nlink: uint64(st.Nlink)}, st.Size, nil
 }
 
 // keepRecords: a writer keeps each record open between its updates
@@ -411,6 +418,7 @@ func (d *sysDir) sameFile(f *sysFile, name string) (int64, bool) {
 	if uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino || checkStat(f.path, &st, d.euid, false) != nil {
 		return 0, false
 	}
+	f.nlink = uint64(st.Nlink)
 	return st.Size, true
 }
 

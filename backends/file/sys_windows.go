@@ -214,6 +214,9 @@ func (f *sysFile) close() error {
 // its removal (see openScrub).
 func (f *sysFile) unlinked() bool { return false }
 
+// otherLinks: hard links are not checked here.
+func (f *sysFile) otherLinks() bool { return false }
+
 // openScrub returns nil on Windows: a file open there cannot be removed
 // (without FILE_SHARE_DELETE), so removed files are not overwritten
 // first.

@@ -194,6 +194,7 @@ var notFormatted = map[string]string{
 	"session.Store":           "an interface (vault.Store is formatted)",
 	"vault.Option":            "a func",
 	"vault.KEKSealer":         "an interface (package tpm's Sealer holds a device path and PCR numbers only)",
+	"vault.ServiceNamer":      "an interface (it names a service: no secret)",
 }
 
 // TestOutputsNeverShowSecrets drives every exported type of session, vault
