@@ -22,8 +22,10 @@ const (
 	// DefaultMaxBlobSize is the largest blob Put accepts and Get returns:
 	// the limit every backend must meet (see backends.MaxBlobSize for its
 	// reason). WithMaxBlobSize may lower it, never raise it. A stored value
-	// over the limit is refused inside Redis before its bytes are sent, so
-	// a hostile value cannot make Get allocate without bound.
+	// over the limit is refused: by a length check inside Redis where a
+	// script reads it (Previous, the fallback read), otherwise by the
+	// client's reply limits (maxReplyBulk, MaxReplyBytes) as its bytes
+	// arrive, so a hostile value cannot make Get allocate without bound.
 	DefaultMaxBlobSize = backends.MaxBlobSize
 
 	// DefaultLeaseTTL is how long a lease lives without being extended.

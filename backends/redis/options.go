@@ -67,7 +67,11 @@ func WithPrefix(prefix string) Option {
 // WithMaxBlobSize lowers the largest blob Put stores and Get returns
 // (default and maximum DefaultMaxBlobSize). Put of a larger
 // blob fails with backends.ErrTooLarge; a larger stored value makes Get
-// fail with ErrCorrupt without transferring it.
+// fail with ErrCorrupt. What a Get transfers before it refuses is bounded
+// by the reply limits of LimitReplies (NewFromURL's connections), which
+// are set by DefaultMaxBlobSize, not by n: a read of both slots of a name
+// (the first Get of a name in a Backend) may transfer up to two values of
+// that size.
 func WithMaxBlobSize(n int) Option {
 	return func(c *config) error {
 		if n <= 0 || n > DefaultMaxBlobSize {
