@@ -178,7 +178,10 @@ func TestClusterReplicaAck(t *testing.T) {
 	redisURL(t) // run with the other server tests
 	cc, masters, replicas := startClusterReplicas(t, []bool{true, true, false})
 	ctx := context.Background()
-	const timeout = 200 * time.Millisecond
+	// withReplica is long: under load a replica's first sync, or a
+	// WAIT, can take longer than the short timeout, which the calls
+	// without a replica wait out each time.
+	const timeout, withReplica = 200 * time.Millisecond, 2 * time.Second
 	// prefixOn returns a prefix whose slot is served by a master with
 	// (or without) a replica.
 	prefixOn := func(withReplica bool) (string, *server) {
@@ -199,7 +202,7 @@ func TestClusterReplicaAck(t *testing.T) {
 	}
 
 	p, rep := prefixOn(true)
-	b, err := New(cc, WithPrefix(p), WithReplicaAck(1, timeout))
+	b, err := New(cc, WithPrefix(p), WithReplicaAck(1, withReplica))
 	if err != nil {
 		t.Fatal(err)
 	}
