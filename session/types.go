@@ -567,5 +567,15 @@ func cloneTime(p *time.Time) *time.Time {
 // sortedKeys returns the keys of m in byte order, so that the JSON form of
 // a session is deterministic.
 func sortedKeys(m map[string]Secret) []string {
-	return slices.Sorted(maps.Keys(m))
+	return appendSortedKeys(nil, m)
+}
+
+// appendSortedKeys appends the keys of m to dst, sorted as sortedKeys
+// sorts them, so that a caller can sort into a buffer of its own.
+func appendSortedKeys(dst []string, m map[string]Secret) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
 }
