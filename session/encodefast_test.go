@@ -339,3 +339,70 @@ func TestScratchIsWiped(t *testing.T) {
 		t.Error("Close kept the buffer")
 	}
 }
+
+// TestUnlockContext: the unlock's context behaves as
+// context.WithTimeout(context.WithoutCancel(parent), d): the parent's
+// values, not its cancellation, Done closed at the deadline with
+// DeadlineExceeded or by stop with Canceled, whether Done was asked for
+// before stop or not.
+func TestUnlockContext(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	cancel()
+	closed := func(c *unlockContext) bool {
+		select {
+		case <-c.Done():
+			return true
+		default:
+			return false
+		}
+	}
+
+	before := time.Now()
+	c := newUnlockContext(parent, 50*time.Millisecond)
+	if v := c.Value(key{}); v != "v" {
+		t.Errorf("Value = %v, want the parent's", v)
+	}
+	if dl, ok := c.Deadline(); !ok || dl.Before(before.Add(50*time.Millisecond)) || dl.After(time.Now().Add(50*time.Millisecond)) {
+		t.Errorf("Deadline = %v, %v, want 50ms from now", dl, ok)
+	}
+	if err := c.Err(); err != nil || closed(c) {
+		t.Fatalf("ended with its canceled parent: %v", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done not closed at the deadline")
+	}
+	if time.Now().Before(c.deadline) {
+		t.Error("Done closed before the deadline")
+	}
+	c.stop()
+	if err := c.Err(); err != context.DeadlineExceeded {
+		t.Errorf("Err after the deadline = %v", err)
+	}
+
+	c = newUnlockContext(parent, time.Hour) // stopped without Done asked for
+	c.stop()
+	if !closed(c) || c.Err() != context.Canceled || c.timer != nil {
+		t.Errorf("stopped before Done: closed %v, Err %v, timer %v", closed(c), c.Err(), c.timer != nil)
+	}
+
+	c = newUnlockContext(parent, time.Hour) // Done asked for, then stopped
+	ch := c.Done()
+	c.stop()
+	select {
+	case <-ch:
+	default:
+		t.Fatal("stop did not close Done")
+	}
+	if c.Err() != context.Canceled || c.timer.Stop() {
+		t.Errorf("stopped after Done: Err %v, timer still running", c.Err())
+	}
+	c.stop() // a second stop is a no-op
+
+	c = newUnlockContext(parent, 0) // already past
+	if !closed(c) || c.Err() != context.DeadlineExceeded {
+		t.Errorf("past deadline: closed %v, Err %v", closed(c), c.Err())
+	}
+}

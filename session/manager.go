@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -772,12 +773,83 @@ func (m *Manager) needsWriteLocked() bool {
 // unlock releases a store lock, even after ctx ended: a lease must be
 // released.
 func (m *Manager) unlock(ctx context.Context, lk backends.Lock) {
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
-	defer cancel()
+	uctx := newUnlockContext(ctx, unlockTimeout)
+	defer uctx.stop()
 	if err := lk.Unlock(uctx); err != nil {
 		m.cfg.logger.Warn("session: unlock failed", "session", m.store.Name(), "err", err)
 	}
 }
+
+// unlockContext is what context.WithTimeout(context.WithoutCancel(parent),
+// d) returns, made for the unlock after every write: the parent's values,
+// none of its cancellation, a deadline d away. It starts no timer until
+// Done is first called, so that an unlock that never waits (a file lock
+// is one system call) costs no timer and no allocation beyond itself.
+type unlockContext struct {
+	parent   context.Context // for Value only
+	deadline time.Time
+
+	once     sync.Once // makes done, and the timer that closes it
+	done     chan struct{}
+	timer    *time.Timer
+	canceled atomic.Bool // stop closed done before the deadline
+}
+
+func newUnlockContext(parent context.Context, d time.Duration) *unlockContext {
+	return &unlockContext{parent: parent, deadline: time.Now().Add(d)}
+}
+
+// Deadline returns the deadline d from newUnlockContext.
+func (c *unlockContext) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// Value returns the parent's value for key.
+func (c *unlockContext) Value(key any) any { return c.parent.Value(key) }
+
+// Done returns a channel closed at the deadline or by stop.
+func (c *unlockContext) Done() <-chan struct{} {
+	c.once.Do(func() {
+		c.done = make(chan struct{})
+		if d := time.Until(c.deadline); d > 0 {
+			c.timer = time.AfterFunc(d, func() { close(c.done) })
+		} else {
+			close(c.done)
+		}
+	})
+	return c.done
+}
+
+// Err returns nil until Done is closed, then context.DeadlineExceeded, or
+// context.Canceled when stop closed it first.
+func (c *unlockContext) Err() error {
+	select {
+	case <-c.Done():
+		if c.canceled.Load() {
+			return context.Canceled
+		}
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// stop ends the context, as the cancel function of WithTimeout does: Done
+// is closed (made closed if it was never asked for) and the timer, if
+// any, stopped.
+func (c *unlockContext) stop() {
+	first := false
+	c.once.Do(func() {
+		first = true
+		c.canceled.Store(true)
+		c.done = make(chan struct{})
+		close(c.done)
+	})
+	if !first && c.timer != nil && c.timer.Stop() {
+		c.canceled.Store(true) // the timer had not fired: close done here
+		close(c.done)
+	}
+}
+
+func (c *unlockContext) String() string { return "session.unlockContext" }
 
 // restorePending puts back changes whose write failed, under newer ones.
 func (m *Manager) restorePending(p *pending) {
