@@ -840,8 +840,7 @@ func (c *unlockContext) stop() {
 	c.once.Do(func() {
 		first = true
 		c.canceled.Store(true)
-		c.done = make(chan struct{})
-		close(c.done)
+		c.done = closedChan
 	})
 	if !first && c.timer != nil && c.timer.Stop() {
 		c.canceled.Store(true) // the timer had not fired: close done here
@@ -850,6 +849,9 @@ func (c *unlockContext) stop() {
 }
 
 func (c *unlockContext) String() string { return "session.unlockContext" }
+
+// closedChan is the Done of an unlockContext stopped before anyone asked.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // restorePending puts back changes whose write failed, under newer ones.
 func (m *Manager) restorePending(p *pending) {
