@@ -286,8 +286,9 @@ const (
 // one at a time.
 func escapeAt[T string | []byte](b T, i int) int {
 	for ; i+8 <= len(b); i += 8 {
-		x := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
-			uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+		w := b[i : i+8] // of known length: one load, no bounds checks
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 		ctl := (x - 0x20*eachByte) &^ x
 		q := x ^ ('"' * eachByte)
 		q = (q - eachByte) &^ q
