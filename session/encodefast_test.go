@@ -406,3 +406,41 @@ func TestUnlockContext(t *testing.T) {
 		t.Errorf("past deadline: closed %v, Err %v", closed(c), c.Err())
 	}
 }
+
+// TestSecretPairIsTwoSecrets: the two Secrets of newSecretPair (how
+// tokens are copied) are what two NewSecret calls make: equal bytes,
+// the zero Secret for nil, an empty one for empty; each capped at its
+// own length, and each wiped alone by its Destroy.
+func TestSecretPairIsTwoSecrets(t *testing.T) {
+	for _, c := range [][2][]byte{
+		{[]byte("access"), []byte("refresh")},
+		{[]byte{}, []byte("r")},
+		{[]byte("a"), []byte{}},
+		{nil, []byte("r")},
+		{[]byte("a"), nil},
+		{nil, nil},
+	} {
+		a, b := newSecretPair(c[0], c[1])
+		for i, s := range []Secret{a, b} {
+			want := NewSecret(c[i])
+			if !bytes.Equal(s.Bytes(), want.Bytes()) || (s.p == nil) != (want.p == nil) {
+				t.Fatalf("%q: secret %d is %q (zero %v), want %q (zero %v)", c, i, s.Bytes(), s.p == nil, want.Bytes(), want.p == nil)
+			}
+			if cap(s.Bytes()) != len(s.Bytes()) {
+				t.Fatalf("%q: secret %d has room past its bytes", c, i)
+			}
+		}
+		wa, wb := a.Bytes(), b.Bytes() // the buffers, as a caller may hold them
+		a.Destroy()
+		if !bytes.Equal(wb, c[1]) || !bytes.Equal(b.Bytes(), c[1]) {
+			t.Fatalf("%q: destroying the first changed the second to %q", c, wb)
+		}
+		if bytes.ContainsFunc(wa, func(r rune) bool { return r != 0 }) || !a.IsEmpty() {
+			t.Fatalf("%q: the first not wiped: %q", c, wa)
+		}
+		b.Destroy()
+		if bytes.ContainsFunc(wb, func(r rune) bool { return r != 0 }) || !b.IsEmpty() {
+			t.Fatalf("%q: the second not wiped: %q", c, wb)
+		}
+	}
+}
