@@ -28,8 +28,16 @@ import (
 // time outside years 0000-9999 is a *DecodeError matching
 // ErrInvalidSession.
 func (s *AuthSession) MarshalPlaintext() ([]byte, error) {
-	e := encoder{}
-	e.buf = make([]byte, 0, s.sizeHint())
+	return s.encodeInto(make([]byte, 0, s.sizeHint()))
+}
+
+// encodeInto writes what MarshalPlaintext returns into buf's capacity
+// (buf must hold no secret past its length: it is overwritten, and
+// wiped whole if it is outgrown or the session refused). The result
+// shares buf's array while it fits, for a Manager that reuses one wiped
+// buffer for all its writes; the caller wipes it.
+func (s *AuthSession) encodeInto(buf []byte) ([]byte, error) {
+	e := encoder{buf: buf[:0]}
 	e.session(s)
 	if err := e.finish(len(e.buf)); err != nil {
 		e.wipe()
@@ -48,6 +56,25 @@ func (s *AuthSession) measure() (int, error) {
 		return 0, err
 	}
 	return e.n, nil
+}
+
+// withTokens returns the length MarshalPlaintext would write for s with
+// the tokens t and last_refreshed_at now, or the error it would return,
+// given size, the length it writes for s itself: only the tokens object
+// and the stamp are measured, so the rest of s must be unchanged since
+// size was measured without error.
+func (s *AuthSession) withTokens(size int, t *AuthTokens, now time.Time) (int, error) {
+	was := encoder{measure: true, depth: 1}
+	was.tokens(&s.Tokens)
+	e := encoder{measure: true, depth: 1} // tokens sit at depth 1, as in session
+	e.tokens(t)
+	e.obj, e.name = "session_metadata", "last_refreshed_at"
+	e.optTime(&now)
+	n := size - was.n - optTimeLen(s.Metadata.LastRefreshedAt) + e.n
+	if err := e.finish(n); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // MarshalJSON writes the session in the axiomtrade-rs shape with every
@@ -206,12 +233,19 @@ func (e *encoder) end(closer string) {
 	e.raw(closer)
 }
 
-// key writes a field name of the format.
+// key writes a field name of the format: a constant of this file, plain
+// ASCII that needs no escape and no check.
 func (e *encoder) key(k string) {
 	e.name = k
 	e.member()
-	e.str(k)
-	e.raw(": ")
+	if e.measure {
+		e.n += len(k) + 4
+		return
+	}
+	e.ensure(len(k) + 4)
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, k...)
+	e.buf = append(e.buf, '"', ':', ' ')
 }
 
 // mapKey writes a key of additional_cookies: a name from outside, which
@@ -236,29 +270,59 @@ func (e *encoder) checkString(n int, valid bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// needsEscape reports whether c is written escaped in a JSON string.
+func needsEscape(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
+
+// Bit masks for escapeAt: one bit (or one value) per byte of a word.
+const (
+	eachByte = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// escapeAt returns the index of the first byte of b at or after i that
+// needsEscape, or len(b). It checks eight bytes per step (a word has a
+// byte below 0x20 iff (x - 0x20 each) &^ x has a high bit set, and a
+// byte equal to q iff x^(q each) has a zero byte), then finds the byte
+// one at a time.
+func escapeAt[T string | []byte](b T, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := b[i : i+8] // of known length: one load, no bounds checks
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		ctl := (x - 0x20*eachByte) &^ x
+		q := x ^ ('"' * eachByte)
+		q = (q - eachByte) &^ q
+		bs := x ^ ('\\' * eachByte)
+		bs = (bs - eachByte) &^ bs
+		if (ctl|q|bs)&highBits != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if needsEscape(b[i]) {
+			return i
+		}
+	}
+	return len(b)
+}
+
 // quotedLen is the length of b written as a JSON string, quotes included,
 // escaped as strBytes escapes it.
 func quotedLen[T string | []byte](b T) int {
-	n := 2
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"' || c == '\\':
-			n += 2
-		case c < 0x20:
-			switch c {
-			case '\b', '\t', '\n', '\f', '\r':
-				n += 2
-			default:
-				n += 6
-			}
-		default:
+	n := 2 + len(b)
+	for i := escapeAt(b, 0); i < len(b); i = escapeAt(b, i+1) {
+		switch b[i] {
+		case '"', '\\', '\b', '\t', '\n', '\f', '\r':
 			n++
+		default:
+			n += 5
 		}
 	}
 	return n
 }
 
-// strBytes writes b as a JSON string, escaping as serde_json does.
+// strBytes writes b as a JSON string, escaping as serde_json does. The
+// runs between escapes are copied in one go.
 func (e *encoder) strBytes(b []byte) {
 	e.checkString(len(b), utf8.Valid(b))
 	if e.measure {
@@ -267,44 +331,40 @@ func (e *encoder) strBytes(b []byte) {
 	}
 	e.ensure(len(b) + 2)
 	e.buf = append(e.buf, '"')
-	for _, c := range b {
-		switch {
-		case c == '"' || c == '\\':
-			e.ensure(2)
+	start := 0
+	for i := escapeAt(b, 0); i < len(b); i = escapeAt(b, i+1) {
+		c := b[i]
+		e.ensure(i - start + 6)
+		e.buf = append(e.buf, b[start:i]...)
+		start = i + 1
+		switch c {
+		case '"', '\\':
 			e.buf = append(e.buf, '\\', c)
-		case c < 0x20:
-			e.ensure(6)
-			switch c {
-			case '\b':
-				e.buf = append(e.buf, '\\', 'b')
-			case '\t':
-				e.buf = append(e.buf, '\\', 't')
-			case '\n':
-				e.buf = append(e.buf, '\\', 'n')
-			case '\f':
-				e.buf = append(e.buf, '\\', 'f')
-			case '\r':
-				e.buf = append(e.buf, '\\', 'r')
-			default:
-				e.buf = append(e.buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
+		case '\b':
+			e.buf = append(e.buf, '\\', 'b')
+		case '\t':
+			e.buf = append(e.buf, '\\', 't')
+		case '\n':
+			e.buf = append(e.buf, '\\', 'n')
+		case '\f':
+			e.buf = append(e.buf, '\\', 'f')
+		case '\r':
+			e.buf = append(e.buf, '\\', 'r')
 		default:
-			e.ensure(1)
-			e.buf = append(e.buf, c)
+			e.buf = append(e.buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
 	}
-	e.ensure(1)
+	e.ensure(len(b) - start + 1)
+	e.buf = append(e.buf, b[start:]...)
 	e.buf = append(e.buf, '"')
 }
 
 // str writes s as strBytes does; strings need no escaping in the common
 // case, which it copies in one go.
 func (e *encoder) str(s string) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
-			e.strBytes([]byte(s)) // rare, and s is no secret
-			return
-		}
+	if escapeAt(s, 0) < len(s) {
+		e.strBytes([]byte(s)) // rare, and s is no secret
+		return
 	}
 	e.checkString(len(s), utf8.ValidString(s))
 	if e.measure {
@@ -342,16 +402,19 @@ func (e *encoder) optSecret(s *Secret) {
 }
 
 func (e *encoder) time(t time.Time) {
-	if !timeInRange(t) {
-		e.failValue(errTimeRange.Error())
-	}
 	if e.measure {
+		if !timeInRange(t) {
+			e.failValue(errTimeRange.Error())
+		}
 		e.n += timeLen(t) + 2
 		return
 	}
 	e.ensure(timeLen(t) + 2)
 	e.buf = append(e.buf, '"')
-	e.buf, _ = appendTime(e.buf, t) // out of range: already failed
+	var err error
+	if e.buf, err = appendTime(e.buf, t); err != nil { // its only error
+		e.failValue(errTimeRange.Error())
+	}
 	e.buf = append(e.buf, '"')
 }
 
@@ -434,7 +497,8 @@ func (e *encoder) cookies(c *AuthCookies) {
 			e.secret(v)
 		}
 	} else {
-		for _, k := range sortedKeys(c.Additional) {
+		var small [16]string // sorted on the stack for a usual jar
+		for _, k := range appendSortedKeys(small[:0], c.Additional) {
 			e.mapKey(k)
 			e.secret(c.Additional[k])
 		}

@@ -101,6 +101,18 @@ const (
 	maxAPIKeys = 256
 )
 
+// maxKeptScratch is the largest plaintext buffer a Manager keeps, wiped,
+// between its writes (64 KiB), so that it encodes without allocating: a
+// real session is 1-4 KiB, and a Manager whose session once grew toward
+// maxSessionJSON does not hold a megabyte for good. A larger session gets
+// a new buffer per write, wiped and dropped after it.
+const maxKeptScratch = 64 << 10
+
+// scratchSlack is what the kept buffer has room for beyond the session's
+// length when it is made (512 bytes): a new token of a few more bytes
+// or a new stamp then reuses it rather than making a larger one.
+const scratchSlack = 512
+
 // maxDrain is how much of a dropped 401 response body is read so that its
 // connection can be reused; a longer body is cut off (closing the
 // connection costs less than reading megabytes).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -65,6 +66,11 @@ type Manager struct {
 	// ioMu serializes this Manager's store writes. Lock order: ioMu, then
 	// the store lock (Store.Lock, taken by every write), then mu.
 	ioMu sync.Mutex
+	// scratch (guarded by ioMu) is the buffer every write encodes the
+	// plaintext into, kept between writes so that a write does not
+	// allocate one (see plaintextLocked). It holds zeros whenever no
+	// write is using it.
+	scratch []byte
 
 	// Write-behind of metadata.
 	kick      chan struct{}
@@ -329,10 +335,7 @@ func (m *Manager) UpdateTokens(ctx context.Context, tokens AuthTokens) error {
 	c := tokens.Clone()
 	now := m.now()
 	if _, err := m.change(func(s *AuthSession, p *pending) (bool, int, error) {
-		view := *s
-		view.Tokens = c
-		view.Metadata.LastRefreshedAt = &now
-		size, err := fits(&view)
+		size, err := m.tokensFitLocked(c, now)
 		if err != nil {
 			return false, -1, err
 		}
@@ -345,6 +348,31 @@ func (m *Manager) UpdateTokens(ctx context.Context, tokens AuthTokens) error {
 		return err
 	}
 	return m.commit(ctx, "update tokens")
+}
+
+// tokensFitLocked checks the session that setTokens(m.sess, t, now) would
+// make against the bounds of the stored form, and returns its stored
+// length. When the current session's length is known, only the tokens
+// and the stamp are measured (the hot path of every token update);
+// otherwise the whole view is. Called with mu held.
+func (m *Manager) tokensFitLocked(t AuthTokens, now time.Time) (int, error) {
+	t = storedTokens(m.sess, t)
+	if m.sizeOK {
+		return m.sess.withTokens(m.size, &t, now)
+	}
+	view := *m.sess
+	view.Tokens = t
+	view.Metadata.LastRefreshedAt = &now
+	return fits(&view)
+}
+
+// storedTokens returns t as setTokens stores it in s (a view sharing
+// their buffers): with s's unknown members of tokens when t has none.
+func storedTokens(s *AuthSession, t AuthTokens) AuthTokens {
+	if t.extra == nil {
+		t.extra = s.Tokens.extra
+	}
+	return t
 }
 
 // setTokens installs tokens (taking ownership) and stamps the refresh.
@@ -653,7 +681,7 @@ func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 		p := m.pend
 		m.pend = pending{}
 		base := m.version
-		pt, err := m.sess.MarshalPlaintext()
+		pt, err := m.plaintextLocked()
 		m.mu.Unlock()
 		if err != nil {
 			m.restorePending(&p)
@@ -665,7 +693,7 @@ func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 			v, err = m.store.Seal(ctx, pt, base)
 			return err
 		})
-		wipe(pt)
+		m.keepScratch(pt)
 		if err == nil {
 			m.mu.Lock()
 			m.version = v
@@ -699,6 +727,37 @@ func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 	}
 }
 
+// plaintextLocked encodes the in-memory session into the kept scratch
+// buffer (a new one when it is too small: its old array holds only zeros
+// and is dropped). The caller passes the result to keepScratch once it is
+// sealed. Called with ioMu and mu held.
+func (m *Manager) plaintextLocked() ([]byte, error) {
+	need := m.sess.sizeHint()
+	if m.sizeOK {
+		need = m.size // exact
+	}
+	if cap(m.scratch) < need {
+		m.scratch = make([]byte, 0, need+scratchSlack)
+	}
+	pt, err := m.sess.encodeInto(m.scratch)
+	if err != nil && cap(m.scratch) > maxKeptScratch {
+		m.scratch = nil // wiped by the encoder
+	}
+	return pt, err
+}
+
+// keepScratch wipes pt, the plaintext plaintextLocked returned, and keeps
+// its array for the next write unless it is larger than maxKeptScratch.
+// Whatever the encoder outgrew it already wiped. Called with ioMu held.
+func (m *Manager) keepScratch(pt []byte) {
+	wipe(pt)
+	if cap(pt) > maxKeptScratch {
+		m.scratch = nil
+		return
+	}
+	m.scratch = pt[:0]
+}
+
 // needsWrite reports whether there is anything to write: a session with
 // changes not yet stored, or never stored.
 func (m *Manager) needsWrite() bool {
@@ -714,12 +773,85 @@ func (m *Manager) needsWriteLocked() bool {
 // unlock releases a store lock, even after ctx ended: a lease must be
 // released.
 func (m *Manager) unlock(ctx context.Context, lk backends.Lock) {
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
-	defer cancel()
+	uctx := newUnlockContext(ctx, unlockTimeout)
+	defer uctx.stop()
 	if err := lk.Unlock(uctx); err != nil {
 		m.cfg.logger.Warn("session: unlock failed", "session", m.store.Name(), "err", err)
 	}
 }
+
+// unlockContext is what context.WithTimeout(context.WithoutCancel(parent),
+// d) returns, made for the unlock after every write: the parent's values,
+// none of its cancellation, a deadline d away. It starts no timer until
+// Done is first called, so that an unlock that never waits (a file lock
+// is one system call) costs no timer and no allocation beyond itself.
+type unlockContext struct {
+	parent   context.Context // for Value only
+	deadline time.Time
+
+	once     sync.Once // makes done, and the timer that closes it
+	done     chan struct{}
+	timer    *time.Timer
+	canceled atomic.Bool // stop closed done before the deadline
+}
+
+func newUnlockContext(parent context.Context, d time.Duration) *unlockContext {
+	return &unlockContext{parent: parent, deadline: time.Now().Add(d)}
+}
+
+// Deadline returns the deadline d from newUnlockContext.
+func (c *unlockContext) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// Value returns the parent's value for key.
+func (c *unlockContext) Value(key any) any { return c.parent.Value(key) }
+
+// Done returns a channel closed at the deadline or by stop.
+func (c *unlockContext) Done() <-chan struct{} {
+	c.once.Do(func() {
+		c.done = make(chan struct{})
+		if d := time.Until(c.deadline); d > 0 {
+			c.timer = time.AfterFunc(d, func() { close(c.done) })
+		} else {
+			close(c.done)
+		}
+	})
+	return c.done
+}
+
+// Err returns nil until Done is closed, then context.DeadlineExceeded, or
+// context.Canceled when stop closed it first.
+func (c *unlockContext) Err() error {
+	select {
+	case <-c.Done():
+		if c.canceled.Load() {
+			return context.Canceled
+		}
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// stop ends the context, as the cancel function of WithTimeout does: Done
+// is closed (made closed if it was never asked for) and the timer, if
+// any, stopped.
+func (c *unlockContext) stop() {
+	first := false
+	c.once.Do(func() {
+		first = true
+		c.canceled.Store(true)
+		c.done = closedChan
+	})
+	if !first && c.timer != nil && c.timer.Stop() {
+		c.canceled.Store(true) // the timer had not fired: close done here
+		close(c.done)
+	}
+}
+
+func (c *unlockContext) String() string { return "session.unlockContext" }
+
+// closedChan is the Done of an unlockContext stopped before anyone asked.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // restorePending puts back changes whose write failed, under newer ones.
 func (m *Manager) restorePending(p *pending) {
@@ -805,6 +937,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.wipeLocked()
 	m.closed = true
 	m.mu.Unlock()
+	wipe(m.scratch[:cap(m.scratch)]) // zeros already; a closed Manager keeps no buffer
+	m.scratch = nil
 	m.ioMu.Unlock()
 	var cerrs []error
 	for _, c := range m.cfg.owned {

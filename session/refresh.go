@@ -420,26 +420,30 @@ func (m *Manager) refreshOnce(ctx context.Context, seen uint64, force bool) erro
 	// What the stored form cannot hold is refused before it is used:
 	// tokens that do not fit fail the refresh; cookies that do not fit
 	// are left out, and the tokens are kept.
-	view := *m.sess
-	view.Tokens = tokens
-	view.Metadata.LastRefreshedAt = &now
-	if _, err := fits(&view); err != nil {
+	size, err := m.tokensFitLocked(tokens, now)
+	if err != nil {
 		m.mu.Unlock()
 		tokens.Destroy()
 		cookies.Destroy()
 		return &RefreshError{Err: err}
 	}
 	if cookies != nil {
+		view := *m.sess
+		view.Tokens = storedTokens(m.sess, tokens)
+		view.Metadata.LastRefreshedAt = &now
 		view.Cookies = m.sess.Cookies.mergedView(*cookies)
-		if _, err := fits(&view); err != nil {
+		if n, err := fits(&view); err != nil {
 			m.cfg.logger.Warn("session: cookies of a refresh not kept", "session", m.store.Name(), "err", err)
 			cookies.Destroy()
 			cookies = nil
+		} else {
+			size = n
 		}
 	}
 	setTokens(m.sess, tokens, now)
 	m.tokenGen++
 	m.changedLocked()
+	m.size, m.sizeOK = size, true // the length of the session as it is now
 	m.pend.tokens = true
 	if cookies != nil {
 		if m.sess.Cookies.Merge(*cookies) {

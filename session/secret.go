@@ -41,6 +41,23 @@ func NewSecret(b []byte) Secret {
 	return secretOf(c)
 }
 
+// newSecretPair returns NewSecret(a), NewSecret(b) in two allocations
+// instead of four (a token pair is copied on every update): one array
+// holds both copies, each capped at its own length so that neither
+// reaches the other's bytes, and each is wiped by its own Destroy.
+func newSecretPair(a, b []byte) (Secret, Secret) {
+	if a == nil || b == nil {
+		return NewSecret(a), NewSecret(b)
+	}
+	bufs := new([2]secretBuf)
+	c := make([]byte, len(a)+len(b))
+	copy(c, a)
+	copy(c[len(a):], b)
+	bufs[0].b = c[:len(a):len(a)]
+	bufs[1].b = c[len(a):]
+	return Secret{p: &bufs[0]}, Secret{p: &bufs[1]}
+}
+
 // secretOf wraps b (taking ownership) without copying.
 func secretOf(b []byte) Secret { return Secret{p: &secretBuf{b: b}} }
 

@@ -16,22 +16,23 @@ var errTimeRange = errors.New("year outside 0000-9999")
 // appendTime appends t in the chrono form. Years outside 0000-9999 have no
 // four-digit RFC 3339 form and are refused.
 func appendTime(dst []byte, t time.Time) ([]byte, error) {
-	if !timeInRange(t) {
+	t = t.UTC()
+	y, mo, d := t.Date() // once: each of Year, Month, Day computes the date
+	if y < 0 || y > 9999 {
 		return dst, errTimeRange
 	}
-	t = t.UTC()
-	y := t.Year()
+	h, mi, sec := t.Clock()
 	dst = appendInt(dst, y, 4)
 	dst = append(dst, '-')
-	dst = appendInt(dst, int(t.Month()), 2)
+	dst = appendInt(dst, int(mo), 2)
 	dst = append(dst, '-')
-	dst = appendInt(dst, t.Day(), 2)
+	dst = appendInt(dst, d, 2)
 	dst = append(dst, 'T')
-	dst = appendInt(dst, t.Hour(), 2)
+	dst = appendInt(dst, h, 2)
 	dst = append(dst, ':')
-	dst = appendInt(dst, t.Minute(), 2)
+	dst = appendInt(dst, mi, 2)
 	dst = append(dst, ':')
-	dst = appendInt(dst, t.Second(), 2)
+	dst = appendInt(dst, sec, 2)
 	switch ns := t.Nanosecond(); {
 	case ns == 0:
 	case ns%1_000_000 == 0:

@@ -147,7 +147,8 @@ type LoginResult struct {
 // caller still owns (and should wipe) its slices. A nil expiresAt means the
 // tokens never expire.
 func NewAuthTokens(access, refresh []byte, expiresAt *time.Time) AuthTokens {
-	t := AuthTokens{AccessToken: NewSecret(access), RefreshToken: NewSecret(refresh)}
+	var t AuthTokens
+	t.AccessToken, t.RefreshToken = newSecretPair(access, refresh)
 	if expiresAt != nil {
 		e := expiresAt.UTC()
 		t.ExpiresAt = &e
@@ -171,12 +172,9 @@ func (t AuthTokens) NeedsRefresh(now time.Time) bool {
 
 // Clone returns a deep copy of t.
 func (t AuthTokens) Clone() AuthTokens {
-	return AuthTokens{
-		AccessToken:  t.AccessToken.Clone(),
-		RefreshToken: t.RefreshToken.Clone(),
-		ExpiresAt:    cloneTime(t.ExpiresAt),
-		extra:        t.extra.clone(),
-	}
+	c := AuthTokens{ExpiresAt: cloneTime(t.ExpiresAt), extra: t.extra.clone()}
+	c.AccessToken, c.RefreshToken = newSecretPair(t.AccessToken.bytes(), t.RefreshToken.bytes())
+	return c
 }
 
 // Destroy wipes both tokens.
@@ -567,5 +565,15 @@ func cloneTime(p *time.Time) *time.Time {
 // sortedKeys returns the keys of m in byte order, so that the JSON form of
 // a session is deterministic.
 func sortedKeys(m map[string]Secret) []string {
-	return slices.Sorted(maps.Keys(m))
+	return appendSortedKeys(nil, m)
+}
+
+// appendSortedKeys appends the keys of m to dst, sorted as sortedKeys
+// sorts them, so that a caller can sort into a buffer of its own.
+func appendSortedKeys(dst []string, m map[string]Secret) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
 }
