@@ -42,10 +42,7 @@ var docs = []struct {
 	skips []figures.Skip
 }{
 	{"SECURITY.md", 3, nil},
-	{"docs/BENCHMARKS.md", 1, []figures.Skip{
-		{From: "## 12. ", Until: "## "},
-		{From: "**Redis Put at 1.1x the Lua floor", Until: ""},
-	}},
+	{"docs/BENCHMARKS.md", 1, nil},
 }
 
 func main() {
