@@ -3,6 +3,7 @@ package apicheck
 import (
 	"go/ast"
 	"go/build"
+	"go/doc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,26 +15,7 @@ import (
 // or not), and that every option type (a func type whose name ends in
 // "Option") says what a nil one does.
 func TestZeroValuesDocumented(t *testing.T) {
-	root := moduleRoot(t)
-	checked := 0
-	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		name := d.Name()
-		if rel != "." && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || isInternal(rel)) {
-			return filepath.SkipDir
-		}
-		bp, err := build.ImportDir(path, 0)
-		if err != nil || bp.Name == "main" {
-			return nil // no Go files for this platform, or a command
-		}
-		p := packageDoc(t, path, modulePath+"/"+rel, 0)
+	forPublicPackages(t, func(rel string, p *doc.Package) {
 		for _, ty := range p.Types {
 			for _, spec := range ty.Decl.Specs {
 				ts, ok := spec.(*ast.TypeSpec)
@@ -53,6 +35,34 @@ func TestZeroValuesDocumented(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// forPublicPackages calls f with the go/doc of every public library
+// package of the module (not internal, not a command, not testdata), and
+// fails t if the walk found fewer than five: a broken walk must not pass.
+func forPublicPackages(t *testing.T, f func(rel string, p *doc.Package)) {
+	t.Helper()
+	root := moduleRoot(t)
+	checked := 0
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		name := d.Name()
+		if rel != "." && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || isInternal(rel)) {
+			return filepath.SkipDir
+		}
+		bp, err := build.ImportDir(path, 0)
+		if err != nil || bp.Name == "main" {
+			return nil // no Go files for this platform, or a command
+		}
+		f(rel, packageDoc(t, path, modulePath+"/"+rel, 0))
 		checked++
 		return nil
 	})
