@@ -2,7 +2,9 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/sessionvault/sessionvault/backends"
 )
@@ -86,5 +88,54 @@ func TestPutCommonPathReply(t *testing.T) {
 	}
 	if got, _ := rc.HGet(ctx, key, "v").Result(); got != next {
 		t.Fatalf("hash holds v=%s, want %s", got, next)
+	}
+}
+
+// TestWriteAfterScriptFlush: after SCRIPT FLUSH (what a server restart
+// does to the script cache) every write, sent as EVALSHA, gets NOSCRIPT and
+// is sent again as EVAL, alone and in the pipeline with WAIT
+// (WithReplicaAck; this server has no replica, so the write lands on the
+// master and reports ErrNotReplicated).
+func TestWriteAfterScriptFlush(t *testing.T) {
+	ctx := context.Background()
+	rc := rawClient(t, redisURL(t))
+	for _, ack := range []bool{false, true} {
+		var opts []Option
+		if ack {
+			opts = append(opts, WithReplicaAck(1, 5*time.Millisecond))
+		}
+		b, prefix := newTestBackend(t, opts...)
+		wantErr := func(err error) {
+			t.Helper()
+			if ack && !errors.Is(err, ErrNotReplicated) || !ack && err != nil {
+				t.Fatalf("ack=%v: %v", ack, err)
+			}
+		}
+		flush := func() {
+			t.Helper()
+			if err := rc.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flush()
+		v1, err := b.Put(ctx, "s", []byte("one"), backends.Absent) // the script's other paths
+		wantErr(err)
+		flush()
+		v2, err := b.Put(ctx, "s", []byte("two"), v1) // the common path
+		wantErr(err)
+		if got, _ := rc.HGet(ctx, "{"+prefix+"}:b:s", "v").Result(); v1 == "" || got != string(v2) {
+			t.Fatalf("ack=%v: Put returned %q after %q; the hash holds %q", ack, v2, v1, got)
+		}
+		flush()
+		v3, err := b.Restore(ctx, "s", v2)
+		wantErr(err)
+		if blob, v, err := b.Get(ctx, "s"); err != nil || string(blob) != "one" || v != v3 {
+			t.Fatalf("ack=%v: after Restore: %q %q %v", ack, blob, v, err)
+		}
+		flush()
+		wantErr(b.Delete(ctx, "s", v3))
+		if _, _, err := b.Get(ctx, "s"); !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("ack=%v: after Delete: %v", ack, err)
+		}
 	}
 }
