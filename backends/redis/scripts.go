@@ -31,7 +31,8 @@ func evalArgs(keys []string, args ...any) []any {
 
 // The Lua scripts below run atomically inside Redis. They are sent with
 // EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a
-// restart or SCRIPT FLUSH); goredis.Script does that.
+// restart or SCRIPT FLUSH): Backend.write does that for the write scripts,
+// goredis.Script for the others.
 //
 // A blob is a HASH; its fields in layout 2 (docs/FORMAT.md section 13),
 // which every write leaves:
