@@ -30,8 +30,9 @@ type Backend struct {
 	indexKey    string // "{prefix}:names"
 	seqKey      string // "{prefix}:seq"
 
-	// The same, and the part of the put script's ARGV[4] that is the
-	// same for every Put (keep and the size limit), converted once.
+	// indexKey and seqKey as interface values, and the part of the put
+	// script's ARGV[4] that is the same for every Put (keep and the size
+	// limit): made once, not on every Put.
 	indexKeyArg, seqKeyArg any
 	putArgsMid             string // " <keep> <maxBlobSize> "
 
