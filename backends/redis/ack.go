@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,51 +53,68 @@ func WithReplicaAck(n int, timeout time.Duration) Option {
 	}
 }
 
-// write runs the write script s on the master. With WithReplicaAck it
-// sends WAIT in the same pipeline, on the same connection (WAIT counts the
-// replicas that hold the connection's writes), and returns how many
-// replicas acknowledged; acked is -1 without replica acknowledgment.
-// waitErr is WAIT's own error (a replica given as master, say).
-func (b *Backend) write(ctx context.Context, s *goredis.Script, keys []string, args ...any) (res any, acked int64, waitErr, err error) {
-	if b.cfg.replicaAck == 0 {
-		res, err = s.Run(ctx, b.client, keys, args...).Result()
-		return res, -1, nil, err
-	}
-	var c goredis.Scripter = b.client
-	if cc, ok := b.client.(*goredis.ClusterClient); ok {
-		// A Cluster pipeline would send the keyless WAIT to any node:
-		// send both to the master of the key's slot.
-		node, err := cc.MasterForKey(ctx, keys[0])
-		if err != nil {
-			return nil, -1, nil, err
+// write runs the write script s on the master, with the arguments of
+// evalArgs (or of the same shape: args[0] and args[1] are set here). With
+// WithReplicaAck it sends WAIT in the same pipeline, on the same
+// connection (WAIT counts the replicas that hold the connection's writes),
+// and returns how many replicas acknowledged; acked is -1 without replica
+// acknowledgment. waitErr is WAIT's own error (a replica given as master,
+// say).
+func (b *Backend) write(ctx context.Context, s *script, args []any) (res any, acked int64, waitErr, err error) {
+	var c cmdProcessor = b.client
+	if b.cfg.replicaAck > 0 {
+		if cc, ok := b.client.(*goredis.ClusterClient); ok {
+			// A Cluster pipeline would send the keyless WAIT to any
+			// node: send both to the master of the key's slot.
+			key, _ := args[3].(string)
+			node, err := cc.MasterForKey(ctx, key)
+			if err != nil {
+				return nil, -1, nil, err
+			}
+			c = node
 		}
-		c = node
-	}
-	p, ok := c.(interface{ Pipeline() goredis.Pipeliner })
-	if !ok {
-		return nil, -1, nil, fmt.Errorf("redis: client of type %T cannot pipeline", c)
 	}
 	for _, sha := range []bool{true, false} {
-		pipe := p.Pipeline()
-		var ev *goredis.Cmd
 		if sha {
-			ev = s.EvalSha(ctx, pipe, keys, args...)
+			args[0], args[1] = "evalsha", s.sha
 		} else {
-			ev = s.Eval(ctx, pipe, keys, args...)
+			args[0], args[1] = "eval", s.src
 		}
-		w := pipe.Do(ctx, "wait", b.cfg.replicaAck, b.cfg.replicaAckTimeout.Milliseconds())
-		pipe.Exec(ctx)
+		ev := goredis.NewCmd(ctx, args...)
+		ev.SetFirstKeyPos(3)
+		var w *goredis.Cmd
+		if b.cfg.replicaAck == 0 {
+			c.Process(ctx, ev)
+		} else {
+			p, ok := c.(interface{ Pipeline() goredis.Pipeliner })
+			if !ok {
+				return nil, -1, nil, fmt.Errorf("redis: client of type %T cannot pipeline", c)
+			}
+			pipe := p.Pipeline()
+			pipe.Process(ctx, ev)
+			w = pipe.Do(ctx, "wait", b.cfg.replicaAck, b.cfg.replicaAckTimeout.Milliseconds())
+			pipe.Exec(ctx)
+		}
 		res, err = ev.Result()
-		if sha && err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		if sha && err != nil && (goredis.HasErrorPrefix(err, "NOSCRIPT") || errors.Is(err, goredis.ErrNoScript)) {
 			continue
 		}
 		if err != nil {
 			return nil, -1, nil, err
 		}
+		if w == nil {
+			return res, -1, nil, nil
+		}
 		acked, waitErr = w.Int64()
 		return res, acked, waitErr, nil
 	}
 	panic("unreachable")
+}
+
+// cmdProcessor is what write sends its commands through: the Backend's
+// client, or in a Cluster the master of the key's slot.
+type cmdProcessor interface {
+	Process(ctx context.Context, cmd goredis.Cmder) error
 }
 
 // notReplicated returns the error of a write that reached the master but

@@ -1,10 +1,6 @@
 package redis
 
-import (
-	"context"
-
-	goredis "github.com/redis/go-redis/v9"
-)
+import "context"
 
 // dropScript removes the previous generation of a blob in one atomic
 // step: in layout 2 the slot that is not current and pv, in layout 1 the
@@ -13,7 +9,7 @@ import (
 // version does not know, is reported, never changed.
 //
 //	KEYS[1] blob hash
-var dropScript = goredis.NewScript(`
+var dropScript = newScript(`
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then return {'ok'} end
 if t ~= 'hash' then return {'corrupt', 'key holds a ' .. t} end
@@ -44,7 +40,7 @@ func (b *Backend) DropPrevious(ctx context.Context, name string) (err error) {
 	if err := b.start(ctx, "drop previous", name, true); err != nil {
 		return err
 	}
-	r, acked, waitErr, err := b.write(ctx, dropScript, []string{b.blobPrefix + name})
+	r, acked, waitErr, err := b.write(ctx, dropScript, evalArgs([]string{b.blobPrefix + name}))
 	if err != nil {
 		return wrap(ctx, "drop previous", name, err)
 	}

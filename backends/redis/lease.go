@@ -106,7 +106,7 @@ func (b *Backend) Lease(ctx context.Context, name string) (_ *Lease, err error) 
 			return nil, opErr("lock", name, backends.ErrUnavailable, errClosed)
 		}
 		sent := time.Now()
-		res, acked, waitErr, err := b.write(ctx, acquireScript, []string{l.key}, l.token, ttlms)
+		res, acked, waitErr, err := b.write(ctx, acquireScript, evalArgs([]string{l.key}, l.token, ttlms))
 		wait, ok := res.(int64)
 		if err == nil && !ok {
 			return nil, opErr("lock", name, ErrCorrupt, errors.New("unexpected reply from the acquire script"))
@@ -236,8 +236,8 @@ func (l *Lease) Extend(ctx context.Context) (err error) {
 		return opErr("extend", l.name, nil, err)
 	}
 	sent := time.Now()
-	res, acked, waitErr, err := l.b.write(ctx, extendScript, []string{l.key}, l.token,
-		strconv.FormatInt(l.ttl.Milliseconds(), 10))
+	res, acked, waitErr, err := l.b.write(ctx, extendScript, evalArgs([]string{l.key}, l.token,
+		strconv.FormatInt(l.ttl.Milliseconds(), 10)))
 	if err != nil {
 		return wrap(ctx, "extend", l.name, err)
 	}

@@ -67,6 +67,11 @@ const (
 	// accidental match between two writers negligible (2^-64 per pair).
 	nonceBytes = 8
 
+	// nonceBatch is how many nonces a Backend reads from crypto/rand at
+	// once (nonceSource): 64 of them, 512 bytes, make the OS call one
+	// write in 64 while keeping the buffer small.
+	nonceBatch = 64
+
 	// maxCounter bounds the counter the scripts compute with: they hold it
 	// in a Lua number (a double), exact up to 2^53. 15 digits is far more
 	// writes than a vault will ever see; a stored version beyond it is

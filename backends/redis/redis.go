@@ -2,11 +2,8 @@ package redis
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net/url"
 	"slices"
 	"strconv"
@@ -33,9 +30,16 @@ type Backend struct {
 	indexKey    string // "{prefix}:names"
 	seqKey      string // "{prefix}:seq"
 
+	// indexKey and seqKey as interface values, and the part of the put
+	// script's ARGV[4] that is the same for every Put (keep and the size
+	// limit): made once, not on every Put.
+	indexKeyArg, seqKeyArg any
+	putArgsMid             string // " <keep> <maxBlobSize> "
+
 	closed atomic.Bool
 	seen   seenVersions // WithRollbackCheck
 	slots  slotGuesses  // where Get expects each name's blob
+	nonces nonceSource  // the random parts of new versions
 }
 
 var (
@@ -225,7 +229,11 @@ func buildConfig(opts []Option) (config, error) {
 
 func newBackend(client goredis.UniversalClient, own bool, cfg config) *Backend {
 	tag := "{" + cfg.prefix + "}:"
-	return &Backend{
+	keep := "0"
+	if cfg.keepPrevious {
+		keep = "1"
+	}
+	b := &Backend{
 		client:      client,
 		own:         own,
 		cfg:         cfg,
@@ -233,7 +241,10 @@ func newBackend(client goredis.UniversalClient, own bool, cfg config) *Backend {
 		leasePrefix: tag + "lock:",
 		indexKey:    tag + "names",
 		seqKey:      tag + "seq",
+		putArgsMid:  " " + keep + " " + strconv.Itoa(cfg.maxBlobSize) + " ",
 	}
+	b.indexKeyArg, b.seqKeyArg = b.indexKey, b.seqKey
+	return b
 }
 
 // Close releases the client if the Backend owns it (NewFromURL). Methods
@@ -464,29 +475,46 @@ func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion b
 		// No stored version can equal it.
 		return "", opErr("put", name, backends.ErrConflict, nil)
 	}
-	nonce, err := newNonce()
-	if err != nil {
-		return "", opErr("put", name, nil, err)
-	}
-	keep := "0"
-	if b.cfg.keepPrevious {
-		keep = "1"
-	}
 	if blob == nil {
 		blob = []byte{}
 	}
 	floor := b.floor(name)
-	// The common path's new version, or "" when it does not apply.
-	next := ""
-	if c := nextCounter(ifVersion, floor); c != "" && b.cfg.keepPrevious {
-		next = c + "-" + nonce
+	// ARGV[3] and ARGV[4] of the put script, built in one buffer and
+	// converted to one string: the common path's new version ("<counter>-"
+	// and the nonce, or "" when it does not apply), then the nonce, keep,
+	// the size limit, the floor and the index name.
+	var stack [128]byte
+	buf := stack[:0]
+	c, common := nextCounter(ifVersion, floor)
+	common = common && b.cfg.keepPrevious
+	if common {
+		buf = strconv.AppendUint(buf, c, 10)
+		buf = append(buf, '-')
 	}
-	rest := nonce + " " + keep + " " + strconv.Itoa(b.cfg.maxBlobSize) + " " + strconv.FormatUint(floor, 10) + " " + b.indexName(name)
-	r, acked, waitErr, err := b.write(ctx, putScript,
-		[]string{b.blobPrefix + name, b.indexKey, b.seqKey}, string(ifVersion), blob, next, rest)
+	nonceAt := len(buf)
+	buf, err = b.nonces.appendHex(buf)
+	if err != nil {
+		return "", opErr("put", name, nil, err)
+	}
+	nextLen := 0
+	if common {
+		nextLen = len(buf)
+		buf = append(buf, buf[nonceAt:]...)
+	}
+	buf = append(buf, b.putArgsMid...)
+	buf = strconv.AppendUint(buf, floor, 10)
+	buf = append(buf, ' ')
+	buf = append(buf, b.indexName(name)...)
+	packed := string(buf)
+	next, rest := packed[:nextLen], packed[nextLen:]
+	r, acked, waitErr, err := b.write(ctx, putScript, []any{nil, nil, 3,
+		b.blobPrefix + name, b.indexKeyArg, b.seqKeyArg, string(ifVersion), blob, next, rest})
 	if err != nil {
 		b.slots.forget(name) // applied or not: unknown
 		return "", wrap(ctx, "put", name, err)
+	}
+	if n, ok := r.(int64); ok && n == 1 && next != "" {
+		r = next // the common path stored next
 	}
 	v, err = b.versionReply("put", name, r, acked, waitErr)
 	if v != "" {
@@ -511,12 +539,12 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 	if ifVersion != backends.Any && !validVersion(string(ifVersion)) {
 		return "", opErr("restore", name, backends.ErrConflict, nil)
 	}
-	nonce, err := newNonce()
+	nonce, err := b.nonces.newNonce()
 	if err != nil {
 		return "", opErr("restore", name, nil, err)
 	}
-	r, acked, waitErr, err := b.write(ctx, restoreScript, []string{b.blobPrefix + name, b.seqKey},
-		string(ifVersion), nonce, b.cfg.maxBlobSize, b.floor(name))
+	r, acked, waitErr, err := b.write(ctx, restoreScript, evalArgs([]string{b.blobPrefix + name, b.seqKey},
+		string(ifVersion), nonce, b.cfg.maxBlobSize, b.floor(name)))
 	if err != nil {
 		b.slots.forget(name) // applied or not: unknown
 		return "", wrap(ctx, "restore", name, err)
@@ -565,8 +593,8 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 		// stored blob (conflict), and a missing one is still notfound.
 		ifVersion = "-"
 	}
-	r, acked, waitErr, err := b.write(ctx, deleteScript, []string{b.blobPrefix + name, b.indexKey, b.seqKey},
-		string(ifVersion), b.indexName(name))
+	r, acked, waitErr, err := b.write(ctx, deleteScript, evalArgs([]string{b.blobPrefix + name, b.indexKey, b.seqKey},
+		string(ifVersion), b.indexName(name)))
 	if err != nil {
 		return wrap(ctx, "delete", name, err)
 	}
@@ -636,16 +664,6 @@ func reply(op, name string, r []any) ([]any, error) {
 		return nil, opErr(op, name, ErrCorrupt, errors.New("stored value is not a sessionvault blob: "+detail))
 	}
 	return nil, opErr(op, name, ErrCorrupt, errors.New("unexpected reply from the script"))
-}
-
-// newNonce returns the random part of a new version, 2*nonceBytes hex
-// digits. It needs uniqueness, not secrecy (anyone who reads the key sees
-// it), so it comes from math/rand/v2's per-thread ChaCha8 generator,
-// seeded from the OS, instead of a getrandom system call per write.
-func newNonce() (string, error) {
-	var n [nonceBytes]byte
-	binary.LittleEndian.PutUint64(n[:], mrand.Uint64())
-	return hex.EncodeToString(n[:]), nil
 }
 
 // validVersion reports whether v has the shape "<counter>-<nonce>".

@@ -128,14 +128,14 @@ func (b *Backend) floor(name string) uint64 {
 
 // nextCounter is the counter of the version that replaces ifVersion, for
 // the put script's common path: one above ifVersion's and at least floor;
-// "" when ifVersion is not a version or its counter has more digits than
-// the script accepts.
-func nextCounter(ifVersion backends.Version, floor uint64) string {
+// false when ifVersion is not a version or its counter has more digits
+// than the script accepts.
+func nextCounter(ifVersion backends.Version, floor uint64) (uint64, bool) {
 	n, ok := counter(ifVersion)
 	if !ok || n >= maxCounter {
-		return ""
+		return 0, false
 	}
-	return strconv.FormatUint(max(n+1, floor), 10)
+	return max(n+1, floor), true
 }
 
 // Forget makes the next Get of name accept whatever version the server

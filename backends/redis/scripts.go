@@ -2,9 +2,37 @@ package redis
 
 import goredis "github.com/redis/go-redis/v9"
 
+// script is a write script: Backend.write sends it as EVALSHA, and as
+// EVAL when the server answers NOSCRIPT, with the command's arguments in
+// one slice the caller builds (evalArgs, or Put's own, which saves the
+// allocations of go-redis's Script.Run on the hot path). Its digest and
+// source are converted to interface values once.
+type script struct {
+	*goredis.Script
+	sha, src any
+}
+
+func newScript(src string) *script {
+	s := goredis.NewScript(src)
+	return &script{Script: s, sha: s.Hash(), src: src}
+}
+
+// evalArgs returns the arguments of an EVALSHA of keys and args for
+// Backend.write: two free places for the command and the digest, the
+// number of keys, the keys, the arguments.
+func evalArgs(keys []string, args ...any) []any {
+	out := make([]any, 3, 3+len(keys)+len(args))
+	out[2] = len(keys)
+	for _, k := range keys {
+		out = append(out, k)
+	}
+	return append(out, args...)
+}
+
 // The Lua scripts below run atomically inside Redis. They are sent with
 // EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a
-// restart or SCRIPT FLUSH); goredis.Script does that.
+// restart or SCRIPT FLUSH): Backend.write does that for the write scripts,
+// goredis.Script for the others.
 //
 // A blob is a HASH; its fields in layout 2 (docs/FORMAT.md section 13),
 // which every write leaves:
@@ -41,7 +69,8 @@ import goredis "github.com/redis/go-redis/v9"
 // SETs (docs/BENCHMARKS.md).
 //
 // Replies: a successful Put or Restore returns the new version as a bare
-// string; every other outcome is an array whose first element is a status
+// string (or, for a Put on the common path, the integer 1: the version is
+// the one the client computed); every other outcome is an array whose first element is a status
 // word, so that no Redis error string has to be parsed to tell a conflict
 // from a missing blob: "notfound", "conflict", "corrupt".
 
@@ -131,9 +160,13 @@ return {'ok', v, d}
 // layout-1 blob is rewritten as layout 2 there, its blob in slot 0 as the
 // previous generation.
 //
+// The first branch replies with the integer 1, which means "stored, with
+// ARGV[3] as the version" (the client has it: the reply need not carry
+// it back); every other success replies with the version itself.
+//
 // A Put that go-redis retries after a lost reply finds its own nonce in the
 // stored version and reports success instead of a false conflict.
-var putScript = goredis.NewScript(putScriptSrc)
+var putScript = newScript(putScriptSrc)
 
 // putScriptSrc is putScript's source; 37 in it is maxVersionLen and 15
 // maxCounterDigits.
@@ -141,11 +174,14 @@ const putScriptSrc = `
 local r = redis.pcall('HMGET', KEYS[1], 'v', 's', 'layout')
 local t, cur, s, lay = 'hash', false, false, false
 if not r['err'] then cur, s, lay = r[1], r[2], r[3] end
-if cur and cur == ARGV[1] and ARGV[3] ~= '' and lay == '2' and (s == '0' or s == '1') then
-  local o = '1'
-  if s == '1' then o = '0' end
-  redis.call('HSET', KEYS[1], 'd' .. o, ARGV[2], 'v', ARGV[3], 's', o, 'pv', cur)
-  return ARGV[3]
+if cur == ARGV[1] and lay == '2' and ARGV[3] ~= '' then
+  if s == '0' then
+    redis.call('HSET', KEYS[1], 'd1', ARGV[2], 'v', ARGV[3], 's', '1', 'pv', cur)
+    return 1
+  elseif s == '1' then
+    redis.call('HSET', KEYS[1], 'd0', ARGV[2], 'v', ARGV[3], 's', '0', 'pv', cur)
+    return 1
+  end
 end
 local nonce, keep, max, floor, name = string.match(ARGV[4], '^(%x+) ([01]) (%d+) (%d+) (.*)$')
 if not nonce then return {'corrupt', 'malformed script arguments'} end
@@ -200,7 +236,7 @@ return v
 //	KEYS[3] vault sequence key
 //	ARGV[1] ifVersion: "*" any, else the exact version
 //	ARGV[2] name to remove from the index ("" for the header)
-var deleteScript = goredis.NewScript(`
+var deleteScript = newScript(`
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then
   if ARGV[2] ~= '' then redis.call('SREM', KEYS[2], ARGV[2]) end
@@ -253,7 +289,7 @@ return 0
 //	KEYS[1] lease key
 //	ARGV[1] owner token
 //	ARGV[2] TTL in milliseconds
-var extendScript = goredis.NewScript(`
+var extendScript = newScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `)
@@ -274,7 +310,7 @@ return 0
 // kept. A layout-1 hash is rewritten as layout 2 (the restored blob in
 // slot 0). The restored blob gets a counter above both generations', so
 // a client that saw either accepts it.
-var restoreScript = goredis.NewScript(`
+var restoreScript = newScript(`
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then return {'notfound'} end
 if t ~= 'hash' then return {'corrupt', 'key holds a ' .. t} end
@@ -335,7 +371,7 @@ return v
 // It returns 0 when the caller holds the lease, otherwise the holder's
 // remaining TTL in milliseconds (so that a waiter need not poll sooner), or
 // -1 when the key has no expiry: not a lease this package set.
-var acquireScript = goredis.NewScript(`
+var acquireScript = newScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur or cur == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

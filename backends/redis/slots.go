@@ -55,7 +55,11 @@ func (s *slotGuesses) get(name string) (slotGuess, bool) {
 // one round trip.
 func (s *slotGuesses) set(name string, g slotGuess) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.setLocked(name, g)
+	s.mu.Unlock()
+}
+
+func (s *slotGuesses) setLocked(name string, g slotGuess) {
 	if s.m == nil {
 		s.m = make(map[string]slotGuess)
 	}
@@ -85,13 +89,15 @@ func (s *slotGuesses) forget(name string) {
 // (ifVersion); otherwise the guess is dropped.
 func (s *slotGuesses) wrote(name string, restore, keep bool, ifVersion, v backends.Version) {
 	var field uint8
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	switch {
 	case !restore && (!keep || ifVersion == backends.Absent):
 		field = fieldD0
 	default:
-		g, ok := s.get(name)
+		g, ok := s.m[name]
 		if !ok || g.v != ifVersion || ifVersion == backends.Any {
-			s.forget(name)
+			delete(s.m, name)
 			return
 		}
 		switch {
@@ -103,5 +109,5 @@ func (s *slotGuesses) wrote(name string, restore, keep bool, ifVersion, v backen
 			field = fieldD1
 		}
 	}
-	s.set(name, slotGuess{v: v, field: field})
+	s.setLocked(name, slotGuess{v: v, field: field})
 }
