@@ -27,16 +27,18 @@
 // blob into the slot that is not current, with one pwritev(2), then calls
 // fdatasync(2) once (F_FULLFSYNC on macOS, FlushFileBuffers on Windows).
 // The record stays open between a Backend's updates (reccache.go): when
-// its path still leads to the open file (one fstatat(2)) and both slot
-// headers read back (one pread(2)) as this Backend last wrote them, no
-// other writer touched it, and the update skips reading and checking the
-// current blob. An update of a session then makes, with the session's
-// Lock, these system calls: fstatat and flock for the Lock and for the
-// write lock, fstatat and pread of the record, pwritev, fdatasync, and
-// one flock per lock to unlock.
+// its path still leads to the open file (one fstatat(2); on Linux a
+// statx(2) that does not ask for the timestamps, see stat_linux.go) and
+// both slot headers read back (one pread(2)) as this Backend last wrote
+// them, no other writer touched it, and the update skips reading and
+// checking the current blob. An update of a session then makes, with the
+// session's Lock, these system calls: fstatat and flock for the Lock and
+// for the write lock, statx (fstatat) and pread of the record, pwritev,
+// fdatasync, and one flock per lock to unlock.
 // Writing over blocks the file has changes no metadata a read needs, so
 // that is one data write and one cache flush, the least a durable update
-// can cost. A write torn by a crash or a power cut leaves that slot's
+// can cost (ext4 without a journal also writes the inode's block when the
+// modification time moved, as for any file written in place). A write torn by a crash or a power cut leaves that slot's
 // checksums failing, so the blob before it stays current; the blob it
 // overwrote, two generations back, is gone.
 //

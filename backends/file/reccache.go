@@ -13,11 +13,12 @@ import (
 // lock, closed with the entry: when it falls out of the maxIdleLocks most
 // recently used idle ones, or by Close), together with what it knows of
 // the record after its own last write. An update in place then costs,
-// besides the write lock: one fstatat(2) (the path still leads to the
-// descriptor's inode and passes the open's checks), one pread(2) of the
-// two slot headers, the pwritev(2) and the fdatasync(2), instead of an
-// openat, an fstat, a read of the whole record, the current blob's
-// checksums and a close.
+// besides the write lock: one fstatat(2) (statx(2) on Linux, not asking
+// for the timestamps: stat_linux.go), which checks that the path still
+// leads to the descriptor's inode and passes the open's checks, one
+// pread(2) of the two slot headers, the pwritev(2) and the fdatasync(2),
+// instead of an openat, an fstat, a read of the whole record, the current
+// blob's checksums and a close.
 //
 // The state is trusted only when both slot headers read back byte for
 // byte as this Backend left them after its last successful write

@@ -279,7 +279,7 @@ func (d *sysDir) openCheckedStat(name string, flags int) (fd int, st unix.Stat_t
 		}
 		return -1, st, explain(d.join(name), err, false)
 	}
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := fstat(fd, &st); err != nil {
 		unix.Close(fd)
 		return -1, st, &fs.PathError{Op: "fstat", Path: d.join(name), Err: err}
 	}
@@ -341,7 +341,7 @@ func (d *sysDir) readFile(name string, limit int) ([]byte, error) {
 // fdUnlinked reports whether the file open as fd has no name left.
 func fdUnlinked(fd int) (bool, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := fstat(fd, &st); err != nil {
 		return false, err
 	}
 	return st.Nlink == 0, nil
@@ -408,11 +408,13 @@ const keepRecords = true
 // another process), replaced by a symbolic link or anything else, or
 // opened up to others since f was opened reports false; the caller then
 // opens the path again with openFile, which refuses it as on a first
-// open. The inode number cannot have been reused for another file: f
+// open. The stat does not ask for timestamps (stat_linux.go: asking
+// would make the write that follows cost an inode write on some
+// filesystems). The inode number cannot have been reused for another file: f
 // holds the inode open.
 func (d *sysDir) sameFile(f *sysFile, name string) (int64, bool) {
 	var st unix.Stat_t
-	if err := retry(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+	if err := retry(func() error { return fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
 		return 0, false
 	}
 	if uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino || checkStat(f.path, &st, d.euid, false) != nil {
