@@ -517,13 +517,7 @@ func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion b
 		r = next // the common path stored next
 	}
 	v, err = b.versionReply("put", name, r, acked, waitErr)
-	if v != "" {
-		b.slots.wrote(name, false, b.cfg.keepPrevious, ifVersion, v)
-	} else {
-		// A conflict: another client wrote, so the slot this Backend
-		// last saw is likely stale; the next Get reads both.
-		b.slots.forget(name)
-	}
+	b.noteWrite(name, false, ifVersion, v)
 	return v, err
 }
 
@@ -550,14 +544,20 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 		return "", wrap(ctx, "restore", name, err)
 	}
 	v, err = b.versionReply("restore", name, r, acked, waitErr)
-	if v != "" {
-		b.slots.wrote(name, true, b.cfg.keepPrevious, ifVersion, v)
-	} else {
-		// A conflict: another client wrote, so the slot this Backend
-		// last saw is likely stale; the next Get reads both.
-		b.slots.forget(name)
-	}
+	b.noteWrite(name, true, ifVersion, v)
 	return v, err
+}
+
+// noteWrite updates the slot guess of name after a Put (or a Restore,
+// with restore) that returned v: the slot it made current, or, after a
+// conflict (v empty: another client wrote, so the slot this Backend last
+// saw is likely stale), none, so that the next Get reads both.
+func (b *Backend) noteWrite(name string, restore bool, ifVersion, v backends.Version) {
+	if v == "" {
+		b.slots.forget(name)
+		return
+	}
+	b.slots.wrote(name, restore, b.cfg.keepPrevious, ifVersion, v)
 }
 
 // versionReply decodes the reply of the put and restore scripts: the new
