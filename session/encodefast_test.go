@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/sessionvault/sessionvault/backends"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -377,6 +378,11 @@ func TestUnlockContext(t *testing.T) {
 	if time.Now().Before(c.deadline) {
 		t.Error("Done closed before the deadline")
 	}
+	// As for context.WithTimeout(context.WithoutCancel(parent)): the
+	// cause is its own deadline, not the canceled parent's cause.
+	if cause := context.Cause(c); cause != context.DeadlineExceeded {
+		t.Errorf("Cause = %v, want DeadlineExceeded", cause)
+	}
 	c.stop()
 	if err := c.Err(); err != context.DeadlineExceeded {
 		t.Errorf("Err after the deadline = %v", err)
@@ -441,6 +447,50 @@ func TestSecretPairIsTwoSecrets(t *testing.T) {
 		b.Destroy()
 		if bytes.ContainsFunc(wb, func(r rune) bool { return r != 0 }) || !b.IsEmpty() {
 			t.Fatalf("%q: the second not wiped: %q", c, wb)
+		}
+	}
+}
+
+// panicStore is a Store whose Seal panics once armed.
+type panicStore struct {
+	*testStore
+	armed bool
+}
+
+func (p *panicStore) Seal(ctx context.Context, pt []byte, v backends.Version) (backends.Version, error) {
+	if p.armed {
+		panic("seal failed")
+	}
+	return p.testStore.Seal(ctx, pt, v)
+}
+
+// A Store whose Seal panics, under a caller that recovers, leaves no
+// plaintext in the Manager's kept buffer.
+func TestScratchWipedWhenSealPanics(t *testing.T) {
+	ctx := ctxT(t)
+	st := &panicStore{testStore: newTestStore(t)}
+	m := newTestManager(t, st)
+	tok := tokens("access token", "refresh token", nil)
+	defer tok.Destroy()
+	if err := m.CreateSession(ctx, tok, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.armed = true
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Seal did not panic")
+			}
+		}()
+		tk := tokens("new access token", "new refresh token", nil)
+		defer tk.Destroy()
+		_ = m.UpdateTokens(ctx, tk)
+	}()
+	m.ioMu.Lock()
+	defer m.ioMu.Unlock()
+	for i, c := range m.scratch[:cap(m.scratch)] {
+		if c != 0 {
+			t.Fatalf("byte %d of the kept buffer is not zero after a panicking Seal", i)
 		}
 	}
 }

@@ -688,12 +688,17 @@ func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 			return err
 		}
 		var v backends.Version
-		err = retryUnavailable(ctx, func() error {
-			var err error
-			v, err = m.store.Seal(ctx, pt, base)
-			return err
-		})
-		m.keepScratch(pt)
+		err = func() error {
+			// Deferred, so that a Store whose Seal panics (and a
+			// caller that recovers) leaves no plaintext in the kept
+			// buffer either.
+			defer m.keepScratch(pt)
+			return retryUnavailable(ctx, func() error {
+				var err error
+				v, err = m.store.Seal(ctx, pt, base)
+				return err
+			})
+		}()
 		if err == nil {
 			m.mu.Lock()
 			m.version = v
@@ -750,7 +755,7 @@ func (m *Manager) plaintextLocked() ([]byte, error) {
 // its array for the next write unless it is larger than maxKeptScratch.
 // Whatever the encoder outgrew it already wiped. Called with ioMu held.
 func (m *Manager) keepScratch(pt []byte) {
-	wipe(pt)
+	wipe(pt[:cap(pt)]) // the whole array: a Store may have written past len
 	if cap(pt) > maxKeptScratch {
 		m.scratch = nil
 		return
@@ -786,7 +791,7 @@ func (m *Manager) unlock(ctx context.Context, lk backends.Lock) {
 // Done is first called, so that an unlock that never waits (a file lock
 // is one system call) costs no timer and no allocation beyond itself.
 type unlockContext struct {
-	parent   context.Context // for Value only
+	parent   context.Context // context.WithoutCancel of the caller's: for Value only
 	deadline time.Time
 
 	once     sync.Once // makes done, and the timer that closes it
@@ -796,13 +801,16 @@ type unlockContext struct {
 }
 
 func newUnlockContext(parent context.Context, d time.Duration) *unlockContext {
-	return &unlockContext{parent: parent, deadline: time.Now().Add(d)}
+	return &unlockContext{parent: context.WithoutCancel(parent), deadline: time.Now().Add(d)}
 }
 
 // Deadline returns the deadline d from newUnlockContext.
 func (c *unlockContext) Deadline() (time.Time, bool) { return c.deadline, true }
 
-// Value returns the parent's value for key.
+// Value returns the parent's value for key, as
+// context.WithoutCancel(parent) does: parent is that, so that
+// context.Cause of an unlockContext is its own Err, never the cause of a
+// caller's context it does not follow.
 func (c *unlockContext) Value(key any) any { return c.parent.Value(key) }
 
 // Done returns a channel closed at the deadline or by stop.
