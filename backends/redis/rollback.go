@@ -48,7 +48,10 @@ func counter(v backends.Version) (uint64, bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(string(v[:i]), 10, 64)
-	return n, err == nil
+	// A counter over maxCounter is none this package's scripts write
+	// (FORMAT.md §13: at most 15 digits): a hostile one must not become
+	// the floor of this Backend's next writes.
+	return n, err == nil && n <= maxCounter
 }
 
 // least returns the lowest counter a read of name that starts now may
@@ -135,7 +138,10 @@ func nextCounter(ifVersion backends.Version, floor uint64) (uint64, bool) {
 	if !ok || n >= maxCounter {
 		return 0, false
 	}
-	return max(n+1, floor), true
+	if c := max(n+1, floor); c <= maxCounter {
+		return c, true
+	}
+	return 0, false
 }
 
 // Forget makes the next Get of name accept whatever version the server

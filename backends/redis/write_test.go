@@ -139,3 +139,27 @@ func TestWriteAfterScriptFlush(t *testing.T) {
 		}
 	}
 }
+
+// A version counter over maxCounter (none the scripts write) is not a
+// counter: it neither becomes the floor of later writes nor yields a next
+// counter the scripts would refuse.
+func TestCounterBounds(t *testing.T) {
+	ok := backends.Version("999999999999999-0123456789abcdef")
+	if n, good := counter(ok); !good || n != maxCounter {
+		t.Fatalf("counter(%s) = %d, %v", ok, n, good)
+	}
+	for _, v := range []backends.Version{"1000000000000000-0123456789abcdef", "18446744073709551615-0123456789abcdef"} {
+		if _, good := counter(v); good {
+			t.Errorf("counter(%s) accepted", v)
+		}
+	}
+	if c, good := nextCounter("5-0123456789abcdef", 0); !good || c != 6 {
+		t.Errorf("nextCounter from 5 = %d, %v", c, good)
+	}
+	if c, good := nextCounter("5-0123456789abcdef", maxCounter+1); good {
+		t.Errorf("nextCounter with a floor over maxCounter = %d, accepted", c)
+	}
+	if _, good := nextCounter(ok, 0); good {
+		t.Error("nextCounter from maxCounter accepted")
+	}
+}
