@@ -205,8 +205,13 @@ func (a *app) openVault(ctx context.Context) (*vault.Vault, error) {
 // unlock opens the vault in b with the key sources given, or, when none
 // is given, with those the vault's header names (autoKeySources).
 func (a *app) unlock(ctx context.Context, b backends.Backend) (*vault.Vault, error) {
-	a.recordService(ctx, b)
-	auto, hasPass := a.autoKeySources(ctx, b)
+	// One read of the header, without any key, tells both which
+	// keychain service it records and which key sources it has.
+	in, inErr := vault.Inspect(ctx, b, a.policyOptions()...)
+	if inErr == nil { // otherwise Open reports it
+		a.recordService(in)
+	}
+	auto, hasPass := a.autoKeySources(in, inErr)
 	opts, wipe, err := a.unlockOptions(ctx)
 	if err != nil {
 		return nil, err
@@ -228,20 +233,17 @@ func (a *app) unlock(ctx context.Context, b backends.Backend) (*vault.Vault, err
 	return v, nil
 }
 
-// recordService reads, without any key, the keychain service the vault's
-// first keychain slot records (header version 3) into a.recordedService:
+// recordService takes the keychain service the vault's first keychain
+// slot records (header version 3, read by vault.Inspect without any key)
+// into a.recordedService:
 // the key to unlock with is then looked up there unless
 // --keychain-service says otherwise. The name is authenticated by the
 // header, but only once a slot opens; until then it decides only which
 // entry of this user's keychain is read, which is harmless (see
 // SECURITY.md, "A vault records its key sources").
-func (a *app) recordService(ctx context.Context, b backends.Backend) {
+func (a *app) recordService(in vault.Info) {
 	if a.keychainService != "" {
 		return
-	}
-	in, err := vault.Inspect(ctx, b, a.policyOptions()...)
-	if err != nil {
-		return // Open reports it
 	}
 	for _, s := range in.Slots {
 		if s.Kind == vault.KeychainSlot && s.Service != "" {
@@ -256,13 +258,9 @@ func (a *app) recordService(ctx context.Context, b backends.Backend) {
 // no key needed), and its keychain and TPM slots are tried as if
 // --keychain and --tpm had been given. It reports whether it did, and
 // whether the vault has a passphrase slot to fall back on.
-func (a *app) autoKeySources(ctx context.Context, b backends.Backend) (auto, hasPass bool) {
-	if a.keychain || a.tpm || a.pass.explicit() {
+func (a *app) autoKeySources(in vault.Info, inErr error) (auto, hasPass bool) {
+	if a.keychain || a.tpm || a.pass.explicit() || inErr != nil {
 		return false, false
-	}
-	in, err := vault.Inspect(ctx, b)
-	if err != nil {
-		return false, false // Open reports it
 	}
 	for _, s := range in.Slots {
 		switch s.Kind {
