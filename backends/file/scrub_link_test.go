@@ -18,12 +18,7 @@ import (
 // DropPrevious without zeroing the live file through it: the current blob
 // and the header still read whole.
 func TestDropPreviousKeepsHardLinkedLiveFile(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "v")
-	b, err := New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, dir := newLinkTestBackend(t)
 	ctx := context.Background()
 	for _, c := range []struct{ name, path, temp string }{
 		{"x", filepath.Join(dir, "sessions", "x.sealed"), filepath.Join(dir, "sessions", ".x.sealed.tmp-0123456789abcdef")},
@@ -53,12 +48,7 @@ func TestDropPreviousKeepsHardLinkedLiveFile(t *testing.T) {
 // or ln) is rewritten, not updated in place: the other name keeps the
 // bytes it had, and the record is a file of its own again.
 func TestPutHardLinkedRecordLeavesTheLinkAlone(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "v")
-	b, err := New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, dir := newLinkTestBackend(t)
 	ctx := context.Background()
 	v1, err := b.Put(ctx, "x", bytes.Repeat([]byte("1"), 200), backends.Absent)
 	if err != nil {
@@ -95,4 +85,17 @@ func TestPutHardLinkedRecordLeavesTheLinkAlone(t *testing.T) {
 	if err := syscall.Stat(rec, &st); err != nil || st.Nlink != 1 {
 		t.Fatalf("record links: %d, %v; want 1", st.Nlink, err)
 	}
+}
+
+// newLinkTestBackend returns a Backend on a fresh folder, closed when t
+// ends, and the folder.
+func newLinkTestBackend(t *testing.T) (*Backend, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "v")
+	b, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, dir
 }
