@@ -53,8 +53,8 @@ func ptrSecret(s session.Secret) *session.Secret { return &s }
 // session (temp file, write, fsync, rename, folder fsync), in the same
 // folder. A third series times the vault Store's Seal of the same
 // plaintext alone, to separate the Manager's cost from storage's, and a
-// fourth the store lock every write takes (Store.Lock and Unlock: a
-// flock on the file backend). The series are interleaved, one of each per
+// fourth the store lock a refresh or a conflicted write takes
+// (Store.Lock and Unlock: a flock on the file backend). The series are interleaved, one of each per
 // iteration in rotating order, so drift in the disk affects all; ns/op
 // and the ratio are of medians.
 func BenchmarkUpdateTokens(b *testing.B) {

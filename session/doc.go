@@ -97,15 +97,16 @@
 // background goroutine writes metadata behind, at most once per
 // WithMetadataFlushInterval, and Close flushes it.
 //
-// Every write takes the store's lock (a flock on the file backend, a few
-// microseconds next to a durable write's millisecond) and is based on the
-// stored version the Manager last saw. When another writer (another
-// Manager, another process) stored a newer one, the Manager re-reads,
-// re-applies its own changes (tokens and the Turnkey session replace,
-// unless the stored tokens were refreshed later; cookies merge;
-// last_api_call_at keeps the later) and writes again with the version
-// check, still under the lock, for as long as the stored version moves:
-// a durable update fails only when the storage does. A session deleted by
+// Every write is a compare-and-set on the stored version the Manager last
+// saw, which the store checks under its own write lock. When another
+// writer (another Manager, another process) stored a newer one, the
+// Manager takes the store's lock (a flock on the file backend, a lease on
+// Redis), re-reads, re-applies its own changes (tokens and the Turnkey
+// session replace, unless the stored tokens were refreshed later; cookies
+// merge; last_api_call_at keeps the later) and writes again with the
+// version check, under the lock, for as long as the stored version moves:
+// a durable update fails only when the storage does. A write that meets no
+// conflict takes no lock. A session deleted by
 // another writer (a logout elsewhere) is not resurrected: the update
 // fails with ErrNoSession and the Manager wipes its copy.
 //

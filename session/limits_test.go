@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -489,13 +490,12 @@ func TestWriteStopsOnSelfContradictingStore(t *testing.T) {
 	}
 }
 
-// lockCheckingStore records every Seal made without its lock held.
+// lockCheckingStore records, for every Seal, whether its lock was held.
 type lockCheckingStore struct {
 	*testStore
-	mu       sync.Mutex
-	held     bool
-	unlocked int // Seals without the lock
-	seals    int
+	mu     sync.Mutex
+	held   bool
+	locked []bool // per Seal: made with the lock held
 }
 
 type checkedLock struct {
@@ -523,17 +523,26 @@ func (l *checkedLock) Unlock(ctx context.Context) error {
 
 func (s *lockCheckingStore) Seal(ctx context.Context, pt []byte, v backends.Version) (backends.Version, error) {
 	s.mu.Lock()
-	s.seals++
-	if !s.held {
-		s.unlocked++
-	}
+	s.locked = append(s.locked, s.held)
 	s.mu.Unlock()
 	return s.testStore.Seal(ctx, pt, v)
 }
 
-// TestEveryWriteTakesTheLock: create, updates, a refresh, metadata
-// written behind and Close's flush all write under the store's lock.
-func TestEveryWriteTakesTheLock(t *testing.T) {
+// seals returns the lock state of the Seals since the last call.
+func (s *lockCheckingStore) seals() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.locked
+	s.locked = nil
+	return l
+}
+
+// TestWritesLockOnlyOnConflict: a write that meets no conflict (create,
+// updates, metadata written behind, Close's flush) takes no store lock; a
+// refresh writes under it; a write whose first attempt meets another
+// writer's newer version retries under the lock, and keeps both writers'
+// changes.
+func TestWritesLockOnlyOnConflict(t *testing.T) {
 	ctx := ctxT(t)
 	st := &lockCheckingStore{testStore: newTestStore(t)}
 	clk := newClock(t0)
@@ -553,22 +562,58 @@ func TestEveryWriteTakesTheLock(t *testing.T) {
 	if err := m.UpdateTokens(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
+	if got := st.seals(); !slices.Equal(got, []bool{false, false, false}) {
+		t.Errorf("create, cookies, tokens: seals with the lock held %v, want none held", got)
+	}
 	if err := m.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if got := st.seals(); !slices.Equal(got, []bool{true}) {
+		t.Errorf("refresh: seals with the lock held %v, want [true]", got)
+	}
+
+	// Another writer stores a newer version: the next write's first
+	// attempt conflicts, and its retry holds the lock.
+	other := newTestManager(t, st.sibling(st.Name()))
+	oc := manyCookies("other", 2, "w")
+	defer oc.Destroy()
+	if err := other.UpdateCookies(ctx, oc); err != nil {
+		t.Fatal(err)
+	}
+	mine := manyCookies("mine", 2, "x")
+	defer mine.Destroy()
+	if err := m.UpdateCookies(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.seals(); !slices.Equal(got, []bool{false, true}) {
+		t.Errorf("conflicted write: seals with the lock held %v, want [false true]", got)
+	}
+	stored, _, err := st.testStore.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSession(stored)
+	clear(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	for _, k := range []string{"other0", "other1", "mine0", "mine1", "c0"} {
+		if _, ok := s.Cookies.Additional[k]; !ok {
+			t.Errorf("cookie %s lost in the conflicted write", k)
+		}
+	}
+
 	m.MarkAPICall("api")
 	time.Sleep(20 * time.Millisecond)
 	m.MarkAPICall("api2")
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.seals < 5 {
-		t.Fatalf("only %d writes: the test tested little", st.seals)
-	}
-	if st.unlocked > 0 {
-		t.Errorf("%d of %d writes without the store's lock", st.unlocked, st.seals)
+	for i, held := range st.seals() {
+		if held {
+			t.Errorf("metadata write %d held the lock without a conflict", i)
+		}
 	}
 }
 

@@ -18,13 +18,13 @@ import (
 // Store: the Go port of axiomtrade-rs's SessionManager. It is safe for
 // concurrent use.
 //
-// Every write takes the store's lock and is based on the stored version
-// the Manager last saw. When another writer (another Manager, another
-// process) stored a newer version, the write re-reads it, re-applies this
-// Manager's changes on top (tokens and the Turnkey session replace,
-// cookies merge, last_api_call_at keeps the later), and writes again with
-// the version check, still under the lock. No update is lost, and a
-// durable update fails only when the storage does.
+// Every write is based on the stored version the Manager last saw, with
+// the version check. When another writer (another Manager, another
+// process) stored a newer version, the write takes the store's lock,
+// re-reads it, re-applies this Manager's changes on top (tokens and the
+// Turnkey session replace, cookies merge, last_api_call_at keeps the
+// later), and writes again with the version check, under the lock. No
+// update is lost, and a durable update fails only when the storage does.
 //
 // Every update is checked against the bounds of the stored form before
 // it changes anything (see ErrTooLarge): a session the Manager saves
@@ -64,7 +64,8 @@ type Manager struct {
 	lifeCancel context.CancelFunc
 
 	// ioMu serializes this Manager's store writes. Lock order: ioMu, then
-	// the store lock (Store.Lock, taken by every write), then mu.
+	// the store lock (Store.Lock, taken by a refresh and by a write that
+	// met a conflict), then mu.
 	ioMu sync.Mutex
 	// scratch (guarded by ioMu) is the buffer every write encodes the
 	// plaintext into, kept between writes so that a write does not
@@ -637,8 +638,8 @@ func later(a, b *time.Time) bool {
 
 var errDeletedElsewhere = fmt.Errorf("%w: deleted by another writer; the in-memory copy was wiped", ErrNoSession)
 
-// write stores the in-memory session with the version check, under the
-// store's lock (see writeLocked). It returns nil without a session or
+// write stores the in-memory session with the version check (see
+// writeLocked: under the store's lock only after a conflict). It returns nil without a session or
 // without anything to write (the session is stored and unchanged).
 func (m *Manager) write(ctx context.Context, locked bool) (err error) {
 	m.ioMu.Lock()
@@ -647,71 +648,50 @@ func (m *Manager) write(ctx context.Context, locked bool) (err error) {
 }
 
 // writeLocked writes with ioMu held. Unless locked (the caller holds the
-// store's lock), it takes the store's lock first, for every write: a
-// cross-process flock costs microseconds next to a durable write's
-// millisecond, and a writer that held the lock only after a first
-// unlocked attempt could lose to others' unlocked attempts again and
-// again.
+// store's lock), the first attempt takes no lock: it is a compare-and-set
+// on the version this Manager last read or wrote, which the store checks
+// under its own write lock, so no other writer's update can be lost or
+// interleaved with it. Only a conflict (another writer stored a newer
+// version meanwhile) makes the write take the store's lock, re-read,
+// re-apply the pending changes and try again under it. A write that meets
+// no conflict (every write of a process that is alone on its session)
+// costs no lock round: two flock(2) and a path check on the file backend,
+// two round trips on Redis. A refresh in another process holds the lock
+// for as long as its auth server takes; an unconflicted write does not
+// wait for it, and the refresh's own write then conflicts and re-applies
+// its tokens on top (later stamps win, cookies merge).
 //
-// Under the lock, a version conflict can only come from a writer that
-// does not take it (a key rotation re-sealing the session, an older
-// release of this package). The write then re-reads, re-applies the
-// pending changes and tries again, for as long as the stored version
-// moves: each conflict is progress by that other writer, so there is no
-// retry count after which an update would be given up. A store that
-// reports a conflict but still holds the version written over contradicts
-// itself: that is a storage failure, returned.
+// Under the lock, a conflict comes from a writer that does not hold it
+// (another process's first attempt, a key rotation re-sealing the
+// session, an older release of this package). The write then re-reads,
+// re-applies and tries again, for as long as the stored version moves:
+// each conflict is progress by that other writer, so there is no retry
+// count after which an update would be given up. A store that reports a
+// conflict but still holds the version written over contradicts itself:
+// that is a storage failure, returned.
 func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 	if !m.needsWrite() {
 		return nil
 	}
-	if !locked {
-		lk, err := m.lock(ctx)
-		if err != nil {
-			return err
+	var lk backends.Lock
+	defer func() {
+		if lk != nil {
+			m.unlock(ctx, lk)
 		}
-		defer m.unlock(ctx, lk)
-	}
+	}()
 	for {
-		m.mu.Lock()
-		if !m.needsWriteLocked() {
-			m.mu.Unlock()
-			return nil
-		}
-		p := m.pend
-		m.pend = pending{}
-		base := m.version
-		pt, err := m.plaintextLocked()
-		m.mu.Unlock()
-		if err != nil {
-			m.restorePending(&p)
+		base, conflict, err := m.attemptWrite(ctx)
+		if conflict == nil || err != nil {
 			return err
 		}
-		var v backends.Version
-		err = func() error {
-			// Deferred, so that a Store whose Seal panics (and a
-			// caller that recovers) leaves no plaintext in the kept
-			// buffer either.
-			defer m.keepScratch(pt)
-			return retryUnavailable(ctx, func() error {
-				var err error
-				v, err = m.store.Seal(ctx, pt, base)
+		// Someone stored a newer version: under the lock, re-read it
+		// and re-apply our changes.
+		if !locked {
+			if lk, err = m.lock(ctx); err != nil {
 				return err
-			})
-		}()
-		if err == nil {
-			m.mu.Lock()
-			m.version = v
-			m.mu.Unlock()
-			p.destroy()
-			return nil
+			}
+			locked = true
 		}
-		m.restorePending(&p)
-		if !errors.Is(err, backends.ErrConflict) {
-			return &StoreError{Op: "seal", Name: m.store.Name(), Err: err}
-		}
-		// Someone stored a newer version: re-read it and re-apply our
-		// changes.
 		theirs, v, rerr := m.read(ctx)
 		if rerr != nil && !errors.Is(rerr, ErrNoSession) {
 			return rerr
@@ -719,7 +699,7 @@ func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 		if theirs != nil && v == base {
 			theirs.Destroy()
 			return &StoreError{Op: "seal", Name: m.store.Name(),
-				Err: fmt.Errorf("the store reports a conflict but still holds the version written over: %w", err)}
+				Err: fmt.Errorf("the store reports a conflict but still holds the version written over: %w", conflict)}
 		}
 		m.mu.Lock()
 		if theirs == nil && !m.pend.replace {
@@ -730,6 +710,52 @@ func (m *Manager) writeLocked(ctx context.Context, locked bool) (err error) {
 		m.adoptLocked(theirs, v)
 		m.mu.Unlock()
 	}
+}
+
+// attemptWrite seals the in-memory session with its pending changes over
+// the version it is based on, once. Both errors nil: nothing is left to
+// write (written, or nothing pending). A non-nil conflict is the store's
+// version conflict: the pending changes are back in place and base is the
+// version the attempt was based on. Called with ioMu held.
+func (m *Manager) attemptWrite(ctx context.Context) (base backends.Version, conflict, err error) {
+	m.mu.Lock()
+	if !m.needsWriteLocked() {
+		m.mu.Unlock()
+		return "", nil, nil
+	}
+	p := m.pend
+	m.pend = pending{}
+	base = m.version
+	pt, err := m.plaintextLocked()
+	m.mu.Unlock()
+	if err != nil {
+		m.restorePending(&p)
+		return base, nil, err
+	}
+	var v backends.Version
+	err = func() error {
+		// Deferred, so that a Store whose Seal panics (and a caller
+		// that recovers) leaves no plaintext in the kept buffer
+		// either.
+		defer m.keepScratch(pt)
+		return retryUnavailable(ctx, func() error {
+			var err error
+			v, err = m.store.Seal(ctx, pt, base)
+			return err
+		})
+	}()
+	if err == nil {
+		m.mu.Lock()
+		m.version = v
+		m.mu.Unlock()
+		p.destroy()
+		return base, nil, nil
+	}
+	m.restorePending(&p)
+	if !errors.Is(err, backends.ErrConflict) {
+		return base, nil, &StoreError{Op: "seal", Name: m.store.Name(), Err: err}
+	}
+	return base, err, nil
 }
 
 // plaintextLocked encodes the in-memory session into the kept scratch

@@ -51,8 +51,8 @@ func defaultConfig() config {
 //
 // The function runs while the Manager holds its store lock: it must not
 // call methods of the Manager, nor wait for another Manager's update of
-// the same session (every write takes that lock, so the update waits for
-// the refresh). Requests it makes through a Transport of the same Manager
+// the same session (an update whose first attempt meets a conflict takes
+// that lock, and so waits for the refresh). Requests it makes through a Transport of the same Manager
 // are sent with the session's credentials but neither refresh nor merge
 // cookies (return those instead).
 type RefreshFunc func(ctx context.Context, refreshToken Secret) (AuthTokens, *AuthCookies, error)
