@@ -1,7 +1,6 @@
 package file
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"sync"
@@ -46,9 +45,14 @@ type lockEntry struct {
 	// writes (reccache.go), or nil. Used and closed like lf.
 	rec *recCache
 
-	// Guarded by Backend.lockMu.
-	refs int           // holders and waiters
-	idle *list.Element // in Backend.idle while refs is 0
+	// loc is, for a write lock, where the name's files are (computed
+	// once, by the holder of sem).
+	loc *location
+
+	// Guarded by lockFiles.mu.
+	refs       int        // holders and waiters
+	idle       bool       // in lockFiles' idle list (refs is 0)
+	prev, next *lockEntry // neighbours in that list, most recently used first
 }
 
 // lockFiles is the Backend's cache of lock entries: one for the locks of
@@ -59,8 +63,41 @@ type lockFiles struct {
 
 	mu     sync.Mutex
 	byName map[string]*lockEntry
-	idle   list.List // of *lockEntry with refs 0, most recently used first
-	closed bool      // set by Close: entries are closed when their refs drop to 0
+	// The entries with refs 0, most recently used first, linked through
+	// their prev and next (a list in the entries themselves, so that
+	// making one idle allocates nothing).
+	head, tail *lockEntry
+	idleLen    int
+	closed     bool // set by Close: entries are closed when their refs drop to 0
+}
+
+// pushIdle puts e, not idle, at the front of the idle list. c.mu must be
+// held.
+func (c *lockFiles) pushIdle(e *lockEntry) {
+	e.idle, e.prev, e.next = true, nil, c.head
+	if c.head != nil {
+		c.head.prev = e
+	} else {
+		c.tail = e
+	}
+	c.head = e
+	c.idleLen++
+}
+
+// removeIdle takes e, idle, out of the idle list. c.mu must be held.
+func (c *lockFiles) removeIdle(e *lockEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	e.idle, e.prev, e.next = false, nil, nil
+	c.idleLen--
 }
 
 // get returns the entry for name with one more reference.
@@ -75,9 +112,8 @@ func (c *lockFiles) get(name string) *lockEntry {
 		e = &lockEntry{name: name, file: c.prefix + name + c.suffix, sem: make(chan struct{}, 1)}
 		c.byName[name] = e
 	}
-	if e.idle != nil {
-		c.idle.Remove(e.idle)
-		e.idle = nil
+	if e.idle {
+		c.removeIdle(e)
 	}
 	e.refs++
 	return e
@@ -97,18 +133,17 @@ func (c *lockFiles) put(e *lockEntry) {
 		c.drop(e)
 		return
 	}
-	e.idle = c.idle.PushFront(e)
-	for c.idle.Len() > maxIdleLocks {
-		c.drop(c.idle.Back().Value.(*lockEntry))
+	c.pushIdle(e)
+	for c.idleLen > maxIdleLocks {
+		c.drop(c.tail)
 	}
 }
 
 // drop closes an entry with no references and forgets it. c.mu must be
 // held.
 func (c *lockFiles) drop(e *lockEntry) {
-	if e.idle != nil {
-		c.idle.Remove(e.idle)
-		e.idle = nil
+	if e.idle {
+		c.removeIdle(e)
 	}
 	if e.lf != nil {
 		e.lf.close()
@@ -124,8 +159,8 @@ func (c *lockFiles) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
-	for c.idle.Len() > 0 {
-		c.drop(c.idle.Front().Value.(*lockEntry))
+	for c.head != nil {
+		c.drop(c.head)
 	}
 }
 
@@ -164,11 +199,11 @@ func (b *Backend) Lock(ctx context.Context, name string) (backends.Lock, error) 
 		return nil, opError(op, name, "", writeKind(err), err)
 	}
 	b.closeMu.RUnlock() // the waits below must not hold up Close
-	l, kind, err := b.acquire(ctx, &b.lockFiles, name, false, lockPollMin, lockPollMax)
+	e, kind, err := b.acquire(ctx, &b.lockFiles, name, false, lockPollMin, lockPollMax)
 	if err != nil {
 		return nil, opError(op, name, "", kind, err)
 	}
-	return l, nil
+	return &fileLock{files: &b.lockFiles, e: e}, nil
 }
 
 // acquire takes the lock of name in files: the in-process semaphore,
@@ -176,20 +211,28 @@ func (b *Backend) Lock(ctx context.Context, name string) (backends.Lock, error) 
 // failure it returns the error's category with it. With held, the caller
 // holds b.closeMu shared (a write in progress); otherwise it must not hold
 // it (a Lock, whose waits must not hold up Close).
-func (b *Backend) acquire(ctx context.Context, files *lockFiles, name string, held bool, pollMin, pollMax time.Duration) (*fileLock, error, error) {
+//
+// The entry returned is held (its sem taken, its lock file flocked):
+// release it with files.release.
+func (b *Backend) acquire(ctx context.Context, files *lockFiles, name string, held bool, pollMin, pollMax time.Duration) (*lockEntry, error, error) {
 	e := files.get(name)
 
-	// 1. The in-process lock.
+	// 1. The in-process lock: taken at once when free (no select over
+	// the three channels), else waited for.
 	select {
 	case e.sem <- struct{}{}:
-	case <-ctx.Done():
-		files.put(e)
-		return nil, backends.ErrLocked, ctx.Err()
-	case <-b.done:
-		files.put(e)
-		return nil, backends.ErrUnavailable, errClosed
+	default:
+		select {
+		case e.sem <- struct{}{}:
+		case <-ctx.Done():
+			files.put(e)
+			return nil, backends.ErrLocked, ctx.Err()
+		case <-b.done:
+			files.put(e)
+			return nil, backends.ErrUnavailable, errClosed
+		}
 	}
-	fail := func(kind, err error) (*fileLock, error, error) {
+	fail := func(kind, err error) (*lockEntry, error, error) {
 		<-e.sem
 		files.put(e)
 		return nil, kind, err
@@ -218,7 +261,7 @@ func (b *Backend) acquire(ctx context.Context, files *lockFiles, name string, he
 			// while this one holds the old. Checked after the flock,
 			// so that no replacement can slip in between.
 			if b.locks.sameLock(e.lf, e.file) {
-				return &fileLock{files: files, e: e}, nil, nil
+				return e, nil, nil
 			}
 			_ = e.lf.unlock()
 			e.lf.close()
@@ -272,19 +315,24 @@ type fileLock struct {
 // stays open for the next Lock of the name (see maxIdleLocks), unless
 // the Backend was closed meanwhile.
 func (l *fileLock) Unlock(ctx context.Context) error {
-	l.once.Do(func() {
-		e := l.e
-		if err := e.lf.unlock(); err != nil {
-			// Closing the descriptor releases the lock whatever
-			// state it is in; only if that fails too is the lock
-			// possibly still held.
-			if cerr := e.lf.close(); cerr != nil {
-				l.err = &backends.OpError{Backend: "file", Op: "unlock", Kind: backends.ErrUnavailable, Err: errors.Join(err, cerr)}
-			}
-			e.lf = nil
-		}
-		<-e.sem
-		l.files.put(e)
-	})
+	l.once.Do(func() { l.err = l.files.release(l.e) })
 	return l.err
+}
+
+// release unlocks e, which acquire returned: the flock, then the
+// in-process lock, then the reference.
+func (c *lockFiles) release(e *lockEntry) error {
+	var err error
+	if uerr := e.lf.unlock(); uerr != nil {
+		// Closing the descriptor releases the lock whatever state it
+		// is in; only if that fails too is the lock possibly still
+		// held.
+		if cerr := e.lf.close(); cerr != nil {
+			err = &backends.OpError{Backend: "file", Op: "unlock", Kind: backends.ErrUnavailable, Err: errors.Join(uerr, cerr)}
+		}
+		e.lf = nil
+	}
+	<-e.sem
+	c.put(e)
+	return err
 }

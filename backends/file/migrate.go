@@ -62,11 +62,11 @@ func (b *Backend) migrateOne(ctx context.Context, name string) (storedKind, erro
 	}
 	defer b.closeMu.RUnlock()
 	l := b.locate(name)
-	e, unlock, err := b.lockName(ctx, op, name)
+	e, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return 0, opError(op, name, StepLock, writeKind(err), err)
 	}
-	defer unlock()
+	defer b.unlockName(e)
 	var sc scratch
 	defer sc.release()
 	f, st, err := b.openStored(ctx, op, name, l, false, 0, &sc)

@@ -19,7 +19,10 @@ import (
 var bufPool sync.Pool // of *[]byte
 
 // scratch hands out pooled buffers for one call and returns them.
-type scratch struct{ bufs []*[]byte }
+type scratch struct {
+	first *[]byte   // the first buffer (most calls need one at most)
+	more  []*[]byte // the others
+}
 
 func (s *scratch) alloc(n int) []byte {
 	bp, _ := bufPool.Get().(*[]byte)
@@ -27,15 +30,23 @@ func (s *scratch) alloc(n int) []byte {
 		b := make([]byte, n)
 		bp = &b
 	}
-	s.bufs = append(s.bufs, bp)
+	if s.first == nil {
+		s.first = bp
+	} else {
+		s.more = append(s.more, bp)
+	}
 	return (*bp)[:n]
 }
 
 func (s *scratch) release() {
-	for _, bp := range s.bufs {
+	if s.first != nil {
+		bufPool.Put(s.first)
+		s.first = nil
+	}
+	for _, bp := range s.more {
 		bufPool.Put(bp)
 	}
-	s.bufs = nil
+	s.more = nil
 }
 
 // Get returns the blob stored under name and its version. It takes no
@@ -142,25 +153,36 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 // name's record open between writes (reccache.go): a writer that
 // replaces or removes the file, or writes it other than by writeSlot,
 // calls e.dropRecord (or leaves it unknown) before unlocking.
-func (b *Backend) lockName(ctx context.Context, op, name string) (e *lockEntry, unlock func(), err error) {
+func (b *Backend) lockName(ctx context.Context, op, name string) (*lockEntry, error) {
 	if err := b.step(ctx, op, name, StepLock, b.locks, "."+name+writeLockExt); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	l, _, err := b.acquire(ctx, &b.writeLocks, name, true, writePollMin, writePollMax)
-	if err != nil {
-		return nil, nil, err
+	e, _, err := b.acquire(ctx, &b.writeLocks, name, true, writePollMin, writePollMax)
+	return e, err
+}
+
+// unlockName releases the write lock lockName took. A failure to unlock
+// is not the write's: closing the descriptor released the lock.
+func (b *Backend) unlockName(e *lockEntry) { _ = b.writeLocks.release(e) }
+
+// location returns where name's files are, computed once per write-lock
+// entry. The caller holds e.
+func (b *Backend) location(e *lockEntry) location {
+	if e.loc == nil {
+		l := b.locate(e.name)
+		e.loc = &l
 	}
-	return l.e, func() { l.Unlock(context.WithoutCancel(ctx)) }, nil
+	return *e.loc
 }
 
 // update is Put (restore false) and Restore (restore true, blob unused).
 func (b *Backend) update(ctx context.Context, op, name string, blob []byte, ifVersion backends.Version, restore bool) (backends.Version, error) {
-	l := b.locate(name)
-	e, unlock, err := b.lockName(ctx, op, name)
+	e, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return "", opError(op, name, StepLock, writeKind(err), err)
 	}
-	defer unlock()
+	defer b.unlockName(e)
+	l := b.location(e)
 	if !keepRecords {
 		defer e.dropRecord() // before unlock: deferred later, runs first
 	}
@@ -492,11 +514,11 @@ func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Ve
 	}
 	defer b.closeMu.RUnlock()
 	l := b.locate(name)
-	e, unlock, err := b.lockName(ctx, op, name)
+	e, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return opError(op, name, StepLock, writeKind(err), err)
 	}
-	defer unlock()
+	defer b.unlockName(e)
 	e.dropRecord() // the file goes: its descriptor must not keep its blocks
 	var sc scratch
 	defer sc.release()
@@ -613,11 +635,11 @@ func (b *Backend) DropPrevious(ctx context.Context, name string) error {
 	}
 	defer b.closeMu.RUnlock()
 	l := b.locate(name)
-	e, unlock, err := b.lockName(ctx, op, name)
+	e, err := b.lockName(ctx, op, name)
 	if err != nil {
 		return opError(op, name, StepLock, writeKind(err), err)
 	}
-	defer unlock()
+	defer b.unlockName(e)
 	e.dropRecord() // this call zeroes a slot: the kept state would be wrong
 	// Leftover files of name: temp files, then a layout-1 previous
 	// generation.

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"hash/crc32"
 	"strconv"
-	"strings"
 
 	"github.com/sessionvault/sessionvault/backends"
 )
@@ -151,10 +150,10 @@ func slotSizeFor(n int) int {
 // Delete), so a version never repeats for a name, and no stored byte but
 // the header is read to compare versions.
 func recVersionOf(id *[16]byte, seq uint64) backends.Version {
-	var b strings.Builder
-	b.Grow(20 + 1 + 32)
-	b.WriteString(strconv.FormatUint(seq, 10))
-	b.WriteByte('@')
-	b.WriteString(hex.EncodeToString(id[:]))
-	return backends.Version(b.String())
+	var b [20 + 1 + 32]byte // the longest uint64, '@', the id in hex
+	p := strconv.AppendUint(b[:0], seq, 10)
+	p = append(p, '@')
+	p = p[:len(p)+hex.EncodedLen(len(id))]
+	hex.Encode(p[len(p)-hex.EncodedLen(len(id)):], id[:])
+	return backends.Version(p)
 }
