@@ -2,12 +2,15 @@ package benchmarks
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/99designs/keyring"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // The baselines: the same job (store one session and read it back) done the
@@ -64,6 +67,124 @@ func physicalRead(tb testing.TB, payload []byte) contender {
 		return same(got, payload)
 	}}
 }
+
+// authRead is the leanest authenticated read of payload: os.ReadFile of
+// payload sealed as one XChaCha20-Poly1305 message (nonce first, no
+// header, no version, no rollback check) and one Open of it, in place, on
+// one core. Any load that decrypts what it reads costs at least this
+// much of one core; what it costs beyond os.ReadFile is the decryption.
+func authRead(tb testing.TB, payload []byte) contender {
+	tb.Helper()
+	return authReadAt(tb, payload, filepath.Join(tb.TempDir(), "sealed"))
+}
+
+// authReadAt is authRead with the sealed file at p.
+func authReadAt(tb testing.TB, payload []byte, p string) contender {
+	tb.Helper()
+	key := make([]byte, chacha20poly1305.KeySize)
+	rand.Read(key)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nonce := make([]byte, chacha20poly1305.NonceSizeX)
+	rand.Read(nonce)
+	if err := os.WriteFile(p, aead.Seal(nonce, nonce, payload, nil), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return contender{name: "readopen", op: func(int) error {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		n := chacha20poly1305.NonceSizeX
+		got, err := aead.Open(b[n:n], b[:n], b[n:], nil)
+		if err != nil {
+			return err
+		}
+		return same(got, payload)
+	}}
+}
+
+// authReadParallel is authRead on every core: payload sealed as
+// independent XChaCha20-Poly1305 messages of authChunk bytes (nonce i is
+// the random base nonce with its last 8 bytes xored with i), read with
+// one os.ReadFile, then opened in place by runtime.GOMAXPROCS goroutines,
+// each taking every GOMAXPROCS-th message. No format: a timing baseline
+// only (nothing binds the messages together).
+func authReadParallel(tb testing.TB, payload []byte) contender {
+	tb.Helper()
+	return authReadParallelAt(tb, payload, filepath.Join(tb.TempDir(), "sealed"))
+}
+
+// authReadParallelAt is authReadParallel with the sealed file at p.
+func authReadParallelAt(tb testing.TB, payload []byte, p string) contender {
+	tb.Helper()
+	key := make([]byte, chacha20poly1305.KeySize)
+	rand.Read(key)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var base [chacha20poly1305.NonceSizeX]byte
+	rand.Read(base[:])
+	nonceOf := func(i int) [chacha20poly1305.NonceSizeX]byte {
+		n := base
+		for k := range 8 {
+			n[len(n)-1-k] ^= byte(i >> (8 * k))
+		}
+		return n
+	}
+	var sealed []byte
+	for i, off := 0, 0; off < len(payload); i, off = i+1, off+authChunk {
+		n := nonceOf(i)
+		sealed = aead.Seal(sealed, n[:], payload[off:min(off+authChunk, len(payload))], nil)
+	}
+	if err := os.WriteFile(p, sealed, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	return contender{name: "readopen-par", op: func(int) error {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sc := authChunk + aead.Overhead()
+		msgs := (len(b) + sc - 1) / sc
+		errs := make(chan error, workers)
+		for w := range workers {
+			go func() {
+				var err error
+				for i := w; i < msgs && err == nil; i += workers {
+					n := nonceOf(i)
+					c := b[i*sc : min((i+1)*sc, len(b))]
+					_, err = aead.Open(c[:0], n[:], c, nil)
+				}
+				errs <- err
+			}()
+		}
+		for range workers {
+			if e := <-errs; e != nil && err == nil {
+				err = e
+			}
+		}
+		if err != nil {
+			return err
+		}
+		// Each message's plaintext is where it was opened.
+		for i := range msgs {
+			want := payload[i*authChunk : min((i+1)*authChunk, len(payload))]
+			if err := same(b[i*sc:i*sc+len(want)], want); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+}
+
+// authChunk is the message size of authReadParallel: the chunk size of
+// envelope version 3 (vault/chunked.go), 64 KiB.
+const authChunk = 64 << 10
 
 // axiomtrade is what axiomtrade-rs does: the JSON written in place with
 // std::fs::write (no temp file, no fsync, no rename: neither atomic nor

@@ -230,3 +230,35 @@ func TestRace(t *testing.T) {
 		t.Errorf("fast-ns/op = %.0f, want about 1e6", ns)
 	}
 }
+
+// The authenticated-read baselines read back exactly the payload, at
+// every size (one message, a partial last chunk, whole chunks), and fail
+// on a sealed file that was changed.
+func TestAuthReadBaselines(t *testing.T) {
+	for _, n := range []int{MinSessionSize, RealisticSize, authChunk, authChunk + 1, 3*authChunk - 7} {
+		payload := SessionJSON(n)
+		for _, c := range []contender{authRead(t, payload), authReadParallel(t, payload)} {
+			for i := range 2 {
+				if err := c.op(i); err != nil {
+					t.Fatalf("%s, %d bytes: %v", c.name, n, err)
+				}
+			}
+		}
+	}
+	payload := SessionJSON(2*authChunk + 5)
+	for name, mk := range map[string]func(testing.TB, []byte, string) contender{"readopen": authReadAt, "readopen-par": authReadParallelAt} {
+		p := filepath.Join(t.TempDir(), "sealed")
+		c := mk(t, payload, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 1
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.op(1); err == nil {
+			t.Errorf("%s: a changed sealed file read without error", name)
+		}
+	}
+}

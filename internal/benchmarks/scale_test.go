@@ -47,13 +47,17 @@ func BenchmarkSaveBySize(b *testing.B) {
 }
 
 // BenchmarkLoadBySize reads and opens one session of each size, raced
-// against a plain os.ReadFile of the same number of bytes (x-readfile).
+// against a plain os.ReadFile of the same number of bytes (x-readfile) and
+// the leanest authenticated reads of them: os.ReadFile and one
+// XChaCha20-Poly1305 Open on one core (x-readopen; see authRead), and
+// os.ReadFile and 64 KiB messages opened on every core (x-readopen-par;
+// see authReadParallel).
 func BenchmarkLoadBySize(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(sizeName(n), func(b *testing.B) {
 			payload := SessionJSON(n)
 			b.SetBytes(int64(n))
-			race(b, true, oursLoad(b, payload), physicalRead(b, payload))
+			race(b, true, oursLoad(b, payload), physicalRead(b, payload), authRead(b, payload), authReadParallel(b, payload))
 		})
 	}
 }
