@@ -51,8 +51,11 @@ type Manager struct {
 	apiWarn  bool             // MarkAPICall logged a refusal since the last change
 	closing  bool             // Close began: no new changes
 	closed   bool             // Close finished: memory wiped
-	backoff  backoff          // failed refreshes
-	reauth   bool             // the session was dropped because its refresh token was refused
+	// closeDone is closed when the first Close has returned from every
+	// owned closer (made by NewManager; read without mu).
+	closeDone chan struct{}
+	backoff   backoff // failed refreshes
+	reauth    bool    // the session was dropped because its refresh token was refused
 	// refreshingIO: a refresh holds ioMu (see absorbCookies).
 	refreshingIO bool
 
@@ -137,7 +140,7 @@ func NewManager(ctx context.Context, store Store, opts ...Option) (*Manager, err
 	if store == nil {
 		panic("session: NewManager with a nil Store")
 	}
-	m := &Manager{store: store, cfg: defaultConfig()}
+	m := &Manager{store: store, cfg: defaultConfig(), closeDone: make(chan struct{})}
 	for _, o := range opts {
 		if o != nil { // a nil Option is ignored
 			o(&m.cfg)
@@ -944,16 +947,24 @@ func (m *Manager) ClearSession(ctx context.Context) error {
 // Without auto-save, changes not saved are dropped. The error is a
 // *NotSavedError if the flush failed, joined with the errors of the owned
 // closers, if any failed (each is closed whatever the others return).
-// Later calls return ErrClosed; a second Close returns nil and closes
-// nothing again.
+// Later calls return ErrClosed. A second Close closes nothing again: it
+// waits until the first has returned from its last owned closer (so that
+// whatever the stack held is released when either returns), then returns
+// nil; if ctx ends first, ctx.Err().
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
-		return nil
+		select {
+		case <-m.closeDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	m.closing = true
 	m.mu.Unlock()
+	defer close(m.closeDone)
 	m.lifeCancel() // ends a background refresh's wait for the lock
 	m.bg.Wait()
 	if m.stop != nil {
