@@ -105,9 +105,11 @@ func WithAutoExtend(on bool) Option {
 	}
 }
 
-// WithKeepPrevious sets whether Put keeps the blob it replaces, so that
-// Previous can return it (default true). It doubles the memory a blob
-// takes in Redis.
+// WithKeepPrevious sets whether Put and Restore keep the blob they
+// replace, so that Previous can return it (default true). It doubles the
+// memory a blob takes in Redis. Off, a Backend leaves no copy of a
+// replaced blob behind (a previous generation another Backend kept can
+// still be restored; the blob it replaces is then dropped).
 func WithKeepPrevious(on bool) Option {
 	return func(c *config) error {
 		c.keepPrevious = on

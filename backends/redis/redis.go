@@ -524,7 +524,8 @@ func (b *Backend) Put(ctx context.Context, name string, blob []byte, ifVersion b
 // Restore makes the previous generation of name current again if the
 // current version is ifVersion (backends.Recoverer). The replaced blob
 // becomes the previous generation; with backends.Any an unreadable
-// current blob is dropped instead. WithReplicaAck applies as for Put.
+// current blob is dropped instead, and so is every replaced blob of a
+// Backend WithKeepPrevious(false). WithReplicaAck applies as for Put.
 func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.Version) (v backends.Version, err error) {
 	defer recoverPanic("restore", name, &err)
 	if err := b.start(ctx, "restore", name, true); err != nil {
@@ -537,8 +538,12 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 	if err != nil {
 		return "", opErr("restore", name, nil, err)
 	}
+	keep := "0"
+	if b.cfg.keepPrevious {
+		keep = "1"
+	}
 	r, acked, waitErr, err := b.write(ctx, restoreScript, evalArgs([]string{b.blobPrefix + name, b.seqKey},
-		string(ifVersion), nonce, b.cfg.maxBlobSize, b.floor(name)))
+		string(ifVersion), nonce, b.cfg.maxBlobSize, b.floor(name), keep))
 	if err != nil {
 		b.slots.forget(name) // applied or not: unknown
 		return "", wrap(ctx, "restore", name, err)

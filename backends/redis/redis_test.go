@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -489,6 +490,50 @@ func TestKeepPreviousOff(t *testing.T) {
 	got, _ := rawClient(t, redisURL(t)).HGetAll(ctx, "{"+prefix+"}:b:k").Result()
 	if len(got) != 4 || got["d0"] != "2" || got["s"] != "0" {
 		t.Fatalf("hash = %q, want layout, v, s=0 and d0=2 only", got)
+	}
+}
+
+// TestRestoreKeepPreviousOff: a Backend WithKeepPrevious(false) that
+// restores a previous generation (one another Backend kept) drops the
+// blob it replaces: no copy of it is left in the hash, and Previous finds
+// none. With the option on, the same restore keeps it.
+func TestRestoreKeepPreviousOff(t *testing.T) {
+	ctx := context.Background()
+	keeper, prefix := newTestBackend(t)
+	for _, keep := range []bool{false, true} {
+		name := fmt.Sprintf("k-%v", keep)
+		v, err := keeper.Put(ctx, name, []byte("old"), backends.Absent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err = keeper.Put(ctx, name, []byte("replaced"), v); err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewFromURL(ctx, redisURL(t), WithPrefix(prefix), WithKeepPrevious(keep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := r.Restore(ctx, name, v); err != nil {
+			t.Fatalf("keep %v: Restore: %v", keep, err)
+		}
+		if got, _, err := keeper.Get(ctx, name); err != nil || string(got) != "old" {
+			t.Fatalf("keep %v: after Restore Get = %q, %v; want the old blob", keep, got, err)
+		}
+		prev, _, err := keeper.Previous(ctx, name)
+		hash, _ := rawClient(t, redisURL(t)).HGetAll(ctx, "{"+prefix+"}:b:"+name).Result()
+		left := 0
+		for _, val := range hash {
+			if val == "replaced" {
+				left++
+			}
+		}
+		switch {
+		case keep && (err != nil || string(prev) != "replaced" || left != 1):
+			t.Errorf("keep on: Previous = %q, %v; copies of the replaced blob %d; want it kept once", prev, err, left)
+		case !keep && (!errors.Is(err, backends.ErrNotFound) || left != 0):
+			t.Errorf("keep off: Previous = %q, %v; copies of the replaced blob %d (hash %q); want none", prev, err, left, hash)
+		}
 	}
 }
 

@@ -295,7 +295,7 @@ return 0
 `)
 
 // restoreScript makes the previous generation current again, keeping the
-// replaced one as the new previous generation.
+// replaced one as the new previous generation unless ARGV[5] is "0".
 //
 //	KEYS[1] blob hash
 //	KEYS[2] vault sequence key
@@ -303,11 +303,13 @@ return 0
 //	ARGV[2] nonce
 //	ARGV[3] largest acceptable length of the previous blob
 //	ARGV[4] lowest counter the new version may have (as for putScript)
+//	ARGV[5] "1": keep the replaced blob as the previous generation; "0":
+//	        drop it (a Backend WithKeepPrevious(false) keeps no copy)
 //
 // In layout 2 no blob moves: s flips back to the previous slot, and pv
 // becomes the replaced version. With "*" the current generation may be
 // unreadable (that is why one restores): it is then dropped instead of
-// kept. A layout-1 hash is rewritten as layout 2 (the restored blob in
+// kept, as it is whenever ARGV[5] is "0". A layout-1 hash is rewritten as layout 2 (the restored blob in
 // slot 0). The restored blob gets a counter above both generations', so
 // a client that saw either accepts it.
 var restoreScript = newScript(`
@@ -341,7 +343,7 @@ end
 local floor = tonumber(ARGV[4])
 if c < floor then c = floor end
 local v = string.format('%.0f', c) .. '-' .. ARGV[2]
-local keep = cur and redis.call('HEXISTS', KEYS[1], cf) == 1
+local keep = ARGV[5] == '1' and cur and redis.call('HEXISTS', KEYS[1], cf) == 1
 if lay == '2' then
   if keep then
     redis.call('HSET', KEYS[1], 'v', v, 's', string.sub(pf, 2), 'pv', cur)
