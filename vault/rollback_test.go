@@ -11,6 +11,7 @@ import (
 
 	"github.com/sessionvault/sessionvault/backends"
 	"github.com/sessionvault/sessionvault/backends/file"
+	"github.com/sessionvault/sessionvault/backends/memory"
 	"github.com/sessionvault/sessionvault/internal/figures"
 	"github.com/sessionvault/sessionvault/session"
 )
@@ -390,4 +391,50 @@ func TestFreshnessFileHostile(t *testing.T) {
 	}
 	_, err = loadFresh(junk)
 	wantErr(t, err, ErrCorrupt, "a freshness file that is not a record")
+}
+
+// lostReplyBackend deletes for real and then reports ErrNotFound, as a
+// network backend does when the reply to a delete is lost and its retry
+// finds nothing left (a real Redis cannot be made to drop that one reply
+// on demand).
+type lostReplyBackend struct{ *memory.Backend }
+
+func (b lostReplyBackend) Delete(ctx context.Context, name string, ifVersion backends.Version) error {
+	if err := b.Backend.Delete(ctx, name, ifVersion); err != nil {
+		return err
+	}
+	return b.Backend.Delete(ctx, name, ifVersion) // the retry: not found
+}
+
+// TestRollbackDeletedDespiteNotFound: a Delete the backend reports as not
+// found after deleting (a retry after a lost reply) still raises the
+// session's floor: the deleted blob put back is refused with ErrRollback,
+// and the Delete reports ErrNotFound as the backend did.
+func TestRollbackDeletedDespiteNotFound(t *testing.T) {
+	ctx := context.Background()
+	mb := memory.New()
+	b := lostReplyBackend{mb}
+	v, err := Create(ctx, b, cheap(testPass)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	seal(t, v, "s", "one")
+	seal(t, v, "s", "two")
+	// The blob deleted: the newest this Vault saw, so only the floor the
+	// Delete raises can refuse it.
+	old, _, err := mb.Get(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Store("s").Delete(ctx, backends.Any); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Delete through a lost reply: %v, want ErrNotFound", err)
+	}
+	if _, _, err := mb.Get(ctx, "s"); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("the blob is still stored: %v", err)
+	}
+	if _, err := mb.Put(ctx, "s", old, backends.Absent); err != nil {
+		t.Fatal(err)
+	}
+	wantRollback(t, v, "s", "the Vault whose Delete was reported not found")
 }

@@ -125,6 +125,15 @@ func (s *Store) Delete(ctx context.Context, ifVersion backends.Version) error {
 	}
 	if err := s.v.backend.Delete(ctx, s.name, ifVersion); err != nil {
 		if errors.Is(err, backends.ErrNotFound) {
+			// The blob read above is gone all the same (deleted by
+			// another writer, or by this call: a backend that retried
+			// after a lost reply finds nothing left), so it must not
+			// come back either.
+			if counter > 0 {
+				if nerr := s.v.noteDeleted(s.name, counter); nerr != nil {
+					return nerr
+				}
+			}
 			return notFound(fmt.Sprintf("session %q", s.name), err)
 		}
 		return fmt.Errorf("vault: delete session %q: %w", s.name, err)

@@ -587,7 +587,10 @@ func (b *Backend) versionReply(op, name string, r any, acked int64, waitErr erro
 
 // Delete removes name, and its previous generation, if its version is
 // ifVersion (backends.Any: whatever is stored, even a value that is not a
-// blob). WithReplicaAck applies as for Put.
+// blob). WithReplicaAck applies as for Put. A Delete whose reply was lost
+// and that go-redis retried reports ErrNotFound although it deleted:
+// either way nothing is stored under name when it returns (the vault
+// raises the session's rollback floor in both cases).
 func (b *Backend) Delete(ctx context.Context, name string, ifVersion backends.Version) (err error) {
 	defer recoverPanic("delete", name, &err)
 	if err := b.start(ctx, "delete", name, true); err != nil {
