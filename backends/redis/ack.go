@@ -106,6 +106,12 @@ func (b *Backend) write(ctx context.Context, s *script, args []any) (res any, ac
 			return res, -1, nil, nil
 		}
 		acked, waitErr = w.Int64()
+		if waitErr == nil && acked < 0 {
+			// WAIT counts replicas: a negative count is a forged
+			// reply, and -1 is what this function returns when no
+			// acknowledgment was asked for. Counted as none.
+			acked = 0
+		}
 		return res, acked, waitErr, nil
 	}
 	panic("unreachable")

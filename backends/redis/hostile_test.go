@@ -337,3 +337,29 @@ func TestHostileServerMemory(t *testing.T) {
 	}
 	fig.Report(t)
 }
+
+// TestHostileWaitNegative: a server that answers the WAIT a write with
+// WithReplicaAck sends with a negative replica count does not make the
+// write count as replicated: Put fails with ErrNotReplicated.
+func TestHostileWaitNegative(t *testing.T) {
+	ctx := context.Background()
+	srv := startHostile(t, func(w *bufio.Writer, cmd []string) {
+		switch strings.ToUpper(cmd[0]) {
+		case "EVALSHA", "EVAL":
+			v := "7-" + strings.Repeat("0", 2*nonceBytes)
+			fmt.Fprintf(w, "$%d\r\n%s\r\n", len(v), v)
+		case "WAIT":
+			w.WriteString(":-1\r\n")
+		default:
+			w.WriteString("-ERR not here\r\n")
+		}
+	})
+	b, err := NewFromURL(ctx, srv.url(), WithDialTimeout(time.Second), WithReplicaAck(1, 100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("NewFromURL: %v", err)
+	}
+	defer b.Close()
+	if _, err := b.Put(ctx, "s", []byte("blob"), backends.Any); !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("Put answered WAIT -1: %v, want ErrNotReplicated", err)
+	}
+}

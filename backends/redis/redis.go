@@ -35,6 +35,7 @@ type Backend struct {
 	// limit): made once, not on every Put.
 	indexKeyArg, seqKeyArg any
 	putArgsMid             string // " <keep> <maxBlobSize> "
+	keepArg                string // "1" if the Backend keeps previous generations, else "0"
 
 	closed atomic.Bool
 	seen   seenVersions // WithRollbackCheck
@@ -242,6 +243,7 @@ func newBackend(client goredis.UniversalClient, own bool, cfg config) *Backend {
 		indexKey:    tag + "names",
 		seqKey:      tag + "seq",
 		putArgsMid:  " " + keep + " " + strconv.Itoa(cfg.maxBlobSize) + " ",
+		keepArg:     keep,
 	}
 	b.indexKeyArg, b.seqKeyArg = b.indexKey, b.seqKey
 	return b
@@ -538,12 +540,8 @@ func (b *Backend) Restore(ctx context.Context, name string, ifVersion backends.V
 	if err != nil {
 		return "", opErr("restore", name, nil, err)
 	}
-	keep := "0"
-	if b.cfg.keepPrevious {
-		keep = "1"
-	}
 	r, acked, waitErr, err := b.write(ctx, restoreScript, evalArgs([]string{b.blobPrefix + name, b.seqKey},
-		string(ifVersion), nonce, b.cfg.maxBlobSize, b.floor(name), keep))
+		string(ifVersion), nonce, b.cfg.maxBlobSize, b.floor(name), b.keepArg))
 	if err != nil {
 		b.slots.forget(name) // applied or not: unknown
 		return "", wrap(ctx, "restore", name, err)
