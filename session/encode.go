@@ -238,14 +238,22 @@ func (e *encoder) end(closer string) {
 func (e *encoder) key(k string) {
 	e.name = k
 	e.member()
+	e.quotedPlain(k, ": ")
+}
+
+// quotedPlain writes s in quotes, then tail: s needs no escape and has
+// been checked (or is a constant of this file).
+func (e *encoder) quotedPlain(s, tail string) {
+	n := len(s) + 2 + len(tail)
 	if e.measure {
-		e.n += len(k) + 4
+		e.n += n
 		return
 	}
-	e.ensure(len(k) + 4)
+	e.ensure(n)
 	e.buf = append(e.buf, '"')
-	e.buf = append(e.buf, k...)
-	e.buf = append(e.buf, '"', ':', ' ')
+	e.buf = append(e.buf, s...)
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, tail...)
 }
 
 // mapKey writes a key of additional_cookies: a name from outside, which
@@ -367,14 +375,7 @@ func (e *encoder) str(s string) {
 		return
 	}
 	e.checkString(len(s), utf8.ValidString(s))
-	if e.measure {
-		e.n += len(s) + 2
-		return
-	}
-	e.ensure(len(s) + 2)
-	e.buf = append(e.buf, '"')
-	e.buf = append(e.buf, s...)
-	e.buf = append(e.buf, '"')
+	e.quotedPlain(s, "")
 }
 
 func (e *encoder) optStr(p *string) {

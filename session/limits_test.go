@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,6 +247,39 @@ func TestUpdatesRefuseBeforeApplying(t *testing.T) {
 	defer snap.Destroy()
 	if _, ok := snap.Cookies.Additional["extra0"]; !ok || len(snap.Cookies.Additional) != maxCookies {
 		t.Errorf("stored %d cookies (extra0 %v), want %d", len(snap.Cookies.Additional), ok, maxCookies)
+	}
+}
+
+// TestMarkAPICallOutOfRangeClock: a call stamped outside the years the
+// stored form can hold (a clock set to year 10000) is not recorded, so
+// the write behind does not fail at it, nor does any later write.
+func TestMarkAPICallOutOfRangeClock(t *testing.T) {
+	ctx := ctxT(t)
+	st := newTestStore(t)
+	var late atomic.Bool
+	clock := func() time.Time {
+		if late.Load() {
+			return time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		return t0
+	}
+	m := newTestManager(t, st, WithClock(clock), WithMetadataFlushInterval(time.Millisecond))
+	tok := tokens("a", "r", nil)
+	defer tok.Destroy()
+	if err := m.CreateSession(ctx, tok, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	late.Store(true)
+	m.MarkAPICall("api.example")
+	if md, _ := m.Metadata(); md.LastAPICallAt != nil {
+		t.Errorf("MarkAPICall recorded %v, a time the stored form cannot hold", md.LastAPICallAt)
+	}
+	late.Store(false)
+	if err := m.UpdateCookies(ctx, manyCookies("c", 1, "v")); err != nil {
+		t.Fatalf("a write after the out-of-range call: %v", err)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatalf("Close after the out-of-range call: %v", err)
 	}
 }
 

@@ -478,8 +478,9 @@ func (m *Manager) UpdateTurnkeySession(ctx context.Context, t TurnkeySession) er
 //
 // It records nothing the stored form cannot hold: a server name that is
 // not UTF-8 or is longer than 64 KiB is left out, and a call that would
-// take a session at its 1 MiB bound past it is not recorded (logged), so
-// that the write behind never fails.
+// take a session at its 1 MiB bound past it is not recorded (logged), nor
+// one at a time outside the years 0000-9999 (a clock set so), so that the
+// write behind never fails.
 func (m *Manager) MarkAPICall(server string) {
 	now := m.now()
 	m.mu.Lock()
@@ -507,6 +508,11 @@ func (m *Manager) MarkAPICall(server string) {
 		if setServer {
 			size += quotedLen(server) - optStrLen(md.CurrentAPIServer)
 		}
+	}
+	if !timeInRange(now) {
+		warn("session: API call not recorded: the clock is outside the years 0000-9999")
+		m.mu.Unlock()
+		return
 	}
 	if !ok || size > maxSessionJSON {
 		warn("session: API call not recorded: the session is at its size limit")
