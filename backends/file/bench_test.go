@@ -182,8 +182,9 @@ func BenchmarkGet2KiB(b *testing.B) {
 	reportPair(b, base, cand)
 }
 
-// BenchmarkLock times a Lock and Unlock of one name (the lock every
-// session write takes) against the recipe the backend used before it kept
+// BenchmarkLock times a Lock and Unlock of one name (the lock a refresh
+// and a session write that met a conflict take; every write takes the
+// name's write lock, which costs the same) against the recipe the backend used before it kept
 // lock files open: open the lock file (O_NOFOLLOW), fstat it, flock,
 // unlock, close. Goal: x-baseline well under 1 (the kept descriptor
 // saves the open and the close; one fstatat(2) per Lock still checks the

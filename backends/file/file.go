@@ -31,10 +31,11 @@
 // statx(2) that does not ask for the timestamps, see stat_linux.go) and
 // both slot headers read back (one pread(2)) as this Backend last wrote
 // them, no other writer touched it, and the update skips reading and
-// checking the current blob. An update of a session then makes, with the
-// session's Lock, these system calls: fstatat and flock for the Lock and
-// for the write lock, statx (fstatat) and pread of the record, pwritev,
-// fdatasync, and one flock per lock to unlock.
+// checking the current blob. An update of a session then makes these
+// system calls: flock and fstatat for the write lock, statx (fstatat) and
+// pread of the record, pwritev, fdatasync, and one flock to unlock (a
+// session.Manager takes the session's Lock, two flocks and an fstatat
+// more, only for a refresh or after a conflict).
 // Writing over blocks the file has changes no metadata a read needs, so
 // that is one data write and one cache flush, the least a durable update
 // can cost (ext4 without a journal also writes the inode's block when the

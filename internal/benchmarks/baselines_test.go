@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -81,12 +82,7 @@ func authRead(tb testing.TB, payload []byte) contender {
 // authReadAt is authRead with the sealed file at p.
 func authReadAt(tb testing.TB, payload []byte, p string) contender {
 	tb.Helper()
-	key := make([]byte, chacha20poly1305.KeySize)
-	rand.Read(key)
-	aead, err := chacha20poly1305.NewX(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	aead := randomAEAD(tb)
 	nonce := make([]byte, chacha20poly1305.NonceSizeX)
 	rand.Read(nonce)
 	if err := os.WriteFile(p, aead.Seal(nonce, nonce, payload, nil), 0o600); err != nil {
@@ -106,6 +102,18 @@ func authReadAt(tb testing.TB, payload []byte, p string) contender {
 	}}
 }
 
+// randomAEAD is XChaCha20-Poly1305 under a fresh random key.
+func randomAEAD(tb testing.TB) cipher.AEAD {
+	tb.Helper()
+	key := make([]byte, chacha20poly1305.KeySize)
+	rand.Read(key)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return aead
+}
+
 // authReadParallel is authRead on every core: payload sealed as
 // independent XChaCha20-Poly1305 messages of authChunk bytes (nonce i is
 // the random base nonce with its last 8 bytes xored with i), read with
@@ -120,12 +128,7 @@ func authReadParallel(tb testing.TB, payload []byte) contender {
 // authReadParallelAt is authReadParallel with the sealed file at p.
 func authReadParallelAt(tb testing.TB, payload []byte, p string) contender {
 	tb.Helper()
-	key := make([]byte, chacha20poly1305.KeySize)
-	rand.Read(key)
-	aead, err := chacha20poly1305.NewX(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	aead := randomAEAD(tb)
 	var base [chacha20poly1305.NonceSizeX]byte
 	rand.Read(base[:])
 	nonceOf := func(i int) [chacha20poly1305.NonceSizeX]byte {
